@@ -1,0 +1,394 @@
+//! The storage layer: the only code in rumdb that touches files.
+//!
+//! A database lives in one directory with a flat namespace of files. Everything above this module names
+//! files by their name in that directory and does all I/O through [`Storage`] and [`File`], which
+//!
+//! - count every byte read and written by purpose ([`WritePurpose`], [`ReadPurpose`]) and every fsync,
+//!   feeding the engines' [`Stats`](crate::Stats);
+//! - turn short writes and `EINTR` into a write-all loop, so a record is never silently cut short;
+//! - turn an `EWOULDBLOCK` on the `LOCK` file into [`Error::Locked`].
+//!
+//! Behind them sits a [`Backend`]: [`OsBackend`] (std::fs on a real directory; see its docs for the media
+//! assumptions) or, with feature `testing`, [`SimBackend`](crate::storage::sim::SimBackend), an in-memory
+//! disk that can crash on demand and inject faults.
+//!
+//! # Semantics every backend provides
+//!
+//! - `create_new` fails if the name exists; neither it, `rename` nor `remove` is durable until `sync_dir`.
+//! - Written bytes are visible to reads at once and durable after the file's `sync_data`.
+//! - `rename` atomically replaces the target.
+//! - `try_lock` never blocks: a lock held by any handle, in this process or another, is `WouldBlock`.
+
+mod accounting;
+pub(crate) mod mmap;
+mod os;
+#[cfg(feature = "testing")]
+pub mod sim;
+
+pub use accounting::{IoCounters, IoStats, ReadBytes, ReadPurpose, WritePurpose, WrittenBytes};
+pub use mmap::Mapping;
+pub use os::OsBackend;
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+/// A directory of files, as a backend implements it. Names are plain file names (no separators).
+pub trait Backend: Send + Sync + fmt::Debug {
+    /// Creates `name`, failing with `AlreadyExists` if it exists. The file is opened for reading and writing.
+    fn create_new(&self, name: &str) -> io::Result<Arc<dyn BackendFile>>;
+    /// Opens an existing file; `NotFound` if there is none.
+    fn open(&self, name: &str, writable: bool) -> io::Result<Arc<dyn BackendFile>>;
+    /// Renames `from` to `to`, atomically replacing `to`.
+    fn rename(&self, from: &str, to: &str) -> io::Result<()>;
+    /// Removes `name`.
+    fn remove(&self, name: &str) -> io::Result<()>;
+    /// The names of every file in the directory, in no particular order.
+    fn list(&self) -> io::Result<Vec<String>>;
+    /// Makes creations, renames and removals in the directory durable.
+    fn sync_dir(&self) -> io::Result<()>;
+    /// Takes an exclusive lock on `name` (created if missing) without blocking; `WouldBlock` if held.
+    /// The lock is released when the returned guard drops or the process dies.
+    fn try_lock(&self, name: &str) -> io::Result<Box<dyn fmt::Debug + Send + Sync>>;
+}
+
+/// One open file, as a backend implements it. Every method takes `&self`: reads run concurrently with an
+/// appender.
+pub trait BackendFile: Send + Sync + fmt::Debug {
+    /// Appends up to `buf.len()` bytes at the end of the file; returns how many were written.
+    fn append(&self, buf: &[u8]) -> io::Result<usize>;
+    /// Writes up to `buf.len()` bytes at `offset`, extending the file if needed; returns how many.
+    fn write_at(&self, offset: u64, buf: &[u8]) -> io::Result<usize>;
+    /// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
+    /// The file's length.
+    fn len(&self) -> io::Result<u64>;
+    /// Truncates or extends (with zeros) the file.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Makes the file's data (and its length) durable.
+    fn sync_data(&self) -> io::Result<()>;
+    /// Maps the whole file read-only, where the backend supports it. The caller promises the mapping
+    /// invariant of [`Mapping`].
+    fn map(&self) -> io::Result<Option<Mapping>> {
+        Ok(None)
+    }
+}
+
+/// The storage of one database directory: a [`Backend`] plus byte accounting.
+#[derive(Clone, Debug)]
+pub struct Storage {
+    backend: Arc<dyn Backend>,
+    counters: Arc<IoCounters>,
+}
+
+/// A lock on a file of the directory, released on drop.
+#[derive(Debug)]
+pub struct LockGuard {
+    _inner: Box<dyn fmt::Debug + Send + Sync>,
+}
+
+impl Storage {
+    /// Storage over any backend.
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
+        Storage {
+            backend,
+            counters: Arc::new(IoCounters::default()),
+        }
+    }
+
+    /// Storage on a real directory, created (with its parents) if `create` is true and it is missing.
+    ///
+    /// # Errors
+    /// `Io` if the directory cannot be created or opened.
+    pub fn os(dir: &Path, create: bool) -> Result<Self> {
+        Ok(Storage::new(Arc::new(OsBackend::open(dir, create)?)))
+    }
+
+    /// The byte counters of this storage.
+    pub fn counters(&self) -> &Arc<IoCounters> {
+        &self.counters
+    }
+
+    /// A snapshot of the byte counters.
+    pub fn io_stats(&self) -> IoStats {
+        self.counters.snapshot()
+    }
+
+    /// Creates `name`; fails if it exists.
+    ///
+    /// # Errors
+    /// `Io` (kind `AlreadyExists` if the name is taken).
+    pub fn create_new(&self, name: &str) -> Result<File> {
+        let inner = self.backend.create_new(name)?;
+        Ok(self.wrap(name, inner))
+    }
+
+    /// Opens an existing file.
+    ///
+    /// # Errors
+    /// `Io` (kind `NotFound` if there is no such file).
+    pub fn open(&self, name: &str, writable: bool) -> Result<File> {
+        let inner = self.backend.open(name, writable)?;
+        Ok(self.wrap(name, inner))
+    }
+
+    /// Opens a file that the database's own metadata says must exist: a missing file is
+    /// [`Error::Corruption`], never a reason to start afresh.
+    ///
+    /// # Errors
+    /// `Corruption` if missing, `Io` otherwise.
+    pub fn open_required(&self, name: &str, writable: bool) -> Result<File> {
+        match self.backend.open(name, writable) {
+            Ok(inner) => Ok(self.wrap(name, inner)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(Error::corruption(name, None, "file is missing"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn wrap(&self, name: &str, inner: Arc<dyn BackendFile>) -> File {
+        File {
+            name: Arc::from(name),
+            inner,
+            counters: Arc::clone(&self.counters),
+        }
+    }
+
+    /// Renames `from` to `to`, atomically replacing `to`. Durable after [`Storage::sync_dir`].
+    ///
+    /// # Errors
+    /// `Io`.
+    pub fn rename(&self, from: &str, to: &str) -> Result<()> {
+        Ok(self.backend.rename(from, to)?)
+    }
+
+    /// Removes `name`. Durable after [`Storage::sync_dir`].
+    ///
+    /// # Errors
+    /// `Io`.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        Ok(self.backend.remove(name)?)
+    }
+
+    /// The names of the files in the directory, sorted.
+    ///
+    /// # Errors
+    /// `Io`.
+    pub fn list(&self) -> Result<Vec<String>> {
+        let mut names = self.backend.list()?;
+        names.sort();
+        Ok(names)
+    }
+
+    /// True if `name` exists.
+    ///
+    /// # Errors
+    /// `Io`.
+    pub fn exists(&self, name: &str) -> Result<bool> {
+        Ok(self.backend.list()?.iter().any(|n| n == name))
+    }
+
+    /// Makes creations, renames and removals durable.
+    ///
+    /// # Errors
+    /// `Io`.
+    pub fn sync_dir(&self) -> Result<()> {
+        self.backend.sync_dir()?;
+        self.counters.add_dir_sync();
+        Ok(())
+    }
+
+    /// Takes the exclusive lock on `name` without blocking.
+    ///
+    /// # Errors
+    /// `Locked` if another handle (in this process or another) holds it; `Io` otherwise.
+    pub fn try_lock(&self, name: &str) -> Result<LockGuard> {
+        match self.backend.try_lock(name) {
+            Ok(inner) => Ok(LockGuard { _inner: inner }),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Err(Error::Locked(format!("{name} of {:?}", self.backend)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes `name` whole through a temporary file: write `name.tmp`, sync it, rename it over `name`, sync
+    /// the directory. After a crash the directory holds the old or the new content, never a mix.
+    ///
+    /// # Errors
+    /// `Io`.
+    pub fn write_file_atomic(&self, name: &str, data: &[u8], purpose: WritePurpose) -> Result<()> {
+        let tmp = format!("{name}.tmp");
+        match self.backend.remove(&tmp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        let file = self.create_new(&tmp)?;
+        file.append(data, purpose)?;
+        file.sync_data()?;
+        drop(file);
+        self.rename(&tmp, name)?;
+        self.sync_dir()
+    }
+
+    /// Reads all of `name`, refusing files larger than `limit` bytes (so a damaged file cannot force an
+    /// unbounded allocation).
+    ///
+    /// # Errors
+    /// `Io` (`NotFound` if missing); `Corruption` if larger than `limit`.
+    pub fn read_file(&self, name: &str, limit: u64, purpose: ReadPurpose) -> Result<Vec<u8>> {
+        let file = self.open(name, false)?;
+        let len = file.len()?;
+        if len > limit {
+            return Err(Error::corruption(
+                name,
+                None,
+                format!("file is {len} bytes, more than the {limit} allowed"),
+            ));
+        }
+        let mut buf = vec![0u8; usize::try_from(len).map_err(|_| Error::invalid("file too large"))?];
+        file.read_exact_at(0, &mut buf, purpose)?;
+        Ok(buf)
+    }
+}
+
+/// An open file of a [`Storage`], counting its bytes.
+#[derive(Clone, Debug)]
+pub struct File {
+    name: Arc<str>,
+    inner: Arc<dyn BackendFile>,
+    counters: Arc<IoCounters>,
+}
+
+impl File {
+    /// The file's name in its directory.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Appends all of `buf`, retrying short writes and `EINTR`.
+    ///
+    /// # Errors
+    /// `Io`; part of `buf` may have been written.
+    pub fn append(&self, mut buf: &[u8], purpose: WritePurpose) -> Result<()> {
+        while !buf.is_empty() {
+            match self.inner.append(buf) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(n) => {
+                    self.counters.add_written(purpose, n as u64);
+                    buf = buf.get(n..).unwrap_or_default();
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes all of `buf` at `offset`, retrying short writes and `EINTR`.
+    ///
+    /// # Errors
+    /// `Io`; part of `buf` may have been written.
+    pub fn write_at(&self, mut offset: u64, mut buf: &[u8], purpose: WritePurpose) -> Result<()> {
+        while !buf.is_empty() {
+            match self.inner.write_at(offset, buf) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(n) => {
+                    self.counters.add_written(purpose, n as u64);
+                    offset += n as u64;
+                    buf = buf.get(n..).unwrap_or_default();
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads as much of `buf` as the file holds at `offset`; returns the count (short only at the end).
+    ///
+    /// # Errors
+    /// `Io`.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8], purpose: ReadPurpose) -> Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            let rest = buf.get_mut(done..).unwrap_or_default();
+            match self.inner.read_at(offset + done as u64, rest) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.counters.add_read(purpose, done as u64);
+        Ok(done)
+    }
+
+    /// Fills `buf` from `offset`. A file that ends first is [`Error::Corruption`]: the caller's metadata said
+    /// the bytes are there.
+    ///
+    /// # Errors
+    /// `Corruption` if the file is too short; `Io`.
+    pub fn read_exact_at(&self, offset: u64, buf: &mut [u8], purpose: ReadPurpose) -> Result<()> {
+        let n = self.read_at(offset, buf, purpose)?;
+        if n < buf.len() {
+            return Err(Error::corruption(
+                self.name(),
+                Some(offset),
+                format!("file ends {n} bytes into a {}-byte read", buf.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The file's length.
+    ///
+    /// # Errors
+    /// `Io`.
+    pub fn len(&self) -> Result<u64> {
+        Ok(self.inner.len()?)
+    }
+
+    /// True if the file is empty.
+    ///
+    /// # Errors
+    /// `Io`.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Truncates or extends (with zeros) the file. Durable after [`File::sync_data`].
+    ///
+    /// # Errors
+    /// `Io`.
+    pub fn set_len(&self, len: u64) -> Result<()> {
+        Ok(self.inner.set_len(len)?)
+    }
+
+    /// Makes the file's data durable. A failure means the data's fate is unknown: callers poison their
+    /// handle and never retry.
+    ///
+    /// # Errors
+    /// `Io`.
+    pub fn sync_data(&self) -> Result<()> {
+        self.inner.sync_data()?;
+        self.counters.add_fsync();
+        Ok(())
+    }
+
+    /// Maps the whole file read-only where the backend supports it (`None` otherwise).
+    ///
+    /// REQUIRES: the file is immutable, fully written and synced, and is not truncated or unlinked while the
+    /// mapping lives (see [`Mapping`]).
+    ///
+    /// # Errors
+    /// `Io`.
+    pub fn map(&self) -> Result<Option<Mapping>> {
+        Ok(self.inner.map()?)
+    }
+}
