@@ -64,8 +64,8 @@ pub trait BackendFile: Send + Sync + fmt::Debug {
     fn write_at(&self, offset: u64, buf: &[u8]) -> io::Result<usize>;
     /// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
-    /// The file's length.
-    fn len(&self) -> io::Result<u64>;
+    /// The file's length in bytes.
+    fn size(&self) -> io::Result<u64>;
     /// Truncates or extends (with zeros) the file.
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Makes the file's data (and its length) durable.
@@ -351,7 +351,7 @@ impl File {
     /// # Errors
     /// `Io`.
     pub fn len(&self) -> Result<u64> {
-        Ok(self.inner.len()?)
+        Ok(self.inner.size()?)
     }
 
     /// True if the file is empty.

@@ -154,7 +154,7 @@ impl BackendFile for OsFile {
         self.file.read_at(buf, offset)
     }
 
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(self.file.metadata()?.len())
     }
 
