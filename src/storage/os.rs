@@ -176,7 +176,6 @@ impl BackendFile for OsFile {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::storage::{ReadPurpose, Storage, WritePurpose};
     use crate::Error;
 
