@@ -124,12 +124,18 @@ pub enum Error {
 }
 
 fn fmt_offset(offset: Option<u64>) -> String {
-    offset.map(|o| format!(" at offset {o}")).unwrap_or_default()
+    offset
+        .map(|o| format!(" at offset {o}"))
+        .unwrap_or_default()
 }
 
 impl Error {
     /// A [`Error::Corruption`] for `file` at `offset`.
-    pub fn corruption(file: impl Into<String>, offset: Option<u64>, what: impl Into<String>) -> Self {
+    pub fn corruption(
+        file: impl Into<String>,
+        offset: Option<u64>,
+        what: impl Into<String>,
+    ) -> Self {
         Error::Corruption {
             file: file.into(),
             offset,
@@ -166,7 +172,10 @@ mod tests {
     #[test]
     fn corruption_message_names_file_and_offset() {
         let e = Error::corruption("000001.log", Some(42), "bad checksum");
-        assert_eq!(e.to_string(), "corruption in 000001.log at offset 42: bad checksum");
+        assert_eq!(
+            e.to_string(),
+            "corruption in 000001.log at offset 42: bad checksum"
+        );
         let e = Error::corruption("CURRENT", None, "empty");
         assert_eq!(e.to_string(), "corruption in CURRENT: empty");
     }

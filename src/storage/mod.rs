@@ -251,7 +251,8 @@ impl Storage {
                 format!("file is {len} bytes, more than the {limit} allowed"),
             ));
         }
-        let mut buf = vec![0u8; usize::try_from(len).map_err(|_| Error::invalid("file too large"))?];
+        let mut buf =
+            vec![0u8; usize::try_from(len).map_err(|_| Error::invalid("file too large"))?];
         file.read_exact_at(0, &mut buf, purpose)?;
         Ok(buf)
     }

@@ -176,8 +176,8 @@ impl BackendFile for OsFile {
 
 #[cfg(test)]
 mod tests {
-    use crate::storage::{ReadPurpose, Storage, WritePurpose};
     use crate::Error;
+    use crate::storage::{ReadPurpose, Storage, WritePurpose};
 
     #[test]
     fn write_read_rename_remove() {
@@ -200,7 +200,11 @@ mod tests {
         // Reading past the end is Corruption, not a panic.
         let g = s.open("b", false).unwrap();
         let mut big = [0u8; 20];
-        assert!(g.read_exact_at(0, &mut big, ReadPurpose::Get).unwrap_err().is_corruption());
+        assert!(
+            g.read_exact_at(0, &mut big, ReadPurpose::Get)
+                .unwrap_err()
+                .is_corruption()
+        );
         s.remove("b").unwrap();
         assert!(s.list().unwrap().is_empty());
         let io = s.io_stats();
@@ -214,10 +218,19 @@ mod tests {
     fn atomic_file_write_replaces() {
         let dir = tempfile::tempdir().unwrap();
         let s = Storage::os(dir.path(), false).unwrap();
-        s.write_file_atomic("CURRENT", b"one", WritePurpose::Manifest).unwrap();
-        s.write_file_atomic("CURRENT", b"two!", WritePurpose::Manifest).unwrap();
-        assert_eq!(s.read_file("CURRENT", 100, ReadPurpose::Recovery).unwrap(), b"two!");
-        assert!(s.read_file("CURRENT", 2, ReadPurpose::Recovery).unwrap_err().is_corruption());
+        s.write_file_atomic("CURRENT", b"one", WritePurpose::Manifest)
+            .unwrap();
+        s.write_file_atomic("CURRENT", b"two!", WritePurpose::Manifest)
+            .unwrap();
+        assert_eq!(
+            s.read_file("CURRENT", 100, ReadPurpose::Recovery).unwrap(),
+            b"two!"
+        );
+        assert!(
+            s.read_file("CURRENT", 2, ReadPurpose::Recovery)
+                .unwrap_err()
+                .is_corruption()
+        );
         assert_eq!(s.list().unwrap(), vec!["CURRENT".to_string()]);
     }
 
@@ -245,7 +258,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Storage::os(dir.path(), false).unwrap();
         let f = s.create_new("t").unwrap();
-        f.append(b"immutable bytes", WritePurpose::MemtableFlush).unwrap();
+        f.append(b"immutable bytes", WritePurpose::MemtableFlush)
+            .unwrap();
         f.sync_data().unwrap();
         let m = f.map().unwrap().unwrap();
         assert_eq!(&m[..], b"immutable bytes");
