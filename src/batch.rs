@@ -197,7 +197,8 @@ impl WriteBatch {
             return Err(bad("sequence overflows"));
         }
         let mut rep = payload.to_vec();
-        write_header(&mut rep, 0, count);
+        // In memory the header stays zeroed; `encode` fills it.
+        write_header(&mut rep, 0, 0);
         Ok((
             seq,
             WriteBatch {
