@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod stats;
 pub mod storage;
+pub mod wal;
 
 pub use batch::{BatchOp, WriteBatch};
 pub use engine::{

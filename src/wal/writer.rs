@@ -1,0 +1,313 @@
+//! The WAL writer: appends records to the current segment with the caller's durability, group-commits
+//! fsyncs, and rotates segments.
+//!
+//! # Group commit
+//!
+//! Encoding and appending happen under one mutex, so records land in the order their calls took it. An
+//! fsync runs *without* the mutex: appends continue while it runs. A `Sync` writer waits until the synced
+//! position reaches the end of its record; if no fsync is running it becomes the syncer, syncs up to the
+//! appended position it observed, publishes the new synced position and wakes every waiter, each of which
+//! returns if it is now covered or otherwise starts the next fsync. A failed write or fsync poisons the
+//! writer: every waiter and every later call gets `Poisoned`, and the fsync is never retried.
+//!
+//! `Buffered` records stay in the writer's buffer until it passes [`BUFFER_LIMIT`] or a later `Flush` or
+//! `Sync` record (or [`WalWriter::sync`]) writes the buffer out, so they reach the OS before any later
+//! record, in order.
+//!
+//! # Rotation
+//!
+//! [`WalWriter::rotate`] writes out and fsyncs the current segment, creates the next one and fsyncs the
+//! directory before any record lands in it. Every segment but the last is therefore fully synced, which is
+//! why recovery treats damage in an earlier segment as corruption.
+
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use super::format::encode_record;
+use super::segment_name;
+use crate::engine::Durability;
+use crate::error::{Error, Result};
+use crate::storage::{File, Storage, WritePurpose};
+
+/// Buffered records are handed to the OS once this many bytes wait.
+pub const BUFFER_LIMIT: usize = 64 * 1024;
+
+/// A position in the log: segment number, then byte offset within the segment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LogPosition {
+    /// The segment number.
+    pub segment: u64,
+    /// The byte offset in the segment.
+    pub offset: u64,
+}
+
+struct State {
+    file: File,
+    segment: u64,
+    /// Offset within the current 32 KiB block where the next fragment starts.
+    block_offset: usize,
+    /// Encoded records not yet handed to the OS.
+    buf: Vec<u8>,
+    /// Segment bytes handed to the OS.
+    appended: u64,
+    /// Durable through this position.
+    synced: LogPosition,
+    sync_running: bool,
+    poisoned: Option<String>,
+    closed: bool,
+}
+
+impl State {
+    fn end(&self) -> LogPosition {
+        LogPosition {
+            segment: self.segment,
+            offset: self.appended + self.buf.len() as u64,
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        if let Some(cause) = &self.poisoned {
+            return Err(Error::Poisoned {
+                cause: cause.clone(),
+            });
+        }
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    fn poison(&mut self, e: &Error) {
+        if self.poisoned.is_none() {
+            self.poisoned = Some(format!("WAL segment {}: {e}", self.segment));
+        }
+    }
+
+    /// Hands the buffer to the OS.
+    fn write_out(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.file.append(&self.buf, WritePurpose::Wal) {
+            self.poison(&e);
+            return Err(e);
+        }
+        self.appended += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+/// Appends records to the log. `Send + Sync`: share it between writers.
+pub struct WalWriter {
+    storage: Storage,
+    state: Mutex<State>,
+    synced_cv: Condvar,
+}
+
+impl std::fmt::Debug for WalWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.state.lock();
+        f.debug_struct("WalWriter")
+            .field("segment", &st.segment)
+            .field("appended", &st.appended)
+            .field("synced", &st.synced)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WalWriter {
+    /// Creates segment `segment` (which must not exist), syncs the directory and returns a writer
+    /// appending to it. Recovery always starts a new segment: it never appends after a damaged tail.
+    ///
+    /// # Errors
+    /// `Io` (kind `AlreadyExists` if the segment exists).
+    pub fn create(storage: &Storage, segment: u64) -> Result<Arc<Self>> {
+        let file = storage.create_new(&segment_name(segment))?;
+        storage.sync_dir()?;
+        Ok(Arc::new(WalWriter {
+            storage: storage.clone(),
+            state: Mutex::new(State {
+                file,
+                segment,
+                block_offset: 0,
+                buf: Vec::new(),
+                appended: 0,
+                synced: LogPosition { segment, offset: 0 },
+                sync_running: false,
+                poisoned: None,
+                closed: false,
+            }),
+            synced_cv: Condvar::new(),
+        }))
+    }
+
+    /// Appends one record; returns the log position just past it once it is as durable as asked.
+    ///
+    /// # Errors
+    /// `Poisoned` after an earlier failure; `Io` (and the writer is poisoned) if a write or fsync fails;
+    /// `Closed`.
+    pub fn append(&self, payload: &[u8], durability: Durability) -> Result<LogPosition> {
+        let mut st = self.state.lock();
+        st.check()?;
+        let synced_through = st.synced.offset;
+        let (segment, block_offset) = (st.segment, st.block_offset);
+        st.block_offset =
+            encode_record(&mut st.buf, block_offset, segment, synced_through, payload);
+        let end = st.end();
+        match durability {
+            Durability::Buffered => {
+                if st.buf.len() >= BUFFER_LIMIT {
+                    st.write_out()?;
+                }
+            }
+            Durability::Flush => st.write_out()?,
+            Durability::Sync => {
+                st.write_out()?;
+                self.wait_synced(st, end)?;
+            }
+        }
+        Ok(end)
+    }
+
+    /// Hands every buffered record to the OS (the durability of `Flush`).
+    ///
+    /// # Errors
+    /// As [`WalWriter::append`].
+    pub fn flush(&self) -> Result<()> {
+        let mut st = self.state.lock();
+        st.check()?;
+        st.write_out()
+    }
+
+    /// Makes every record appended so far durable.
+    ///
+    /// # Errors
+    /// As [`WalWriter::append`].
+    pub fn sync(&self) -> Result<LogPosition> {
+        let mut st = self.state.lock();
+        st.check()?;
+        st.write_out()?;
+        let end = st.end();
+        self.wait_synced(st, end)?;
+        Ok(end)
+    }
+
+    /// Waits until `target` is durable, running the fsync itself if nobody else is.
+    fn wait_synced(&self, mut st: MutexGuard<'_, State>, target: LogPosition) -> Result<()> {
+        loop {
+            if st.synced >= target {
+                return Ok(());
+            }
+            st.check()?;
+            if st.sync_running {
+                self.synced_cv.wait(&mut st);
+                continue;
+            }
+            st.sync_running = true;
+            let upto = LogPosition {
+                segment: st.segment,
+                offset: st.appended,
+            };
+            let file = st.file.clone();
+            let result = MutexGuard::unlocked(&mut st, || file.sync_data());
+            st.sync_running = false;
+            match result {
+                Ok(()) => st.synced = st.synced.max(upto),
+                Err(e) => {
+                    st.poison(&e);
+                    self.synced_cv.notify_all();
+                    return Err(e);
+                }
+            }
+            self.synced_cv.notify_all();
+        }
+    }
+
+    /// Seals the current segment (written out and fsync'd) and starts segment `next`, created and made
+    /// durable in the directory before any record lands in it. Returns the sealed segment's number.
+    ///
+    /// # Errors
+    /// As [`WalWriter::append`]; a failure poisons the writer.
+    pub fn rotate(&self, next: u64) -> Result<u64> {
+        let mut st = self.state.lock();
+        st.check()?;
+        while st.sync_running {
+            self.synced_cv.wait(&mut st);
+        }
+        st.check()?;
+        if next <= st.segment {
+            return Err(Error::invalid(format!(
+                "next WAL segment {next} is not after {}",
+                st.segment
+            )));
+        }
+        st.write_out()?;
+        let sealed = st.segment;
+        let result = st.file.sync_data().and_then(|()| {
+            let file = self.storage.create_new(&segment_name(next))?;
+            self.storage.sync_dir()?;
+            Ok(file)
+        });
+        match result {
+            Ok(file) => {
+                st.file = file;
+                st.segment = next;
+                st.block_offset = 0;
+                st.appended = 0;
+                st.synced = LogPosition {
+                    segment: next,
+                    offset: 0,
+                };
+                self.synced_cv.notify_all();
+                Ok(sealed)
+            }
+            Err(e) => {
+                st.poison(&e);
+                Err(e)
+            }
+        }
+    }
+
+    /// The segment records are appended to now.
+    pub fn segment(&self) -> u64 {
+        self.state.lock().segment
+    }
+
+    /// The position just past the last appended record (buffered records included).
+    pub fn end(&self) -> LogPosition {
+        self.state.lock().end()
+    }
+
+    /// The position through which the log is durable.
+    pub fn synced(&self) -> LogPosition {
+        self.state.lock().synced
+    }
+
+    /// Why the writer refuses writes, if it does.
+    pub fn poisoned(&self) -> Option<String> {
+        self.state.lock().poisoned.clone()
+    }
+
+    /// Writes out and fsyncs everything, then refuses further appends with `Closed`.
+    ///
+    /// # Errors
+    /// As [`WalWriter::sync`].
+    pub fn close(&self) -> Result<()> {
+        self.sync()?;
+        self.state.lock().closed = true;
+        Ok(())
+    }
+}
+
+impl Drop for WalWriter {
+    fn drop(&mut self) {
+        // Best effort: hand buffered records to the OS, as a clean process exit would. Errors cannot be
+        // reported from drop; an fsync is not attempted (callers that need durability call `sync`/`close`).
+        let st = self.state.get_mut();
+        if st.poisoned.is_none() && !st.closed {
+            let _ = st.write_out();
+        }
+    }
+}
