@@ -11,9 +11,13 @@
 pub mod batch;
 pub mod engine;
 pub mod error;
+pub mod identity;
 pub mod stats;
 pub mod storage;
 pub mod wal;
+
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use batch::{BatchOp, WriteBatch};
 pub use engine::{

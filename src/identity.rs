@@ -1,0 +1,293 @@
+//! Directory identity and exclusive open, shared by every engine.
+//!
+//! Each database directory has an `IDENTITY` file naming the engine kind and format version, written
+//! **last** at creation (temp name, fsync, rename, directory fsync), so a directory with `IDENTITY` is
+//! complete. Opening
+//! - takes the `LOCK` file with a non-blocking lock (`Locked` if any handle, in this process or another,
+//!   holds it; the lock dies with its process);
+//! - with `IDENTITY` present, checks it: another kind is `WrongEngine`, a newer format `UnsupportedVersion`,
+//!   damage `Corruption`, and `error_if_exists` an `InvalidArgument`;
+//! - without it, refuses any directory that holds other files (`Corruption`: never create over existing
+//!   files, never mistake a damaged database for an empty one), and otherwise creates a new database if
+//!   `create_if_missing` allows.
+//!
+//! # `IDENTITY` format (28 bytes, little-endian)
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 8 | magic `RUMDB-ID` |
+//! | 8 | 1 | engine kind: 1 LSM, 2 B-tree, 3 model |
+//! | 9 | 3 | zero |
+//! | 12 | 4 | format version of the engine's files |
+//! | 16 | 4 | page size (B-tree; 0 otherwise) |
+//! | 20 | 4 | zero (reserved flags) |
+//! | 24 | 4 | CRC-32 of bytes 0..24 |
+
+use crate::error::{EngineKind, Error, Result};
+use crate::storage::{LockGuard, ReadPurpose, Storage, WritePurpose};
+
+/// The identity file's name.
+pub const IDENTITY_FILE: &str = "IDENTITY";
+/// The lock file's name.
+pub const LOCK_FILE: &str = "LOCK";
+
+const MAGIC: &[u8; 8] = b"RUMDB-ID";
+const LEN: usize = 28;
+
+/// What a directory's `IDENTITY` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The engine kind.
+    pub kind: EngineKind,
+    /// The format version of the engine's files.
+    pub format_version: u32,
+    /// The B-tree page size (0 for other engines).
+    pub page_size: u32,
+}
+
+impl Identity {
+    /// The 28-byte encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(LEN);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&[self.kind.code(), 0, 0, 0]);
+        out.extend_from_slice(&self.format_version.to_le_bytes());
+        out.extend_from_slice(&self.page_size.to_le_bytes());
+        out.extend_from_slice(&[0; 4]);
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Decodes and checks an `IDENTITY` file's bytes.
+    ///
+    /// # Errors
+    /// `Corruption` if the bytes are not a valid identity.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let bad = |what: &str| Error::corruption(IDENTITY_FILE, Some(0), what);
+        let arr: &[u8; LEN] = bytes
+            .try_into()
+            .map_err(|_| bad(&format!("{} bytes, expected {LEN}", bytes.len())))?;
+        let (body, crc) = arr.split_at(24);
+        if !body.starts_with(MAGIC) {
+            return Err(bad("bad magic"));
+        }
+        let stored = u32::from_le_bytes(crc.try_into().map_err(|_| bad("checksum"))?);
+        if stored != crc32fast::hash(body) {
+            return Err(bad("checksum mismatch"));
+        }
+        let word = |at: usize| {
+            body.get(at..at + 4)
+                .and_then(|w| w.try_into().ok())
+                .map(u32::from_le_bytes)
+                .ok_or_else(|| bad("short"))
+        };
+        let code = body.get(8).copied().ok_or_else(|| bad("short"))?;
+        let kind = EngineKind::from_code(code)
+            .ok_or_else(|| bad(&format!("unknown engine kind {code}")))?;
+        Ok(Identity {
+            kind,
+            format_version: word(12)?,
+            page_size: word(16)?,
+        })
+    }
+}
+
+/// Whether to create a database and whether an existing one is an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CreateOptions {
+    /// Create the database if the directory holds none (default true).
+    pub create_if_missing: bool,
+    /// Fail with `InvalidArgument` if a database exists (default false).
+    pub error_if_exists: bool,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        CreateOptions {
+            create_if_missing: true,
+            error_if_exists: false,
+        }
+    }
+}
+
+/// A directory opened exclusively for one engine.
+#[derive(Debug)]
+pub struct OpenedDir {
+    /// The directory's lock, held while the handle lives.
+    pub lock: LockGuard,
+    /// The identity found, or the one to write when creation completes.
+    pub identity: Identity,
+    /// True if the directory holds no database yet: the engine creates its files, then calls
+    /// [`finish_create`].
+    pub creating: bool,
+}
+
+/// Locks the directory and checks (or prepares) its identity for an engine of `kind` whose current format
+/// version is `format_version`.
+///
+/// # Errors
+/// `Locked`, `WrongEngine`, `UnsupportedVersion`, `Corruption` (damaged `IDENTITY`, or engine files without
+/// one), `InvalidArgument` (`error_if_exists`, or no database and not `create_if_missing`), `Io`.
+pub fn open_dir(
+    storage: &Storage,
+    kind: EngineKind,
+    format_version: u32,
+    page_size: u32,
+    options: CreateOptions,
+) -> Result<OpenedDir> {
+    let lock = storage.try_lock(LOCK_FILE)?;
+    let names = storage.list()?;
+    if names.iter().any(|n| n == IDENTITY_FILE) {
+        let bytes = storage.read_file(IDENTITY_FILE, 4096, ReadPurpose::Recovery)?;
+        let found = Identity::decode(&bytes)?;
+        if found.kind != kind {
+            return Err(Error::WrongEngine {
+                expected: kind,
+                found: found.kind,
+            });
+        }
+        if found.format_version > format_version {
+            return Err(Error::UnsupportedVersion {
+                found: found.format_version,
+                supported: format_version,
+            });
+        }
+        if options.error_if_exists {
+            return Err(Error::invalid(
+                "a database exists and error_if_exists is set",
+            ));
+        }
+        return Ok(OpenedDir {
+            lock,
+            identity: found,
+            creating: false,
+        });
+    }
+    let stray: Vec<&String> = names
+        .iter()
+        .filter(|n| *n != LOCK_FILE && *n != &format!("{IDENTITY_FILE}.tmp"))
+        .collect();
+    if let Some(first) = stray.first() {
+        return Err(Error::corruption(
+            IDENTITY_FILE,
+            None,
+            format!(
+                "missing, but the directory holds {} other file(s) (first: {first}): an interrupted \
+                 creation or foreign files; refusing to create a database over them",
+                stray.len()
+            ),
+        ));
+    }
+    if !options.create_if_missing {
+        return Err(Error::invalid(
+            "no database in the directory and create_if_missing is false",
+        ));
+    }
+    Ok(OpenedDir {
+        lock,
+        identity: Identity {
+            kind,
+            format_version,
+            page_size,
+        },
+        creating: true,
+    })
+}
+
+/// Writes `IDENTITY` atomically, the last step of creating a database.
+///
+/// # Errors
+/// `Io`.
+pub fn finish_create(storage: &Storage, identity: &Identity) -> Result<()> {
+    storage.write_file_atomic(IDENTITY_FILE, &identity.encode(), WritePurpose::Header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storage() -> (tempfile::TempDir, Storage) {
+        let d = tempfile::tempdir().unwrap();
+        let s = Storage::os(d.path(), false).unwrap();
+        (d, s)
+    }
+
+    #[test]
+    fn create_then_reopen_then_wrong_kind() {
+        let (_d, s) = storage();
+        let opened = open_dir(&s, EngineKind::Lsm, 1, 0, CreateOptions::default()).unwrap();
+        assert!(opened.creating);
+        finish_create(&s, &opened.identity).unwrap();
+        drop(opened);
+        let again = open_dir(&s, EngineKind::Lsm, 1, 0, CreateOptions::default()).unwrap();
+        assert!(!again.creating);
+        assert!(matches!(
+            open_dir(&s, EngineKind::Lsm, 1, 0, CreateOptions::default()),
+            Err(Error::Locked(_))
+        ));
+        drop(again);
+        assert!(matches!(
+            open_dir(&s, EngineKind::BTree, 1, 0, CreateOptions::default()),
+            Err(Error::WrongEngine {
+                expected: EngineKind::BTree,
+                found: EngineKind::Lsm
+            })
+        ));
+        assert!(matches!(
+            open_dir(&s, EngineKind::Lsm, 0, 0, CreateOptions::default()),
+            Err(Error::UnsupportedVersion {
+                found: 1,
+                supported: 0
+            })
+        ));
+        let opts = CreateOptions {
+            error_if_exists: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            open_dir(&s, EngineKind::Lsm, 1, 0, opts),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+
+    #[test]
+    fn missing_identity_with_files_is_corruption_and_nothing_is_created() {
+        let (_d, s) = storage();
+        s.create_new("000001.log").unwrap();
+        let err = open_dir(&s, EngineKind::Lsm, 1, 0, CreateOptions::default()).unwrap_err();
+        assert!(err.is_corruption(), "{err}");
+        assert!(!s.exists(IDENTITY_FILE).unwrap());
+        let (_d, s) = storage();
+        let opts = CreateOptions {
+            create_if_missing: false,
+            ..Default::default()
+        };
+        assert!(matches!(
+            open_dir(&s, EngineKind::Lsm, 1, 0, opts),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+
+    #[test]
+    fn every_damaged_identity_is_corruption() {
+        let id = Identity {
+            kind: EngineKind::BTree,
+            format_version: 3,
+            page_size: 4096,
+        };
+        let enc = id.encode();
+        assert_eq!(Identity::decode(&enc).unwrap(), id);
+        for bit in 0..enc.len() * 8 {
+            let mut d = enc.clone();
+            d[bit / 8] ^= 1 << (bit % 8);
+            assert!(
+                Identity::decode(&d).unwrap_err().is_corruption(),
+                "bit {bit}"
+            );
+        }
+        for len in 0..enc.len() {
+            assert!(Identity::decode(&enc[..len]).is_err());
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Test support (feature `testing`): the reference engine, and the harness the crash tests and fuzz
+//! targets call into.
+
+mod model;
+
+pub use model::{MODEL_FORMAT_VERSION, ModelEngine, ModelOptions};

@@ -1,0 +1,321 @@
+//! The reference engine: a `BTreeMap` behind [`Engine`], made durable by the shared WAL.
+//!
+//! It is the oracle the contract suite, the model tests and the differential fuzz target compare the real
+//! engines with, so it is kept as simple as correctness allows:
+//! - the state is an `Arc<BTreeMap>`, copied on write while a snapshot or iterator shares it;
+//! - every batch goes to the WAL with the caller's durability, then into the map, under one writer lock;
+//! - opening replays every segment, then writes the whole state as one record into a new segment, syncs
+//!   it, and deletes the replayed segments (so it never appends after a damaged tail).
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::batch::{BatchOp, WriteBatch};
+use crate::engine::{
+    Cursor, Durability, Engine, Iter, KvPair, LSM_MAX_KEY_LEN, Limits, MAX_BATCH_LEN,
+    MAX_VALUE_LEN, Snapshot, SnapshotSource, WriteOptions,
+};
+use crate::error::{EngineKind, Error, Result};
+use crate::identity::{self, CreateOptions};
+use crate::stats::{RecoveryReport, Stats, VerifyReport};
+use crate::storage::{LockGuard, Storage};
+use crate::wal::{self, RecoveryMode, WalWriter};
+
+/// The model's format version.
+pub const MODEL_FORMAT_VERSION: u32 = 1;
+
+type Map = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// Options of the model engine.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ModelOptions {
+    /// Creation rules.
+    pub create: CreateOptions,
+    /// How WAL damage is treated at open.
+    pub recovery_mode: RecoveryMode,
+}
+
+/// The reference engine.
+pub struct ModelEngine {
+    storage: Storage,
+    state: RwLock<Arc<Map>>,
+    wal: Arc<WalWriter>,
+    writer: Mutex<u64>,
+    user_bytes: AtomicU64,
+    batches: AtomicU64,
+    gets: AtomicU64,
+    recovery: RecoveryReport,
+    closed: AtomicBool,
+    _lock: LockGuard,
+}
+
+impl std::fmt::Debug for ModelEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelEngine").finish_non_exhaustive()
+    }
+}
+
+const LIMITS: Limits = Limits {
+    max_key_len: LSM_MAX_KEY_LEN,
+    max_value_len: MAX_VALUE_LEN,
+    max_batch_len: MAX_BATCH_LEN,
+};
+
+impl ModelEngine {
+    /// Opens (or creates) a model database in `dir`.
+    ///
+    /// # Errors
+    /// As [`ModelEngine::open_with`].
+    pub fn open(dir: &Path, options: ModelOptions) -> Result<Self> {
+        let storage = Storage::os(dir, options.create.create_if_missing)?;
+        Self::open_with(storage, options)
+    }
+
+    /// Opens (or creates) a model database on any storage.
+    ///
+    /// # Errors
+    /// `Locked`, `WrongEngine`, `UnsupportedVersion`, `Corruption`, `InvalidArgument`, `Io`.
+    pub fn open_with(storage: Storage, options: ModelOptions) -> Result<Self> {
+        let opened = identity::open_dir(
+            &storage,
+            EngineKind::Model,
+            MODEL_FORMAT_VERSION,
+            0,
+            options.create,
+        )?;
+        let segments = wal::list_segments(&storage)?;
+        let mut map = Map::new();
+        let mut next_seq = 1u64;
+        let outcome = wal::replay(&storage, &segments, options.recovery_mode, |rec| {
+            let name = wal::segment_name(rec.segment);
+            let (seq, batch) = WriteBatch::decode(rec.payload, &name, rec.offset)?;
+            apply(&mut map, &batch);
+            next_seq = next_seq.max(seq + batch.len() as u64);
+            Ok(())
+        })?;
+        let next_segment = segments.last().map_or(1, |s| s + 1);
+        let wal = WalWriter::create(&storage, next_segment)?;
+        // Make the replayed state durable in the new segment before the old ones go.
+        let mut all = WriteBatch::new();
+        for (k, v) in &map {
+            all.put(k, v);
+        }
+        wal.append(&all.encode(next_seq), Durability::Sync)?;
+        next_seq += all.len() as u64;
+        if opened.creating {
+            identity::finish_create(&storage, &opened.identity)?;
+        }
+        for s in segments {
+            storage.remove(&wal::segment_name(s))?;
+        }
+        storage.sync_dir()?;
+        Ok(ModelEngine {
+            storage,
+            state: RwLock::new(Arc::new(map)),
+            wal,
+            writer: Mutex::new(next_seq),
+            user_bytes: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            gets: AtomicU64::new(0),
+            recovery: RecoveryReport {
+                segments_replayed: outcome.segments,
+                records_replayed: outcome.records,
+                truncated_bytes: outcome.truncated_bytes,
+                truncated_at: outcome.truncated_at,
+                pages_restored: 0,
+                orphans_removed: 0,
+            },
+            closed: AtomicBool::new(false),
+            _lock: opened.lock,
+        })
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    fn current(&self) -> Arc<Map> {
+        Arc::clone(&self.state.read())
+    }
+}
+
+fn apply(map: &mut Map, batch: &WriteBatch) {
+    for op in batch {
+        match op {
+            BatchOp::Put { key, value } => {
+                map.insert(key.to_vec(), value.to_vec());
+            }
+            BatchOp::Delete { key } => {
+                map.remove(key);
+            }
+        }
+    }
+}
+
+impl Engine for ModelEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Model
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.check_open()?;
+        self.gets.fetch_add(1, Ordering::Relaxed);
+        Ok(self.state.read().get(key).cloned())
+    }
+
+    fn write(&self, batch: &WriteBatch, options: WriteOptions) -> Result<()> {
+        self.check_open()?;
+        LIMITS.check(batch)?;
+        let mut seq = self.writer.lock();
+        if batch.is_empty() {
+            return match options.durability {
+                Durability::Sync => self.wal.sync().map(|_| ()),
+                Durability::Flush => self.wal.flush(),
+                Durability::Buffered => self
+                    .wal
+                    .poisoned()
+                    .map_or(Ok(()), |cause| Err(Error::Poisoned { cause })),
+            };
+        }
+        self.wal.append(&batch.encode(*seq), options.durability)?;
+        *seq += batch.len() as u64;
+        let mut state = self.state.write();
+        apply(Arc::make_mut(&mut state), batch);
+        self.user_bytes
+            .fetch_add(batch.user_bytes(), Ordering::Relaxed);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<Iter> {
+        self.check_open()?;
+        Ok(map_iter(self.current(), lower, upper))
+    }
+
+    fn snapshot(&self) -> Result<Snapshot> {
+        self.check_open()?;
+        Ok(Snapshot::new(Box::new(MapSnapshot(self.current()))))
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.check_open()?;
+        self.wal.sync().map(|_| ())
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.check_open()?;
+        self.wal.flush()
+    }
+
+    fn compact(&self) -> Result<()> {
+        self.check_open()
+    }
+
+    fn wait_idle(&self) -> Result<()> {
+        self.check_open()
+    }
+
+    fn verify(&self) -> Result<VerifyReport> {
+        self.check_open()?;
+        let map = self.current();
+        Ok(VerifyReport {
+            files: 0,
+            blocks: 0,
+            entries: map.len() as u64,
+            bytes: 0,
+        })
+    }
+
+    fn stats(&self) -> Stats {
+        let mut s = Stats::new(EngineKind::Model);
+        s.io = self.storage.io_stats();
+        s.user_bytes = self.user_bytes.load(Ordering::Relaxed);
+        s.batches = self.batches.load(Ordering::Relaxed);
+        s.reads.gets = self.gets.load(Ordering::Relaxed);
+        s.recovery = self.recovery.clone();
+        s
+    }
+
+    fn limits(&self) -> Limits {
+        LIMITS
+    }
+
+    fn close(self: Box<Self>) -> Result<()> {
+        let _writer = self.writer.lock();
+        self.closed.store(true, Ordering::Release);
+        self.wal.close()
+    }
+}
+
+struct MapSnapshot(Arc<Map>);
+
+impl SnapshotSource for MapSnapshot {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.0.get(key).cloned())
+    }
+
+    fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<Iter> {
+        Ok(map_iter(Arc::clone(&self.0), lower, upper))
+    }
+}
+
+/// An iterator over a shared map that keeps its position by key, as the real engines' iterators do.
+pub(crate) fn map_iter(map: Arc<Map>, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Iter {
+    Iter::new(Box::new(MapCursor {
+        map,
+        lower: lower.map(<[u8]>::to_vec),
+        upper: upper.map(<[u8]>::to_vec),
+    }))
+}
+
+struct MapCursor {
+    map: Arc<Map>,
+    /// Everything below has been yielded from the front (or is out of bounds).
+    lower: Bound<Vec<u8>>,
+    /// Everything above has been yielded from the back (or is out of bounds).
+    upper: Bound<Vec<u8>>,
+}
+
+impl MapCursor {
+    /// The entries not yet yielded; `None` when the bounds have met (`BTreeMap::range` would panic on an
+    /// inverted range or on equal excluded bounds).
+    fn range(&self) -> Option<std::collections::btree_map::Range<'_, Vec<u8>, Vec<u8>>> {
+        if let (Bound::Included(l) | Bound::Excluded(l), Bound::Included(u) | Bound::Excluded(u)) =
+            (&self.lower, &self.upper)
+        {
+            let both_excluded = matches!(self.lower, Bound::Excluded(_))
+                && matches!(self.upper, Bound::Excluded(_));
+            if l > u || (l == u && both_excluded) {
+                return None;
+            }
+        }
+        Some(
+            self.map
+                .range::<Vec<u8>, _>((self.lower.as_ref(), self.upper.as_ref())),
+        )
+    }
+}
+
+impl Cursor for MapCursor {
+    fn next_front(&mut self) -> Option<Result<KvPair>> {
+        let (k, v) = self.range()?.next()?;
+        let item = (k.clone(), v.clone());
+        self.lower = Bound::Excluded(k.clone());
+        Some(Ok(item))
+    }
+
+    fn next_back(&mut self) -> Option<Result<KvPair>> {
+        let (k, v) = self.range()?.next_back()?;
+        let item = (k.clone(), v.clone());
+        self.upper = Bound::Excluded(k.clone());
+        Some(Ok(item))
+    }
+}

@@ -1,0 +1,427 @@
+//! The contract suite: one set of checks every `Engine` configuration must pass.
+//!
+//! Each configuration is one `contract_suite!` line at the bottom: a module name and a factory
+//! `fn(&Path) -> rumdb::Result<Box<dyn Engine>>` that opens (or creates) the database in a directory.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::Path;
+
+use rumdb::identity::{self, Identity};
+use rumdb::storage::Storage;
+use rumdb::{Durability, Engine, EngineExt, EngineKind, Error, WriteBatch, WriteOptions};
+
+type Factory = fn(&Path) -> rumdb::Result<Box<dyn Engine>>;
+
+fn collect(iter: impl Iterator<Item = rumdb::Result<rumdb::KvPair>>) -> Vec<rumdb::KvPair> {
+    iter.map(|r| r.unwrap()).collect()
+}
+
+fn key(i: u32) -> Vec<u8> {
+    format!("key{i:06}").into_bytes()
+}
+
+pub fn put_get_delete_overwrite(open: Factory) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path()).unwrap();
+    assert_eq!(db.get(b"missing").unwrap(), None);
+    db.put(b"a", b"1").unwrap();
+    db.put(b"b", b"2").unwrap();
+    assert_eq!(db.get(b"a").unwrap().as_deref(), Some(&b"1"[..]));
+    db.put(b"a", b"one").unwrap();
+    assert_eq!(db.get(b"a").unwrap().as_deref(), Some(&b"one"[..]));
+    db.delete(b"a").unwrap();
+    assert_eq!(db.get(b"a").unwrap(), None);
+    db.delete(b"never-existed").unwrap();
+    db.put(b"a", b"again").unwrap();
+    assert_eq!(db.get(b"a").unwrap().as_deref(), Some(&b"again"[..]));
+    assert_eq!(collect(db.range(..).unwrap()).len(), 2);
+    let stats = db.stats();
+    assert!(
+        stats.user_bytes >= 2 + 2 + 4 + 1 + 13 + 6,
+        "user bytes counted: {}",
+        stats.user_bytes
+    );
+    db.close().unwrap();
+}
+
+pub fn batches_are_atomic_and_later_entries_win(open: Factory) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path()).unwrap();
+    let mut b = WriteBatch::new();
+    b.put(b"k", b"first")
+        .put(b"k", b"second")
+        .put(b"gone", b"x")
+        .delete(b"gone");
+    db.write(&b, WriteOptions::default()).unwrap();
+    assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"second"[..]));
+    assert_eq!(db.get(b"gone").unwrap(), None);
+    let mut b = WriteBatch::new();
+    b.delete(b"k").put(b"k", b"third");
+    db.write(&b, WriteOptions::default()).unwrap();
+    assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"third"[..]));
+    // An empty batch is a no-op under every durability.
+    for d in [Durability::Sync, Durability::Flush, Durability::Buffered] {
+        db.write(&WriteBatch::new(), WriteOptions::new(d)).unwrap();
+    }
+    assert_eq!(collect(db.range(..).unwrap()).len(), 1);
+
+    // Readers never see part of a batch: every batch sets all of k0..k9 to the same value.
+    let db: std::sync::Arc<dyn Engine> = std::sync::Arc::from(db);
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            for round in 0..200u32 {
+                let mut b = WriteBatch::new();
+                for i in 0..10 {
+                    b.put(&key(i), &round.to_le_bytes());
+                }
+                db.write(&b, WriteOptions::new(Durability::Buffered))
+                    .unwrap();
+            }
+        });
+        let mut checks = 0;
+        while !writer.is_finished() || checks < 10 {
+            let seen = collect(db.range(key(0).as_slice()..=key(9).as_slice()).unwrap());
+            if !seen.is_empty() {
+                assert_eq!(seen.len(), 10);
+                assert!(
+                    seen.iter().all(|(_, v)| *v == seen[0].1),
+                    "a scan saw part of a batch"
+                );
+            }
+            let snap = db.snapshot().unwrap();
+            let values: Vec<_> = (0..10).map(|i| snap.get(&key(i)).unwrap()).collect();
+            assert!(
+                values.iter().all(|v| *v == values[0]),
+                "a snapshot saw part of a batch"
+            );
+            checks += 1;
+        }
+        writer.join().unwrap();
+    });
+}
+
+pub fn every_bound_both_ways(open: Factory) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path()).unwrap();
+    let mut model = BTreeMap::new();
+    for i in (0..40u32).step_by(2) {
+        db.put(&key(i), &i.to_be_bytes()).unwrap();
+        model.insert(key(i), i.to_be_bytes().to_vec());
+    }
+    let points: Vec<Vec<u8>> = [0u32, 1, 2, 17, 18, 38, 39, 45]
+        .iter()
+        .map(|&i| key(i))
+        .collect();
+    let mut bounds: Vec<Bound<&[u8]>> = vec![Bound::Unbounded];
+    for p in &points {
+        bounds.push(Bound::Included(p));
+        bounds.push(Bound::Excluded(p));
+    }
+    for lo in &bounds {
+        for hi in &bounds {
+            let expected: Vec<_> = model
+                .iter()
+                .filter(|(k, _)| rumdb::engine::in_bounds(k, *lo, *hi))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let fwd = collect(db.scan(*lo, *hi).unwrap());
+            assert_eq!(fwd, expected, "forward {lo:?}..{hi:?}");
+            let mut rev = collect(db.scan(*lo, *hi).unwrap().rev());
+            rev.reverse();
+            assert_eq!(rev, expected, "reverse {lo:?}..{hi:?}");
+        }
+    }
+}
+
+pub fn iterators_meet_in_the_middle(open: Factory) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path()).unwrap();
+    for i in 0..9u32 {
+        db.put(&key(i), b"v").unwrap();
+    }
+    for front_first in [true, false] {
+        let mut it = db.range(..).unwrap();
+        let mut seen = Vec::new();
+        let mut turn = front_first;
+        loop {
+            let next = if turn { it.next() } else { it.next_back() };
+            match next {
+                Some(kv) => seen.push(kv.unwrap().0),
+                None => break,
+            }
+            turn = !turn;
+        }
+        seen.sort();
+        let expected: Vec<_> = (0..9).map(key).collect();
+        assert_eq!(seen, expected, "every key once, none twice");
+        assert!(it.next().is_none() && it.next_back().is_none());
+    }
+}
+
+pub fn scans_and_snapshots_read_their_moment(open: Factory) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path()).unwrap();
+    for i in 0..100u32 {
+        db.put(&key(i), b"old").unwrap();
+    }
+    let snap = db.snapshot().unwrap();
+    let mut it = db.range(..).unwrap();
+    let first = it.next().unwrap().unwrap();
+    for i in 0..100u32 {
+        if i % 2 == 0 {
+            db.delete(&key(i)).unwrap();
+        } else {
+            db.put(&key(i), b"new").unwrap();
+        }
+    }
+    db.put(b"zzz-after", b"new").unwrap();
+    let rest = collect(it);
+    assert_eq!(first.0, key(0));
+    assert_eq!(
+        rest.len(),
+        99,
+        "the scan reads the state when it was created"
+    );
+    assert!(rest.iter().all(|(_, v)| v == b"old"));
+    assert_eq!(snap.get(&key(0)).unwrap().as_deref(), Some(&b"old"[..]));
+    assert_eq!(snap.get(b"zzz-after").unwrap(), None);
+    let snap_all = collect(snap.range(..).unwrap());
+    assert_eq!(snap_all.len(), 100);
+    assert!(snap_all.iter().all(|(_, v)| v == b"old"));
+    assert_eq!(db.get(&key(0)).unwrap(), None);
+    assert_eq!(collect(db.range(..).unwrap()).len(), 51);
+    drop(snap);
+}
+
+pub fn empty_keys_and_values_and_large_values(open: Factory) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path()).unwrap();
+    db.put(b"", b"empty key").unwrap();
+    db.put(b"empty value", b"").unwrap();
+    assert_eq!(db.get(b"").unwrap().as_deref(), Some(&b"empty key"[..]));
+    assert_eq!(db.get(b"empty value").unwrap().as_deref(), Some(&b""[..]));
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    db.put(b"big", &big).unwrap();
+    assert_eq!(db.get(b"big").unwrap().as_deref(), Some(&big[..]));
+    let all = collect(db.range(..).unwrap());
+    assert_eq!(all[0].0, b"");
+    db.close().unwrap();
+    let db = open(dir.path()).unwrap();
+    assert_eq!(db.get(b"").unwrap().as_deref(), Some(&b"empty key"[..]));
+    assert_eq!(db.get(b"big").unwrap().as_deref(), Some(&big[..]));
+}
+
+pub fn every_limit_is_invalid_argument(open: Factory) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path()).unwrap();
+    let limits = db.limits();
+    let long_key = vec![b'k'; limits.max_key_len + 1];
+    assert!(matches!(
+        db.put(&long_key, b"v"),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        db.delete(&long_key),
+        Err(Error::InvalidArgument(_))
+    ));
+    let max_key = vec![b'k'; limits.max_key_len];
+    db.put(&max_key, b"fits").unwrap();
+    let long_value = vec![0u8; limits.max_value_len + 1];
+    assert!(matches!(
+        db.put(b"v", &long_value),
+        Err(Error::InvalidArgument(_))
+    ));
+    let mut big = WriteBatch::new();
+    let chunk = vec![1u8; limits.max_value_len];
+    while big.encoded_len() <= limits.max_batch_len {
+        big.put(b"chunk", &chunk);
+    }
+    assert!(matches!(
+        db.write(&big, WriteOptions::default()),
+        Err(Error::InvalidArgument(_))
+    ));
+    // A batch with one bad entry writes nothing.
+    let mut mixed = WriteBatch::new();
+    mixed.put(b"good", b"1").put(&long_key, b"2");
+    assert!(matches!(
+        db.write(&mixed, WriteOptions::default()),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(db.get(b"good").unwrap(), None);
+    assert_eq!(db.get(b"v").unwrap(), None);
+    assert_eq!(db.get(&max_key).unwrap().as_deref(), Some(&b"fits"[..]));
+}
+
+pub fn reopen_keeps_data_under_every_durability(open: Factory) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path()).unwrap();
+    for (i, d) in [Durability::Sync, Durability::Flush, Durability::Buffered]
+        .iter()
+        .enumerate()
+    {
+        let mut b = WriteBatch::new();
+        for j in 0..50u32 {
+            b.put(&key(i as u32 * 100 + j), &[i as u8; 40]);
+        }
+        db.write(&b, WriteOptions::new(*d)).unwrap();
+    }
+    db.delete(&key(0)).unwrap();
+    db.close().unwrap();
+    let db = open(dir.path()).unwrap();
+    assert_eq!(collect(db.range(..).unwrap()).len(), 149);
+    assert_eq!(db.get(&key(0)).unwrap(), None);
+    assert_eq!(db.get(&key(201)).unwrap().as_deref(), Some(&[2u8; 40][..]));
+    // Dropping without close is a close that cannot report errors.
+    db.put(b"after-reopen", b"x").unwrap();
+    drop(db);
+    let db = open(dir.path()).unwrap();
+    assert_eq!(db.get(b"after-reopen").unwrap().as_deref(), Some(&b"x"[..]));
+    assert_eq!(collect(db.range(..).unwrap()).len(), 150);
+    db.verify().unwrap();
+}
+
+pub fn second_open_is_locked(open: Factory) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path()).unwrap();
+    db.put(b"k", b"v").unwrap();
+    assert!(matches!(open(dir.path()), Err(Error::Locked(_))));
+    assert_eq!(
+        db.get(b"k").unwrap().as_deref(),
+        Some(&b"v"[..]),
+        "the failed open touched nothing"
+    );
+    drop(db);
+    let db = open(dir.path()).unwrap();
+    assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+}
+
+pub fn wrong_engine_kind_is_refused(open: Factory) {
+    let probe = tempfile::tempdir().unwrap();
+    let kind = open(probe.path()).unwrap().kind();
+    let other = if kind == EngineKind::Lsm {
+        EngineKind::BTree
+    } else {
+        EngineKind::Lsm
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::os(dir.path(), false).unwrap();
+    let id = Identity {
+        kind: other,
+        format_version: 1,
+        page_size: 0,
+    };
+    identity::finish_create(&storage, &id).unwrap();
+    match open(dir.path()) {
+        Err(Error::WrongEngine { expected, found }) => {
+            assert_eq!((expected, found), (kind, other));
+        }
+        Err(e) => panic!("expected WrongEngine, got {e}"),
+        Ok(_) => panic!("expected WrongEngine, the open succeeded"),
+    }
+    assert_eq!(
+        storage.list().unwrap(),
+        vec!["IDENTITY".to_string(), "LOCK".to_string()]
+    );
+}
+
+pub fn files_without_identity_are_not_overwritten(open: Factory) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("000001.log"), b"not ours").unwrap();
+    let err = open(dir.path()).err().expect("open must fail");
+    assert!(err.is_corruption(), "{err}");
+    assert_eq!(
+        std::fs::read(dir.path().join("000001.log")).unwrap(),
+        b"not ours"
+    );
+}
+
+pub fn readers_run_beside_a_writer(open: Factory) {
+    let dir = tempfile::tempdir().unwrap();
+    let db: std::sync::Arc<dyn Engine> = std::sync::Arc::from(open(dir.path()).unwrap());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..2000u32 {
+                db.put(&key(i), &i.to_le_bytes()).unwrap();
+            }
+        });
+        for _ in 0..2 {
+            s.spawn(|| {
+                let mut last = 0;
+                while last < 2000 {
+                    let n = collect(db.range(..).unwrap()).len();
+                    assert!(n >= last, "a later scan saw fewer keys");
+                    last = n;
+                    if let Some(v) = db.get(&key(0)).unwrap() {
+                        assert_eq!(v, 0u32.to_le_bytes());
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(collect(db.range(..).unwrap()).len(), 2000);
+}
+
+macro_rules! contract_suite {
+    ($name:ident, $factory:expr) => {
+        mod $name {
+            use super::*;
+            const OPEN: Factory = $factory;
+            #[test]
+            fn put_get_delete_overwrite() {
+                super::put_get_delete_overwrite(OPEN)
+            }
+            #[test]
+            fn batches_are_atomic_and_later_entries_win() {
+                super::batches_are_atomic_and_later_entries_win(OPEN)
+            }
+            #[test]
+            fn every_bound_both_ways() {
+                super::every_bound_both_ways(OPEN)
+            }
+            #[test]
+            fn iterators_meet_in_the_middle() {
+                super::iterators_meet_in_the_middle(OPEN)
+            }
+            #[test]
+            fn scans_and_snapshots_read_their_moment() {
+                super::scans_and_snapshots_read_their_moment(OPEN)
+            }
+            #[test]
+            fn empty_keys_and_values_and_large_values() {
+                super::empty_keys_and_values_and_large_values(OPEN)
+            }
+            #[test]
+            fn every_limit_is_invalid_argument() {
+                super::every_limit_is_invalid_argument(OPEN)
+            }
+            #[test]
+            fn reopen_keeps_data_under_every_durability() {
+                super::reopen_keeps_data_under_every_durability(OPEN)
+            }
+            #[test]
+            fn second_open_is_locked() {
+                super::second_open_is_locked(OPEN)
+            }
+            #[test]
+            fn wrong_engine_kind_is_refused() {
+                super::wrong_engine_kind_is_refused(OPEN)
+            }
+            #[test]
+            fn files_without_identity_are_not_overwritten() {
+                super::files_without_identity_are_not_overwritten(OPEN)
+            }
+            #[test]
+            fn readers_run_beside_a_writer() {
+                super::readers_run_beside_a_writer(OPEN)
+            }
+        }
+    };
+}
+
+contract_suite!(model, |dir| {
+    Ok(Box::new(rumdb::testing::ModelEngine::open(
+        dir,
+        Default::default(),
+    )?))
+});
