@@ -196,11 +196,13 @@ pub trait Engine: Send + Sync {
     fn limits(&self) -> Limits;
 
     /// Closes the database: background work drains, everything acknowledged is made durable, and a clean
-    /// close leaves nothing to replay. Dropping the handle does the same but cannot report errors.
+    /// close leaves nothing to replay. Afterwards every call on the handle returns [`Error::Closed`] (it
+    /// takes `&self` so that a handle shared through an `Arc` can be closed). Dropping the last handle
+    /// without closing does the same but cannot report errors.
     ///
     /// # Errors
-    /// The first error met while shutting down.
-    fn close(self: Box<Self>) -> Result<()>;
+    /// The first error met while shutting down; `Closed` if already closed.
+    fn close(&self) -> Result<()>;
 }
 
 /// Conveniences over [`Engine`] that are not object-safe.

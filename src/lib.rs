@@ -1,4 +1,25 @@
-//! rumdb: embedded key-value storage with two engines behind one API.
+#![doc = include_str!("../README.md")]
+//!
+//! # The contract
+//!
+//! What every engine promises, and what the crash tests check:
+//!
+//! 1. **Durability.** Once a write with [`Durability::Sync`] (or [`Engine::sync`]) returns `Ok`, it survives
+//!    any later process crash or power loss, unless the synced bytes themselves are damaged, which is
+//!    reported (4).
+//! 2. **Prefix, no holes.** After recovery the state is the history of batches up to some batch boundary
+//!    `k`, with every `Sync`-acknowledged batch included (after a killed process, every `Flush`-acknowledged
+//!    one too). A batch is never partially applied, and a later batch is never present while an earlier one
+//!    is missing.
+//! 3. **Robustness.** Opening a directory with any bytes in any file returns `Ok` or `Err`: never a panic,
+//!    an abort, an endless loop or an allocation beyond a bound derived from the file size.
+//! 4. **Corruption is an error.** Damage inside synced, referenced data is [`Error::Corruption`] naming the
+//!    file and offset, at open or when read — never dropped silently, never returned as data. The one
+//!    tolerated exception is a torn, zeroed or garbage tail of the WAL past the last synced record, which
+//!    is truncated and counted in the [`RecoveryReport`].
+//! 5. **Fail-stop.** A failed write or fsync poisons the handle: later writes get [`Error::Poisoned`] until
+//!    reopen; fsync is never retried.
+//! 6. **Exclusive open.** A second open of a directory, from this process or another, is [`Error::Locked`].
 #![deny(missing_docs)]
 #![deny(
     clippy::unwrap_used,

@@ -51,7 +51,8 @@ pub struct ModelEngine {
     gets: AtomicU64,
     recovery: RecoveryReport,
     closed: AtomicBool,
-    _lock: LockGuard,
+    /// Released by `close`, so the directory can be reopened while this handle lingers.
+    lock: Mutex<Option<LockGuard>>,
 }
 
 impl std::fmt::Debug for ModelEngine {
@@ -131,7 +132,7 @@ impl ModelEngine {
                 orphans_removed: 0,
             },
             closed: AtomicBool::new(false),
-            _lock: opened.lock,
+            lock: Mutex::new(Some(opened.lock)),
         })
     }
 
@@ -248,10 +249,14 @@ impl Engine for ModelEngine {
         LIMITS
     }
 
-    fn close(self: Box<Self>) -> Result<()> {
+    fn close(&self) -> Result<()> {
         let _writer = self.writer.lock();
-        self.closed.store(true, Ordering::Release);
-        self.wal.close()
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Err(Error::Closed);
+        }
+        let result = self.wal.close();
+        self.lock.lock().take();
+        result
     }
 }
 
