@@ -4,3 +4,9 @@
 mod model;
 
 pub use model::{MODEL_FORMAT_VERSION, ModelEngine, ModelOptions};
+mod rng;
+pub mod wal_history;
+
+pub use rng::Rng;
+
+pub use crate::storage::sim::{CrashMode, Fault, FaultPlan, OpKind, SimBackend};
