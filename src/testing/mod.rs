@@ -2,11 +2,7 @@
 //! targets call into.
 
 mod model;
-
-pub use model::{MODEL_FORMAT_VERSION, ModelEngine, ModelOptions};
-mod rng;
 pub mod wal_history;
 
-pub use rng::Rng;
-
-pub use crate::storage::sim::{CrashMode, Fault, FaultPlan, OpKind, SimBackend};
+pub use crate::storage::sim::{CrashMode, Fault, FaultPlan, OpKind, Rng, SimBackend};
+pub use model::{MODEL_FORMAT_VERSION, ModelEngine, ModelOptions};
