@@ -1,7 +1,7 @@
 //! The write-ahead log: a segmented log of opaque records, shared by both engines.
 //!
 //! Segments are files named `NNNNNN.log` (the segment number, zero-padded to six digits, more when it
-//! grows). The byte format is in [`format`](self::format); writing, group commit and rotation in [`writer`]; replay and
+//! grows). The byte format is in [its module](mod@self::format); writing, group commit and rotation in [`writer`]; replay and
 //! the classification of damage in [`reader`].
 //!
 //! Rules the engines rely on:
