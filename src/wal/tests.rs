@@ -386,64 +386,21 @@ fn group_commit_appends_during_fsync_and_one_fsync_releases_many() {
     assert_eq!(w.synced().offset, w.end().offset);
 }
 
-/// A backend whose fsync fails: the writer is poisoned and never retries.
+/// A failed fsync poisons the writer, fails its waiter, and is never retried.
 #[test]
 fn failed_fsync_poisons_and_is_not_retried() {
-    #[derive(Debug)]
-    struct FailingSync(OsBackend, Arc<AtomicU64>);
-    #[derive(Debug)]
-    struct F(Arc<dyn BackendFile>, Arc<AtomicU64>);
-    impl Backend for FailingSync {
-        fn create_new(&self, name: &str) -> io::Result<Arc<dyn BackendFile>> {
-            Ok(Arc::new(F(self.0.create_new(name)?, Arc::clone(&self.1))))
-        }
-        fn open(&self, name: &str, w: bool) -> io::Result<Arc<dyn BackendFile>> {
-            self.0.open(name, w)
-        }
-        fn rename(&self, a: &str, b: &str) -> io::Result<()> {
-            self.0.rename(a, b)
-        }
-        fn remove(&self, n: &str) -> io::Result<()> {
-            self.0.remove(n)
-        }
-        fn list(&self) -> io::Result<Vec<String>> {
-            self.0.list()
-        }
-        fn sync_dir(&self) -> io::Result<()> {
-            self.0.sync_dir()
-        }
-        fn try_lock(&self, n: &str) -> io::Result<Box<dyn fmt::Debug + Send + Sync>> {
-            self.0.try_lock(n)
-        }
-    }
-    impl BackendFile for F {
-        fn append(&self, b: &[u8]) -> io::Result<usize> {
-            self.0.append(b)
-        }
-        fn write_at(&self, o: u64, b: &[u8]) -> io::Result<usize> {
-            self.0.write_at(o, b)
-        }
-        fn read_at(&self, o: u64, b: &mut [u8]) -> io::Result<usize> {
-            self.0.read_at(o, b)
-        }
-        fn size(&self) -> io::Result<u64> {
-            self.0.size()
-        }
-        fn set_len(&self, l: u64) -> io::Result<()> {
-            self.0.set_len(l)
-        }
-        fn sync_data(&self) -> io::Result<()> {
-            self.1.fetch_add(1, Ordering::SeqCst);
-            Err(io::Error::other("EIO"))
-        }
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let attempts = Arc::new(AtomicU64::new(0));
-    let s = Storage::new(Arc::new(FailingSync(
-        OsBackend::open(dir.path(), false).unwrap(),
-        Arc::clone(&attempts),
-    )));
+    use crate::storage::sim::{Fault, FaultPlan, OpKind, SimBackend};
+    let sim = SimBackend::new(1);
+    let s = Storage::new(Arc::new(sim.clone()));
     let w = WalWriter::create(&s, 1).unwrap();
+    sim.set_fault_plan(FaultPlan {
+        fail: vec![Fault {
+            op: OpKind::SyncData,
+            nth: 1,
+            kind: io::ErrorKind::Other,
+        }],
+        ..FaultPlan::default()
+    });
     w.append(b"ok", Durability::Flush).unwrap();
     assert!(matches!(
         w.append(b"x", Durability::Sync),
@@ -456,7 +413,7 @@ fn failed_fsync_poisons_and_is_not_retried() {
     assert!(matches!(w.sync(), Err(Error::Poisoned { .. })));
     assert!(matches!(w.rotate(2), Err(Error::Poisoned { .. })));
     assert_eq!(
-        attempts.load(Ordering::SeqCst),
+        sim.op_count(OpKind::SyncData),
         1,
         "fsync must never be retried"
     );
