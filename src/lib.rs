@@ -33,6 +33,7 @@ pub mod batch;
 pub mod engine;
 pub mod error;
 pub mod identity;
+pub mod lsm;
 pub mod stats;
 pub mod storage;
 pub mod wal;

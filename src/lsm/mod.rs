@@ -1,0 +1,3 @@
+//! The LSM-tree engine (being built): internal keys, memtable, SSTables, manifest, compaction.
+
+pub mod key;
