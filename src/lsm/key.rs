@@ -83,7 +83,7 @@ mod tests {
 
     #[test]
     fn order_is_user_key_then_newest_first() {
-        let mut keys = vec![
+        let mut keys = [
             encode(b"ab", 5, ValueKind::Put),
             encode(b"a", 1, ValueKind::Put),
             encode(b"a", 9, ValueKind::Delete),
