@@ -16,7 +16,7 @@ pub mod format;
 pub mod reader;
 pub mod writer;
 
-pub use reader::{RecoveryMode, ReplayOutcome, ReplayRecord, replay};
+pub use reader::{RecoveryMode, ReplayOutcome, ReplayRecord, replay, replay_file};
 pub use writer::{LogPosition, WalWriter};
 
 use crate::error::Result;

@@ -69,37 +69,82 @@ pub fn replay(
 ) -> Result<ReplayOutcome> {
     let mut outcome = ReplayOutcome::default();
     for (i, &segment) in segments.iter().enumerate() {
-        let name = segment_name(segment);
-        let file = storage.open_required(&name, false)?;
-        outcome.segments += 1;
-        let scan = scan_segment(&file, segment, &mut |rec| {
-            outcome.records += 1;
-            apply(rec)
-        })?;
-        let Some(end) = scan.damaged_at else { continue };
-        outcome.truncated_bytes += scan.len - end;
-        outcome.truncated_at = Some((name.clone(), end));
-        if mode == RecoveryMode::PointInTime {
+        let sealed = i + 1 < segments.len();
+        let stop = replay_one(
+            storage,
+            &segment_name(segment),
+            segment,
+            sealed,
+            mode,
+            &mut outcome,
+            &mut apply,
+        )?;
+        if stop {
             break;
-        }
-        if i + 1 < segments.len() {
-            return Err(Error::corruption(
-                name,
-                Some(end),
-                "damaged record in a sealed (fully synced) WAL segment",
-            ));
-        }
-        if let Some(at) = find_synced_after(&file, segment, scan.len, end, scan.resume_at)? {
-            return Err(Error::corruption(
-                name,
-                Some(end),
-                format!(
-                    "damaged record in synced WAL data (a valid record at offset {at} was written after an fsync covering it)"
-                ),
-            ));
         }
     }
     Ok(outcome)
+}
+
+/// Replays one log file in WAL framing, named `name`, whose fragments carry log number `number` (the LSM
+/// manifest is such a log). A damaged tail is tolerated exactly as for the last WAL segment.
+///
+/// # Errors
+/// As [`replay`].
+pub fn replay_file(
+    storage: &Storage,
+    name: &str,
+    number: u64,
+    mode: RecoveryMode,
+    mut apply: impl FnMut(ReplayRecord<'_>) -> Result<()>,
+) -> Result<ReplayOutcome> {
+    let mut outcome = ReplayOutcome::default();
+    replay_one(storage, name, number, false, mode, &mut outcome, &mut apply)?;
+    Ok(outcome)
+}
+
+/// Replays one file into `outcome`; returns true if replay must stop here (point-in-time damage).
+fn replay_one(
+    storage: &Storage,
+    name: &str,
+    number: u64,
+    sealed: bool,
+    mode: RecoveryMode,
+    outcome: &mut ReplayOutcome,
+    apply: &mut dyn FnMut(ReplayRecord<'_>) -> Result<()>,
+) -> Result<bool> {
+    let file = storage.open_required(name, false)?;
+    outcome.segments += 1;
+    let scan = scan_segment(&file, number, &mut |rec| {
+        outcome.records += 1;
+        apply(rec)
+    })?;
+    let Some(end) = scan.damaged_at else {
+        return Ok(false);
+    };
+    outcome.truncated_bytes += scan.len - end;
+    outcome.truncated_at = Some((name.to_string(), end));
+    if mode == RecoveryMode::PointInTime {
+        return Ok(true);
+    }
+    if sealed {
+        return Err(Error::corruption(
+            name,
+            Some(end),
+            "damaged record in a sealed (fully synced) WAL segment",
+        ));
+    }
+    if let Some(at) = find_synced_after(&file, number, scan.len, end, scan.resume_at)? {
+        return Err(Error::corruption(
+            name,
+            Some(end),
+            format!(
+                "damaged record in synced data (a valid record at offset {at} was written after an \
+                 fsync covering it)"
+            ),
+        ));
+    }
+    Ok(false)
 }
 
 struct SegmentScan {

@@ -44,6 +44,7 @@ pub struct LogPosition {
 
 struct State {
     file: File,
+    purpose: WritePurpose,
     segment: u64,
     /// Offset within the current 32 KiB block where the next fragment starts.
     block_offset: usize,
@@ -89,7 +90,7 @@ impl State {
         if self.buf.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.file.append(&self.buf, WritePurpose::Wal) {
+        if let Err(e) = self.file.append(&self.buf, self.purpose) {
             self.poison(&e);
             return Err(e);
         }
@@ -102,6 +103,7 @@ impl State {
 /// Appends records to the log. `Send + Sync`: share it between writers.
 pub struct WalWriter {
     storage: Storage,
+    name_of: fn(u64) -> String,
     state: Mutex<State>,
     synced_cv: Condvar,
 }
@@ -124,12 +126,28 @@ impl WalWriter {
     /// # Errors
     /// `Io` (kind `AlreadyExists` if the segment exists).
     pub fn create(storage: &Storage, segment: u64) -> Result<Arc<Self>> {
-        let file = storage.create_new(&segment_name(segment))?;
+        Self::create_log(storage, segment, segment_name, WritePurpose::Wal)
+    }
+
+    /// Like [`WalWriter::create`] for any log in WAL framing (the LSM manifest is one): the file of log
+    /// number `n` is `name_of(n)`, and its bytes are counted under `purpose`.
+    ///
+    /// # Errors
+    /// As [`WalWriter::create`].
+    pub fn create_log(
+        storage: &Storage,
+        segment: u64,
+        name_of: fn(u64) -> String,
+        purpose: WritePurpose,
+    ) -> Result<Arc<Self>> {
+        let file = storage.create_new(&name_of(segment))?;
         storage.sync_dir()?;
         Ok(Arc::new(WalWriter {
             storage: storage.clone(),
+            name_of,
             state: Mutex::new(State {
                 file,
+                purpose,
                 segment,
                 block_offset: 0,
                 buf: Vec::new(),
@@ -194,6 +212,24 @@ impl WalWriter {
         Ok(end)
     }
 
+    /// Waits until every record up to `target` (a position an append returned) is durable, sharing
+    /// fsyncs with concurrent callers. Lets a caller append under its own lock and wait for durability after
+    /// releasing it.
+    ///
+    /// # Errors
+    /// As [`WalWriter::append`].
+    pub fn sync_through(&self, target: LogPosition) -> Result<()> {
+        let mut st = self.state.lock();
+        if st.synced >= target {
+            return Ok(());
+        }
+        st.check()?;
+        if st.end().segment == target.segment && st.appended < target.offset {
+            st.write_out()?;
+        }
+        self.wait_synced(st, target)
+    }
+
     /// Waits until `target` is durable, running the fsync itself if nobody else is.
     fn wait_synced(&self, mut st: MutexGuard<'_, State>, target: LogPosition) -> Result<()> {
         loop {
@@ -246,7 +282,7 @@ impl WalWriter {
         st.write_out()?;
         let sealed = st.segment;
         let result = st.file.sync_data().and_then(|()| {
-            let file = self.storage.create_new(&segment_name(next))?;
+            let file = self.storage.create_new(&(self.name_of)(next))?;
             self.storage.sync_dir()?;
             Ok(file)
         });
