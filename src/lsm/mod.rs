@@ -1,3 +1,5 @@
 //! The LSM-tree engine (being built): internal keys, memtable, SSTables, manifest, compaction.
 
+pub mod iter;
 pub mod key;
+pub mod memtable;

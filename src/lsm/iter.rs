@@ -1,0 +1,327 @@
+//! Iterators: the internal-key cursor every source implements, and the user-level cursor that merges the
+//! sources of one scan, hides versions newer than the scan's snapshot, shadowed versions and tombstones,
+//! and runs both ways.
+
+use std::cmp::Ordering;
+use std::ops::Bound;
+
+use super::key::{self, MAX_SEQUENCE, ValueKind};
+use crate::engine::{Cursor, KvPair};
+use crate::error::{Error, Result};
+
+/// A positioned cursor over internal keys in [`key::compare`] order (memtables and tables).
+pub trait InternalIter: Send {
+    /// Positions at the first entry.
+    ///
+    /// # Errors
+    /// `Corruption` or `Io` reading the source.
+    fn seek_to_first(&mut self) -> Result<()>;
+    /// Positions at the last entry.
+    ///
+    /// # Errors
+    /// As [`InternalIter::seek_to_first`].
+    fn seek_to_last(&mut self) -> Result<()>;
+    /// Positions at the first entry `>= target`.
+    ///
+    /// # Errors
+    /// As [`InternalIter::seek_to_first`].
+    fn seek(&mut self, target: &[u8]) -> Result<()>;
+    /// Positions at the last entry `<= target`.
+    ///
+    /// # Errors
+    /// As [`InternalIter::seek_to_first`].
+    fn seek_for_prev(&mut self, target: &[u8]) -> Result<()>;
+    /// Moves to the next entry.
+    ///
+    /// # Errors
+    /// As [`InternalIter::seek_to_first`].
+    fn next(&mut self) -> Result<()>;
+    /// Moves to the previous entry.
+    ///
+    /// # Errors
+    /// As [`InternalIter::seek_to_first`].
+    fn prev(&mut self) -> Result<()>;
+    /// True when positioned on an entry.
+    fn valid(&self) -> bool;
+    /// The internal key of the entry (empty when not valid).
+    fn key(&self) -> &[u8];
+    /// The value of the entry (empty when not valid).
+    fn value(&self) -> &[u8];
+}
+
+/// Builds the sources of a scan; called once per direction, so each end has its own positions.
+pub type SourceFactory = Box<dyn Fn() -> Result<Vec<Box<dyn InternalIter>>> + Send>;
+
+/// One direction's merged sources.
+struct Merge {
+    sources: Vec<Box<dyn InternalIter>>,
+}
+
+impl Merge {
+    /// The source holding the smallest (or largest) current key.
+    fn pick(&self, smallest: bool) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        for (i, s) in self.sources.iter().enumerate() {
+            if !s.valid() {
+                continue;
+            }
+            let better = match best.and_then(|b| self.sources.get(b)) {
+                None => true,
+                Some(cur) => {
+                    let ord = key::compare(s.key(), cur.key());
+                    if smallest {
+                        ord == Ordering::Less
+                    } else {
+                        ord == Ordering::Greater
+                    }
+                }
+            };
+            if better {
+                best = Some(i);
+            }
+        }
+        best
+    }
+}
+
+/// The user-level cursor of one scan: merges the sources, reads at `snapshot`, stays within the bounds.
+pub struct MergingCursor {
+    factory: SourceFactory,
+    snapshot: u64,
+    lower: Bound<Vec<u8>>,
+    upper: Bound<Vec<u8>>,
+    front: Option<Merge>,
+    back: Option<Merge>,
+    /// The user key last decided from the front; its older versions are skipped.
+    front_skip: Option<Vec<u8>>,
+}
+
+impl MergingCursor {
+    /// A cursor reading the sources `factory` builds, as of sequence `snapshot`, within the bounds.
+    pub fn new(
+        factory: SourceFactory,
+        snapshot: u64,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+    ) -> Self {
+        MergingCursor {
+            factory,
+            snapshot,
+            lower: lower.map(<[u8]>::to_vec),
+            upper: upper.map(<[u8]>::to_vec),
+            front: None,
+            back: None,
+            front_skip: None,
+        }
+    }
+
+    fn below_upper(&self, user: &[u8]) -> bool {
+        match &self.upper {
+            Bound::Included(u) => user <= u.as_slice(),
+            Bound::Excluded(u) => user < u.as_slice(),
+            Bound::Unbounded => true,
+        }
+    }
+
+    fn above_lower(&self, user: &[u8]) -> bool {
+        match &self.lower {
+            Bound::Included(l) => user >= l.as_slice(),
+            Bound::Excluded(l) => user > l.as_slice(),
+            Bound::Unbounded => true,
+        }
+    }
+
+    fn start_front(&mut self) -> Result<Merge> {
+        let mut sources = (self.factory)()?;
+        for s in &mut sources {
+            match &self.lower {
+                Bound::Included(l) | Bound::Excluded(l) => {
+                    s.seek(&key::encode(l, MAX_SEQUENCE, ValueKind::Put))?
+                }
+                Bound::Unbounded => s.seek_to_first()?,
+            }
+        }
+        Ok(Merge { sources })
+    }
+
+    fn start_back(&mut self) -> Result<Merge> {
+        let mut sources = (self.factory)()?;
+        for s in &mut sources {
+            match &self.upper {
+                Bound::Included(u) | Bound::Excluded(u) => {
+                    s.seek_for_prev(&key::encode(u, 0, ValueKind::Delete))?
+                }
+                Bound::Unbounded => s.seek_to_last()?,
+            }
+        }
+        Ok(Merge { sources })
+    }
+
+    fn step_front(&mut self) -> Result<Option<KvPair>> {
+        let mut merge = match self.front.take() {
+            Some(m) => m,
+            None => self.start_front()?,
+        };
+        let result = self.scan_front(&mut merge);
+        self.front = Some(merge);
+        result
+    }
+
+    fn scan_front(&mut self, merge: &mut Merge) -> Result<Option<KvPair>> {
+        loop {
+            let Some(i) = merge.pick(true) else {
+                return Ok(None);
+            };
+            let Some(src) = merge.sources.get_mut(i) else {
+                return Ok(None);
+            };
+            let (user, seq, kind) = decode(src.key())?;
+            if !self.below_upper(user) {
+                return Ok(None);
+            }
+            let skip = self.front_skip.as_deref() == Some(user)
+                || seq > self.snapshot
+                || !self.above_lower(user);
+            if skip {
+                src.next()?;
+                continue;
+            }
+            let user = user.to_vec();
+            let value = src.value().to_vec();
+            src.next()?;
+            self.front_skip = Some(user.clone());
+            if kind == ValueKind::Put {
+                return Ok(Some((user, value)));
+            }
+        }
+    }
+
+    fn step_back(&mut self) -> Result<Option<KvPair>> {
+        let mut merge = match self.back.take() {
+            Some(m) => m,
+            None => self.start_back()?,
+        };
+        let result = self.scan_back(&mut merge);
+        self.back = Some(merge);
+        result
+    }
+
+    fn scan_back(&mut self, merge: &mut Merge) -> Result<Option<KvPair>> {
+        loop {
+            let Some(i) = merge.pick(false) else {
+                return Ok(None);
+            };
+            let Some(src) = merge.sources.get(i) else {
+                return Ok(None);
+            };
+            let user = decode(src.key())?.0.to_vec();
+            if !self.above_lower(&user) {
+                return Ok(None);
+            }
+            let wanted = self.below_upper(&user);
+            // Going backwards, one user key's versions come oldest first: the last visible one seen is
+            // the newest the snapshot can see.
+            let mut newest: Option<(ValueKind, Vec<u8>)> = None;
+            while let Some(i) = merge.pick(false) {
+                let Some(src) = merge.sources.get_mut(i) else {
+                    break;
+                };
+                let (u, seq, kind) = decode(src.key())?;
+                if u != user.as_slice() {
+                    break;
+                }
+                if wanted && seq <= self.snapshot {
+                    newest = Some((kind, src.value().to_vec()));
+                }
+                src.prev()?;
+            }
+            if let Some((ValueKind::Put, value)) = newest {
+                return Ok(Some((user, value)));
+            }
+        }
+    }
+}
+
+fn decode(ikey: &[u8]) -> Result<(&[u8], u64, ValueKind)> {
+    key::decode(ikey)
+        .ok_or_else(|| Error::corruption("<internal key>", None, "malformed internal key"))
+}
+
+impl Cursor for MergingCursor {
+    fn next_front(&mut self) -> Option<Result<KvPair>> {
+        self.step_front().transpose()
+    }
+
+    fn next_back(&mut self) -> Option<Result<KvPair>> {
+        self.step_back().transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::WriteBatch;
+    use crate::engine::Iter;
+    use crate::lsm::memtable::{Memtable, MemtableIter};
+    use std::sync::Arc;
+
+    fn cursor(mems: Vec<Arc<Memtable>>, snap: u64, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Iter {
+        let factory: SourceFactory = Box::new(move || {
+            Ok(mems
+                .iter()
+                .map(|m| Box::new(MemtableIter::new(Arc::clone(m))) as Box<dyn InternalIter>)
+                .collect())
+        });
+        Iter::new(Box::new(MergingCursor::new(factory, snap, lo, hi)))
+    }
+
+    #[test]
+    fn merges_hides_shadowed_and_deleted_both_ways() {
+        let old = Arc::new(Memtable::new(1));
+        let new = Arc::new(Memtable::new(2));
+        let mut b = WriteBatch::new();
+        b.put(b"a", b"old-a")
+            .put(b"b", b"old-b")
+            .put(b"c", b"old-c")
+            .put(b"d", b"old-d");
+        old.insert_batch(1, &b); // seqs 1..=4
+        let mut b = WriteBatch::new();
+        b.put(b"a", b"new-a").delete(b"c").put(b"e", b"new-e");
+        new.insert_batch(5, &b); // seqs 5..=7
+        let all = |snap, lo, hi| {
+            let fwd: Vec<_> = cursor(vec![Arc::clone(&new), Arc::clone(&old)], snap, lo, hi)
+                .map(|r| r.unwrap())
+                .collect();
+            let mut bwd: Vec<_> = cursor(vec![Arc::clone(&old), Arc::clone(&new)], snap, lo, hi)
+                .rev()
+                .map(|r| r.unwrap())
+                .collect();
+            bwd.reverse();
+            assert_eq!(fwd, bwd, "both directions agree at snapshot {snap}");
+            fwd.into_iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{}={}",
+                        String::from_utf8(k).unwrap(),
+                        String::from_utf8(v).unwrap()
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        use Bound::*;
+        assert_eq!(
+            all(7, Unbounded, Unbounded),
+            ["a=new-a", "b=old-b", "d=old-d", "e=new-e"]
+        );
+        assert_eq!(
+            all(4, Unbounded, Unbounded),
+            ["a=old-a", "b=old-b", "c=old-c", "d=old-d"]
+        );
+        assert_eq!(all(6, Excluded(b"a"), Included(b"c")), ["b=old-b"]);
+        assert_eq!(
+            all(7, Included(b"b"), Excluded(b"e")),
+            ["b=old-b", "d=old-d"]
+        );
+        assert_eq!(all(0, Unbounded, Unbounded), Vec::<String>::new());
+    }
+}
