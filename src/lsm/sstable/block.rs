@@ -1,6 +1,6 @@
 //! The block: prefix-compressed entries with restart points (format in the [module docs](super)).
 //!
-//! [`BlockBuilder`] encodes one; [`Block`] holds a decoded one whose structure was checked whole when it was
+//! `BlockBuilder` encodes one; [`Block`] holds a decoded one whose structure was checked whole when it was
 //! built, and [`BlockIter`] walks it in [`key::compare`] order.
 
 use std::cmp::Ordering;

@@ -1,6 +1,6 @@
 //! Sorted string tables: the immutable files an LSM memtable flush or a compaction writes.
 //!
-//! A table maps internal keys ([`key`](crate::lsm::key)) to values, sorted by [`key::compare`]. It is
+//! A table maps internal keys ([`key`](crate::lsm::key)) to values, sorted by [`key::compare`](crate::lsm::key::compare). It is
 //! written once by a [`TableBuilder`], synced, and never modified; readers open it as a [`Table`] and read
 //! it through point lookups ([`Table::get`]) or a [`TableIter`]. Blocks decoded from any table go through
 //! one shared [`BlockCache`].
@@ -8,6 +8,38 @@
 //! The code is split by concept: [`block`] (the prefix-compressed block with restart points), `format`
 //! (trailers, handles, footer, properties), [`filter`] (the bloom filter), [`builder`], [`reader`] (open and
 //! point lookups), `iter` (the cursor) and [`cache`].
+//!
+//! # Examples
+//!
+//! ```
+//! use rumdb::lsm::key::{self, ValueKind};
+//! use rumdb::lsm::sstable::{BlockCache, ReadPath, ReadStats, Table, TableBuilder, TableOptions, table_file_name};
+//! use rumdb::storage::{ReadPurpose, Storage, WritePurpose};
+//!
+//! # fn main() -> rumdb::Result<()> {
+//! let dir = tempfile::tempdir()?;
+//! let storage = Storage::os(dir.path(), false)?;
+//! let file = storage.create_new(&table_file_name(1))?;
+//! let mut builder = TableBuilder::new(file, 1, TableOptions::default(), WritePurpose::MemtableFlush);
+//! builder.add(&key::encode(b"apple", 7, ValueKind::Put), b"red")?;
+//! builder.add(&key::encode(b"apple", 3, ValueKind::Delete), b"")?;
+//! builder.add(&key::encode(b"pear", 5, ValueKind::Put), b"green")?;
+//! let meta = builder.finish()?;
+//! storage.sync_dir()?; // before a manifest edit refers to the table
+//!
+//! let cache = BlockCache::new(8 << 20);
+//! let table = Table::open(&storage, meta.number, meta.file_size, ReadPath::Mmap, cache, ReadPurpose::Recovery)?;
+//! let mut stats = ReadStats::default();
+//! assert_eq!(table.get(b"apple", 9, &mut stats)?, Some((ValueKind::Put, b"red".to_vec())));
+//! assert_eq!(table.get(b"apple", 4, &mut stats)?, Some((ValueKind::Delete, Vec::new())));
+//! assert_eq!(table.get(b"apple", 2, &mut stats)?, None);
+//!
+//! let mut it = table.iter(ReadPurpose::Scan);
+//! it.seek(&key::encode(b"b", key::MAX_SEQUENCE, ValueKind::Put))?;
+//! assert_eq!(key::user_key(it.key()), b"pear");
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # File layout
 //!
@@ -37,7 +69,7 @@
 //! | 4 | n, the restart count |
 //!
 //! An empty block is the 4-byte count 0. A non-empty block has n ≥ 1. Entries are internal keys in
-//! [`key::compare`] order. Data blocks restart every `restart_interval` entries; the index block restarts at
+//! [`key::compare`](crate::lsm::key::compare) order. Data blocks restart every `restart_interval` entries; the index block restarts at
 //! every entry, so it is searched by binary search alone. On decode the reader checks the restart count
 //! against the length, each restart offset, every entry header (`shared` ≤ previous key, lengths inside the
 //! entry area, `shared` = 0 at restarts) and that the entries end exactly at the restart array.
