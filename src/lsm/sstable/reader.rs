@@ -157,6 +157,7 @@ pub struct Table {
     filter: Option<Filter>,
     filter_damage: Option<(u64, &'static str)>,
     props: TableProperties,
+    open_stats: ReadStats,
 }
 
 impl fmt::Debug for Table {
@@ -228,6 +229,11 @@ impl Table {
             filter: None,
             filter_damage: None,
             props,
+            // Footer, properties and index; the filter is counted when there is one.
+            open_stats: ReadStats {
+                index_fetches: 3,
+                ..ReadStats::default()
+            },
         };
         table.check_index(layout.data_end)?;
         table.check_properties(&layout)?;
@@ -318,6 +324,7 @@ impl Table {
             return Ok(());
         }
         let bytes = self.source.read(handle.offset, handle.size, purpose)?;
+        self.open_stats.index_fetches += 1;
         match Filter::decode(&bytes, self.source.number) {
             Ok(filter) => self.filter = Some(filter),
             Err(why) => self.filter_damage = Some((handle.offset, why)),
@@ -370,6 +377,11 @@ impl Table {
     /// True if reads are served from a memory map.
     pub fn is_mapped(&self) -> bool {
         self.source.map.is_some()
+    }
+
+    /// What opening the table read: the footer, properties, index and filter, as index fetches.
+    pub fn open_stats(&self) -> ReadStats {
+        self.open_stats
     }
 
     /// Why the filter was ignored at open, if it was (its offset and the failed check).

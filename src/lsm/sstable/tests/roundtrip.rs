@@ -335,3 +335,29 @@ fn table_file_names_round_trip() {
         assert_eq!(parse_table_file_name(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn concurrent_readers_share_one_table() {
+    let (_sim, storage) = sim_storage(12);
+    let mut rng = Rng::new(12);
+    let entries = entries(&mut rng, 500, 20);
+    let meta = build(&storage, 1, &TableOptions::default(), &entries);
+    let table = open(&storage, &meta, ReadPath::Pread);
+    assert_eq!(table.open_stats().index_fetches, 4);
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            let (table, entries) = (&table, &entries);
+            s.spawn(move || {
+                let mut stats = ReadStats::default();
+                for (k, _) in entries.iter().skip(t).step_by(2) {
+                    let (u, seq, _) = key::decode(k).unwrap();
+                    assert_eq!(
+                        table.get(u, seq, &mut stats).unwrap(),
+                        model_get(entries, u, seq)
+                    );
+                }
+                assert_eq!(scan(table).unwrap(), *entries);
+            });
+        }
+    });
+}
