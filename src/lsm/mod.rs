@@ -3,3 +3,4 @@
 pub mod iter;
 pub mod key;
 pub mod memtable;
+pub mod sstable;
