@@ -283,12 +283,30 @@ pub(crate) fn get_varint32(input: &[u8]) -> Option<(u32, &[u8])> {
     None
 }
 
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+/// Reads a LEB128 `u64` (at most 10 bytes); `None` if truncated or too long.
+pub(crate) fn get_varint64(input: &[u8]) -> Option<(u64, &[u8])> {
+    let mut v: u64 = 0;
+    for (i, &b) in input.iter().enumerate().take(10) {
+        let bits = u64::from(b & 0x7f);
+        if i == 9 && bits > 1 {
+            return None;
+        }
+        v |= bits << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((v, input.get(i + 1..)?));
+        }
+    }
+    None
+}
+
+/// Appends `bytes` with a LEB128 length prefix.
+pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     put_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
 }
 
-fn take_bytes(input: &[u8]) -> Option<(&[u8], &[u8])> {
+/// Reads a LEB128-length-prefixed byte string.
+pub(crate) fn take_bytes(input: &[u8]) -> Option<(&[u8], &[u8])> {
     let (len, rest) = get_varint32(input)?;
     let len = usize::try_from(len).ok()?;
     if len > rest.len() {
@@ -363,6 +381,20 @@ mod tests {
                 assert_eq!(d.iter().count(), d.len());
             }
         }
+    }
+
+    #[test]
+    fn varint64_round_trip_and_bounds() {
+        for v in [0, 1, 127, 128, u64::from(u32::MAX) + 1, u64::MAX] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(get_varint64(&out), Some((v, &[][..])));
+        }
+        assert_eq!(get_varint64(&[0xff; 10]), None);
+        assert_eq!(
+            get_varint64(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]),
+            None
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@
 #![deny(unsafe_op_in_unsafe_fn, rustdoc::broken_intra_doc_links)]
 
 pub mod batch;
+pub mod crash_point;
 pub mod engine;
 pub mod error;
 pub mod identity;
@@ -47,4 +48,5 @@ pub use engine::{
     WriteOptions,
 };
 pub use error::{EngineKind, Error, Result};
+pub use lsm::{LsmEngine, LsmOptions};
 pub use stats::{MemoryUsage, ReadCounters, RecoveryReport, Stats, VerifyReport};

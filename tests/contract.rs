@@ -425,3 +425,25 @@ contract_suite!(model, |dir| {
         Default::default(),
     )?))
 });
+
+contract_suite!(lsm_default, |dir| {
+    Ok(Box::new(rumdb::LsmEngine::open(
+        dir,
+        rumdb::LsmOptions::default(),
+    )?))
+});
+
+contract_suite!(lsm_tiny, |dir| {
+    Ok(Box::new(rumdb::LsmEngine::open(
+        dir,
+        rumdb::LsmOptions::tiny(),
+    )?))
+});
+
+contract_suite!(lsm_tiny_pread, |dir| {
+    let options = rumdb::LsmOptions {
+        read_path: rumdb::lsm::ReadPath::Pread,
+        ..rumdb::LsmOptions::tiny()
+    };
+    Ok(Box::new(rumdb::LsmEngine::open(dir, options)?))
+});

@@ -58,30 +58,34 @@ struct Merge {
 }
 
 impl Merge {
-    /// The source holding the smallest (or largest) current key.
     fn pick(&self, smallest: bool) -> Option<usize> {
-        let mut best: Option<usize> = None;
-        for (i, s) in self.sources.iter().enumerate() {
-            if !s.valid() {
-                continue;
-            }
-            let better = match best.and_then(|b| self.sources.get(b)) {
-                None => true,
-                Some(cur) => {
-                    let ord = key::compare(s.key(), cur.key());
-                    if smallest {
-                        ord == Ordering::Less
-                    } else {
-                        ord == Ordering::Greater
-                    }
-                }
-            };
-            if better {
-                best = Some(i);
-            }
-        }
-        best
+        pick(&self.sources, smallest)
     }
+}
+
+/// The index of the valid source holding the smallest (or largest) current key.
+pub fn pick(sources: &[Box<dyn InternalIter>], smallest: bool) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for (i, s) in sources.iter().enumerate() {
+        if !s.valid() {
+            continue;
+        }
+        let better = match best.and_then(|b| sources.get(b)) {
+            None => true,
+            Some(cur) => {
+                let ord = key::compare(s.key(), cur.key());
+                if smallest {
+                    ord == Ordering::Less
+                } else {
+                    ord == Ordering::Greater
+                }
+            }
+        };
+        if better {
+            best = Some(i);
+        }
+    }
+    best
 }
 
 /// The user-level cursor of one scan: merges the sources, reads at `snapshot`, stays within the bounds.

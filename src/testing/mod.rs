@@ -1,6 +1,7 @@
 //! Test support (feature `testing`): the reference engine, and the harness the crash tests and fuzz
 //! targets call into.
 
+pub mod engine_history;
 mod model;
 pub mod wal_history;
 

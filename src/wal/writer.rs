@@ -283,6 +283,7 @@ impl WalWriter {
         let sealed = st.segment;
         let result = st.file.sync_data().and_then(|()| {
             let file = self.storage.create_new(&(self.name_of)(next))?;
+            crate::crash_point::hit("wal.rotate.after_create");
             self.storage.sync_dir()?;
             Ok(file)
         });

@@ -1,0 +1,128 @@
+//! The speed workload the engine issues compare against peers (fjall, RocksDB, redb, LMDB) on this
+//! machine class: keys are the decimal id zero-padded to 16 bytes; values are 100 bytes, 50 random bytes
+//! followed by a copy of them; present keys have even ids, absent-key lookups use odd ids; writes go in
+//! batches of 1,000 with `Flush` durability; reads run after close and reopen; default options.
+//!
+//! ```sh
+//! cargo run --release --example speed -- lsm [KEYS] [READS]
+//! ```
+//!
+//! Prints ops/s for fillseq, fillrandom, overwrite, readrandom, readmissing and 100-entry scans.
+
+use std::path::Path;
+use std::time::Instant;
+
+use rumdb::testing::Rng;
+use rumdb::{Durability, Engine, EngineExt, LsmEngine, LsmOptions, WriteBatch, WriteOptions};
+
+fn key(id: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k.copy_from_slice(format!("{id:016}").as_bytes());
+    k
+}
+
+fn value(rng: &mut Rng) -> [u8; 100] {
+    let mut v = [0u8; 100];
+    let (a, b) = v.split_at_mut(50);
+    rng.fill(a);
+    b.copy_from_slice(a);
+    v
+}
+
+fn open(engine: &str, dir: &Path) -> rumdb::Result<Box<dyn Engine>> {
+    match engine {
+        "lsm" => Ok(Box::new(LsmEngine::open(dir, LsmOptions::default())?)),
+        other => Err(rumdb::Error::invalid(format!(
+            "unknown engine {other:?} (try lsm)"
+        ))),
+    }
+}
+
+fn shuffled(n: u64, seed: u64) -> Vec<u64> {
+    let mut ids: Vec<u64> = (0..n).map(|i| i * 2).collect();
+    let mut rng = Rng::new(seed);
+    for i in (1..ids.len()).rev() {
+        ids.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    ids
+}
+
+fn fill(db: &dyn Engine, ids: &[u64], rng: &mut Rng) -> rumdb::Result<f64> {
+    let start = Instant::now();
+    let mut batch = WriteBatch::new();
+    for chunk in ids.chunks(1000) {
+        batch.clear();
+        for &id in chunk {
+            batch.put(&key(id), &value(rng));
+        }
+        db.write(&batch, WriteOptions::new(Durability::Flush))?;
+    }
+    Ok(ids.len() as f64 / start.elapsed().as_secs_f64())
+}
+
+fn report(name: &str, ops_per_sec: f64) {
+    println!("{name:<12} {ops_per_sec:>12.0} ops/s");
+}
+
+fn main() -> rumdb::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let engine = args.next().unwrap_or_else(|| "lsm".into());
+    let n: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let reads: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(n.min(200_000));
+    println!("engine {engine}, {n} keys, {reads} reads, default options");
+    let mut rng = Rng::new(42);
+
+    let seq_dir = tempfile::tempdir()?;
+    let db = open(&engine, seq_dir.path())?;
+    let ids: Vec<u64> = (0..n).map(|i| i * 2).collect();
+    report("fillseq", fill(db.as_ref(), &ids, &mut rng)?);
+    db.close()?;
+    drop(db);
+    drop(seq_dir);
+
+    let dir = tempfile::tempdir()?;
+    let db = open(&engine, dir.path())?;
+    report("fillrandom", fill(db.as_ref(), &shuffled(n, 1), &mut rng)?);
+    report("overwrite", fill(db.as_ref(), &shuffled(n, 2), &mut rng)?);
+    db.close()?;
+    drop(db);
+
+    let db = open(&engine, dir.path())?;
+    let start = Instant::now();
+    let mut found = 0u64;
+    for _ in 0..reads {
+        found += u64::from(db.get(&key(rng.below(n) * 2))?.is_some());
+    }
+    report("readrandom", reads as f64 / start.elapsed().as_secs_f64());
+    assert_eq!(found, reads, "every present key is found");
+    let start = Instant::now();
+    for _ in 0..reads {
+        found += u64::from(db.get(&key(rng.below(n) * 2 + 1))?.is_some());
+    }
+    report("readmissing", reads as f64 / start.elapsed().as_secs_f64());
+    assert_eq!(found, reads, "no absent key is found");
+    let scans = (reads / 10).max(1);
+    let start = Instant::now();
+    let mut entries = 0u64;
+    for _ in 0..scans {
+        let from = key(rng.below(n) * 2);
+        entries += db.range(&from[..]..)?.take(100).count() as u64;
+    }
+    report("scan100", scans as f64 / start.elapsed().as_secs_f64());
+    println!("({entries} entries scanned)");
+    let stats = db.stats();
+    println!(
+        "reads: {:.2} fetches/get, {:.2} touches/get, bloom negatives {}/{}",
+        stats.read_amplification().unwrap_or(0.0),
+        stats.touches_per_get().unwrap_or(0.0),
+        stats.reads.bloom_negatives,
+        stats.reads.bloom_probes
+    );
+    db.close()
+}

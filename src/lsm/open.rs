@@ -1,0 +1,241 @@
+//! Opening an LSM database: creation, or recovery.
+//!
+//! Recovery steps, each durable before the next, so a crash at any point (recovery included) recovers
+//! again to the same state:
+//! 1. lock the directory and check `IDENTITY`;
+//! 2. read `CURRENT`, replay the manifest it names, open every table it lists (a missing or resized table is
+//!    `Corruption`) and roll over to a fresh manifest;
+//! 3. replay the WAL segments at or above the manifest's log number into a memtable (a torn tail is
+//!    dropped and counted; damage in synced data is `Corruption`);
+//! 4. flush what was replayed to an L0 table and record it with a manifest edit whose log number is a new
+//!    segment's, so the replayed segments become obsolete;
+//! 5. delete the replayed segments and every orphan (tables no version lists, stale manifests, temp files);
+//! 6. start the new WAL segment (and, for a new database, write `IDENTITY` last).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use super::compaction::{TableSink, write_tables};
+use super::db::{AtomicReads, LsmEngine, Memtables, Shared, WorkState, worker_loop};
+use super::edit::VersionEdit;
+use super::manifest::{CURRENT, TableOpener, VersionSet, parse_manifest_name};
+use super::memtable::Memtable;
+use super::options::{Background, LsmOptions};
+use super::sstable::{BlockCache, parse_table_file_name};
+use crate::batch::WriteBatch;
+use crate::error::{EngineKind, Error, Result};
+use crate::identity;
+use crate::stats::RecoveryReport;
+use crate::storage::{Storage, WritePurpose};
+use crate::wal::{self, WalWriter};
+
+/// The format version of LSM databases this build writes and reads.
+pub const LSM_FORMAT_VERSION: u32 = 1;
+
+impl LsmEngine {
+    /// Opens (or creates) the database in `dir`.
+    ///
+    /// # Errors
+    /// As [`LsmEngine::open_with`].
+    pub fn open(dir: &Path, options: LsmOptions) -> Result<Self> {
+        let storage = Storage::os(dir, options.create.create_if_missing)?;
+        Self::open_with(storage, options)
+    }
+
+    /// Opens (or creates) the database on any storage (the simulated backend in tests).
+    ///
+    /// # Errors
+    /// `Locked`, `WrongEngine`, `UnsupportedVersion`, `Corruption` (damaged or missing files),
+    /// `InvalidArgument` (options, `error_if_exists`), `Io`.
+    pub fn open_with(storage: Storage, options: LsmOptions) -> Result<Self> {
+        if options.memtable_bytes == 0
+            || options.l0_compaction_trigger == 0
+            || options.table.block_size < 64
+        {
+            return Err(Error::invalid(
+                "memtable_bytes and l0_compaction_trigger must be positive, block_size ≥ 64",
+            ));
+        }
+        let opened = identity::open_dir(
+            &storage,
+            EngineKind::Lsm,
+            LSM_FORMAT_VERSION,
+            0,
+            options.create,
+        )?;
+        let cache = BlockCache::new(options.block_cache_bytes);
+        let opener = TableOpener {
+            storage: storage.clone(),
+            read_path: options.read_path,
+            cache: Arc::clone(&cache),
+        };
+        let versions = if opened.creating {
+            VersionSet::create(opener)?
+        } else {
+            VersionSet::recover(opener, highest_file_number(&storage)? + 1)?
+        };
+        let mut report = RecoveryReport::default();
+        let counters = versions.counters();
+        let segments: Vec<u64> = wal::list_segments(&storage)?
+            .into_iter()
+            .filter(|s| *s >= counters.log_number)
+            .collect();
+        let replayed = Memtable::new(0);
+        let mut next_seq = counters.last_sequence + 1;
+        let outcome = wal::replay(&storage, &segments, options.recovery_mode, |rec| {
+            let name = wal::segment_name(rec.segment);
+            let (seq, batch) = WriteBatch::decode(rec.payload, &name, rec.offset)?;
+            if counters.last_sequence > 0 && seq + batch.len() as u64 <= counters.last_sequence + 1
+            {
+                // Already in a table: a flush finished but did not get to delete its segment.
+                return Ok(());
+            }
+            replayed.insert_batch(seq, &batch);
+            next_seq = next_seq.max(seq + batch.len() as u64);
+            Ok(())
+        })?;
+        report.segments_replayed = outcome.segments;
+        report.records_replayed = outcome.records;
+        report.truncated_bytes = outcome.truncated_bytes;
+        report.truncated_at = outcome.truncated_at;
+
+        // The replayed state goes into a table before the segments that held it go.
+        let segment = versions.new_file_number();
+        let mut edit = VersionEdit {
+            log_number: Some(segment),
+            last_sequence: Some(next_seq - 1),
+            ..VersionEdit::default()
+        };
+        if !replayed.is_empty() {
+            let sink = OpenSink {
+                storage: &storage,
+                versions: &versions,
+                options: &options,
+            };
+            let entries = replayed.entries().into_iter().map(Ok);
+            let tables = write_tables(&sink, 0, entries, WritePurpose::MemtableFlush)?;
+            edit.added = tables.into_iter().map(|m| (0, m)).collect();
+        }
+        versions.log_and_apply(edit)?;
+        for s in wal::list_segments(&storage)?
+            .into_iter()
+            .filter(|s| *s < segment)
+        {
+            storage.remove(&wal::segment_name(s))?;
+        }
+        report.orphans_removed = remove_orphans(&storage, &versions)?;
+        let wal = WalWriter::create(&storage, segment)?;
+        if opened.creating {
+            identity::finish_create(&storage, &opened.identity)?;
+        }
+        let background = options.background;
+        let shared = Arc::new(Shared {
+            storage,
+            versions,
+            cache,
+            mems: RwLock::new(Memtables {
+                active: Arc::new(Memtable::new(segment)),
+                sealed: Vec::new(),
+            }),
+            wal,
+            writer: Mutex::new(next_seq),
+            job: Mutex::new(()),
+            visible: AtomicU64::new(next_seq - 1),
+            snapshots: Mutex::new(Default::default()),
+            poisoned: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            work: Mutex::new(WorkState::default()),
+            work_cv: Condvar::new(),
+            reads: AtomicReads::default(),
+            user_bytes: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
+            compactions: AtomicU64::new(0),
+            stalls: AtomicU64::new(0),
+            stall_micros: AtomicU64::new(0),
+            recovery: report,
+            lock: Mutex::new(Some(opened.lock)),
+            options,
+        });
+        let worker = match background {
+            Background::Threads => {
+                let s = Arc::clone(&shared);
+                Some(
+                    std::thread::Builder::new()
+                        .name("rumdb-lsm".into())
+                        .spawn(move || worker_loop(s))
+                        .map_err(Error::Io)?,
+                )
+            }
+            Background::Manual => None,
+        };
+        if background == Background::Manual {
+            shared.maybe_compact()?;
+        }
+        Ok(LsmEngine {
+            shared,
+            worker: Mutex::new(worker),
+        })
+    }
+}
+
+/// What a flush at open needs before the engine exists.
+struct OpenSink<'a> {
+    storage: &'a Storage,
+    versions: &'a VersionSet,
+    options: &'a LsmOptions,
+}
+
+impl TableSink for OpenSink<'_> {
+    fn storage(&self) -> &Storage {
+        self.storage
+    }
+    fn versions(&self) -> &VersionSet {
+        self.versions
+    }
+    fn options(&self) -> &LsmOptions {
+        self.options
+    }
+}
+
+/// The highest number of any segment, table or manifest in the directory (0 if none).
+fn highest_file_number(storage: &Storage) -> Result<u64> {
+    Ok(storage
+        .list()?
+        .iter()
+        .filter_map(|n| {
+            wal::parse_segment_name(n)
+                .or_else(|| parse_table_file_name(n))
+                .or_else(|| parse_manifest_name(n))
+        })
+        .max()
+        .unwrap_or(0))
+}
+
+/// Removes files no version needs: tables it does not list, manifests other than the live one, temp
+/// files. Returns how many were removed.
+fn remove_orphans(storage: &Storage, versions: &VersionSet) -> Result<u64> {
+    let version = versions.current();
+    let live_manifest = storage
+        .read_file(CURRENT, 4096, crate::storage::ReadPurpose::Recovery)?
+        .strip_suffix(b"\n")
+        .and_then(|n| std::str::from_utf8(n).ok().map(str::to_string));
+    let mut removed = 0;
+    for name in storage.list()? {
+        let orphan = if let Some(n) = parse_table_file_name(&name) {
+            !version.all().any(|t| t.meta.number == n)
+        } else if parse_manifest_name(&name).is_some() {
+            live_manifest.as_deref() != Some(name.as_str())
+        } else {
+            name.ends_with(".tmp")
+        };
+        if orphan {
+            storage.remove(&name)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
