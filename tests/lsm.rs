@@ -134,6 +134,8 @@ fn model_agrees_after_every_step() {
                     compactions += db.stats().compactions;
                     db.close().unwrap();
                     db = Tiny.open(storage.clone()).unwrap();
+                    let all: BTreeMap<_, _> = db.range(..).unwrap().map(|r| r.unwrap()).collect();
+                    assert_eq!(all, model, "full state after reopen, {}", ctx());
                 }
             }
         }
