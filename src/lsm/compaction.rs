@@ -46,10 +46,12 @@ impl Shared {
                 };
                 self.flush_one(&oldest, next_segment)
                     .map_err(|e| self.poison(e))?;
-                self.mems
-                    .write()
-                    .sealed
-                    .retain(|m| !Arc::ptr_eq(m, &oldest));
+                {
+                    let mut mems = self.mems.write();
+                    Arc::make_mut(&mut mems)
+                        .sealed
+                        .retain(|m| !Arc::ptr_eq(m, &oldest));
+                }
                 self.flushes.fetch_add(1, Ordering::Relaxed);
                 crate::crash_point::hit("flush.old_wal.before_delete");
                 self.remove_segments_below(next_segment);

@@ -114,7 +114,8 @@ pub(super) struct Shared {
     pub(super) options: LsmOptions,
     pub(super) versions: VersionSet,
     pub(super) cache: Arc<BlockCache>,
-    pub(super) mems: RwLock<Memtables>,
+    /// Replaced whole (copy on write) when a memtable is sealed or flushed, so a reader clones one `Arc`.
+    pub(super) mems: RwLock<Arc<Memtables>>,
     pub(super) wal: Arc<WalWriter>,
     /// Held by writers; also serialises memtable switches. Holds the next sequence number.
     pub(super) writer: Mutex<u64>,
@@ -260,8 +261,9 @@ impl Shared {
         self.wal.rotate(segment).map_err(|e| self.poison(e))?;
         {
             let mut mems = self.mems.write();
-            let old = std::mem::replace(&mut mems.active, Arc::new(Memtable::new(segment)));
-            mems.sealed.push(old);
+            let next = Arc::make_mut(&mut mems);
+            let old = std::mem::replace(&mut next.active, Arc::new(Memtable::new(segment)));
+            next.sealed.push(old);
         }
         if self.options.background == Background::Threads {
             self.work_cv.notify_all();
@@ -269,8 +271,8 @@ impl Shared {
         Ok(())
     }
 
-    fn memtables(&self) -> Memtables {
-        self.mems.read().clone()
+    fn memtables(&self) -> Arc<Memtables> {
+        Arc::clone(&self.mems.read())
     }
 
     fn get_at(&self, key: &[u8], seq: u64) -> Result<Option<Vec<u8>>> {
@@ -335,7 +337,7 @@ impl Shared {
 
 /// A cursor over `mems` and `version` at sequence `seq`.
 fn scan_cursor(
-    mems: Memtables,
+    mems: Arc<Memtables>,
     version: Arc<Version>,
     seq: u64,
     lower: Bound<&[u8]>,

@@ -136,10 +136,10 @@ impl LsmEngine {
             storage,
             versions,
             cache,
-            mems: RwLock::new(Memtables {
+            mems: RwLock::new(Arc::new(Memtables {
                 active: Arc::new(Memtable::new(segment)),
                 sealed: Vec::new(),
-            }),
+            })),
             wal,
             writer: Mutex::new(next_seq),
             job: Mutex::new(()),
