@@ -30,6 +30,7 @@
 #![deny(unsafe_op_in_unsafe_fn, rustdoc::broken_intra_doc_links)]
 
 pub mod batch;
+pub mod btree;
 pub mod engine;
 pub mod error;
 pub mod identity;
@@ -42,6 +43,7 @@ pub mod wal;
 pub mod testing;
 
 pub use batch::{BatchOp, WriteBatch};
+pub use btree::{BTreeEngine, BTreeOptions};
 pub use engine::{
     Cursor, Durability, Engine, EngineExt, Iter, KvPair, Limits, Snapshot, SnapshotSource,
     WriteOptions,

@@ -425,3 +425,19 @@ contract_suite!(model, |dir| {
         Default::default(),
     )?))
 });
+
+contract_suite!(btree, |dir| {
+    Ok(Box::new(rumdb::BTreeEngine::open(
+        dir,
+        rumdb::BTreeOptions::default(),
+    )?))
+});
+
+// 512 B pages and a pool of 16 pages: splits, merges, overflow chains, free-list reuse and eviction all
+// happen within the suite's small workloads.
+contract_suite!(btree_tiny, |dir| {
+    Ok(Box::new(rumdb::BTreeEngine::open(
+        dir,
+        rumdb::BTreeOptions::tiny(),
+    )?))
+});

@@ -1,0 +1,1 @@
+//! Engine-level tests of the B-tree.
