@@ -65,10 +65,15 @@ impl SnapshotSource for BTreeSnapshot {
 /// A cursor over one snapshot.
 pub(crate) struct BTreeCursor {
     snap: Arc<SnapHandle>,
-    /// Everything at or below it was read from the front (or is out of bounds).
+    /// The scan's bounds.
     lower: Bound<Vec<u8>>,
-    /// Everything at or above it was read from the back (or is out of bounds).
     upper: Bound<Vec<u8>>,
+    /// Where the front's next run starts: everything below was read into the front buffer. The back reads
+    /// past it (the front may have read ahead of what it yielded); [`Iter`] stops the two ends where they
+    /// meet.
+    front_pos: Bound<Vec<u8>>,
+    /// Where the back's next run starts.
+    back_pos: Bound<Vec<u8>>,
     front: VecDeque<KvPair>,
     back: VecDeque<KvPair>,
     front_done: bool,
@@ -81,6 +86,8 @@ impl BTreeCursor {
             snap,
             lower: lower.map(<[u8]>::to_vec),
             upper: upper.map(<[u8]>::to_vec),
+            front_pos: lower.map(<[u8]>::to_vec),
+            back_pos: upper.map(<[u8]>::to_vec),
             front: VecDeque::new(),
             back: VecDeque::new(),
             front_done: false,
@@ -95,7 +102,11 @@ impl BTreeCursor {
         let s = snap.version;
         let st = shared.tree.read();
         shared.check_snapshot(&st, s)?;
-        let (lower, upper) = (bound_ref(&self.lower), bound_ref(&self.upper));
+        let (lower, upper) = if rev {
+            (bound_ref(&self.lower), bound_ref(&self.back_pos))
+        } else {
+            (bound_ref(&self.front_pos), bound_ref(&self.upper))
+        };
         if !valid_range(lower, upper) {
             drop(st);
             self.set_done(rev);
@@ -131,8 +142,8 @@ impl BTreeCursor {
         buf.extend(merged);
         match next_pos {
             None => self.set_done(rev),
-            Some(k) if rev => self.upper = Bound::Excluded(k),
-            Some(k) => self.lower = Bound::Excluded(k),
+            Some(k) if rev => self.back_pos = Bound::Excluded(k),
+            Some(k) => self.front_pos = Bound::Excluded(k),
         }
         Ok(())
     }
