@@ -50,7 +50,9 @@ impl SnapshotSource for BTreeSnapshot {
             return Ok(v.map(<[u8]>::to_vec));
         }
         let mut r = Reader::new(&h.shared.store, &st, ReadPurpose::Get);
-        r.get(key)
+        let result = r.get(key);
+        h.shared.count_get(&r.tally);
+        result
     }
 
     fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<Iter> {

@@ -6,7 +6,7 @@
 //! This part has no write-ahead log and no doublewrite file. Writes live in the buffer pool until a
 //! **checkpoint** writes the dirty pages in place, syncs, and flips the header slot. A checkpoint runs when
 //! the dirty pages reach `max_dirty_pages`, on [`Engine::flush`], [`Engine::sync`], a
-//! [`Durability::Sync`](crate::Durability::Sync) write, and on close. Until part 2 lands:
+//! [`Durability::Sync`] write, and on close. Until part 2 lands:
 //! - a write acknowledged with `Flush` or `Buffered` is lost if the process dies before the next checkpoint;
 //! - a crash *during* a checkpoint can leave the data file with some pages of the new state and the header
 //!   of the old one (torn pages and a mixed image are not repaired). Reads then report `Corruption` where a
@@ -594,6 +594,12 @@ impl Shared {
         self.checkpoint()
     }
 
+    /// Counts one point lookup and the pages it touched and fetched.
+    pub(crate) fn count_get(&self, tally: &Tally) {
+        self.counters.add(tally);
+        self.counters.gets.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn limits(&self) -> Limits {
         Limits {
             max_key_len: self.store.geo.max_key_len(),
@@ -617,8 +623,7 @@ impl Engine for BTreeEngine {
         }
         let mut r = Reader::new(&s.store, &st, ReadPurpose::Get);
         let result = r.get(key);
-        s.counters.add(&r.tally);
-        s.counters.gets.fetch_add(1, Ordering::Relaxed);
+        s.count_get(&r.tally);
         result
     }
 
