@@ -683,3 +683,116 @@ fn alternating_ends_read_every_entry_when_runs_overlap() {
     }
     assert_eq!(n, 98);
 }
+
+#[test]
+fn a_failed_checkpoint_fsync_poisons_writes_and_reads_go_on() {
+    let sim_backend = SimBackend::new(21);
+    let storage = Storage::new(Arc::new(sim_backend.clone()));
+    let db = open(&storage, BTreeOptions::tiny());
+    db.put(b"k", b"v").unwrap();
+    let next_sync = sim_backend.op_count(crate::testing::OpKind::SyncData) + 1;
+    sim_backend.set_fault_plan(crate::testing::FaultPlan {
+        fail: vec![crate::testing::Fault {
+            op: crate::testing::OpKind::SyncData,
+            nth: next_sync,
+            kind: std::io::ErrorKind::Other,
+        }],
+        ..Default::default()
+    });
+    assert!(matches!(db.flush(), Err(Error::Io(_))));
+    assert!(matches!(db.put(b"k2", b"v"), Err(Error::Poisoned { .. })));
+    assert!(matches!(db.flush(), Err(Error::Poisoned { .. })));
+    assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    assert!(matches!(db.close(), Err(Error::Poisoned { .. })));
+}
+
+#[test]
+fn overwriting_a_large_value_reuses_its_overflow_pages() {
+    let storage = sim(23);
+    let db = open(&storage, BTreeOptions::tiny());
+    let mut sizes = Vec::new();
+    for round in 0..40u32 {
+        db.put(b"big", &vec![round as u8; 5000]).unwrap();
+        db.put(b"small", &round.to_le_bytes()).unwrap();
+        db.flush().unwrap();
+        sizes.push(data_len(&storage));
+    }
+    db.verify().unwrap();
+    assert_eq!(sizes[5], sizes[39], "the file stopped growing: {sizes:?}");
+    db.delete(b"big").unwrap();
+    db.verify().unwrap();
+    assert_eq!(db.get(b"big").unwrap(), None);
+}
+
+#[test]
+fn readers_snapshots_and_a_writer_at_tiny_options() {
+    let storage = sim(25);
+    let db = open(&storage, BTreeOptions::tiny());
+    // Every batch sets all 40 keys to one round number; readers must never see two rounds at once.
+    let keys: Vec<Vec<u8>> = (0..40u32)
+        .map(|i| format!("key{i:03}").into_bytes())
+        .collect();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for round in 0..150u32 {
+                let mut b = WriteBatch::new();
+                for k in &keys {
+                    b.put(k, &[round as u8; 30]);
+                }
+                if round % 3 == 0 {
+                    b.delete(&keys[(round as usize) % 40]);
+                    b.put(&keys[(round as usize) % 40], &[round as u8; 30]);
+                }
+                db.write(&b, WriteOptions::default()).unwrap();
+            }
+        });
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..60 {
+                    let seen: Vec<_> = all(&db);
+                    if let Some(first) = seen.first() {
+                        assert_eq!(seen.len(), 40);
+                        assert!(
+                            seen.iter().all(|(_, v)| v == &first.1),
+                            "a scan saw two batches"
+                        );
+                    }
+                    let snap = db.snapshot().unwrap();
+                    let a = snap.get(&keys[0]).unwrap();
+                    let z = snap.get(&keys[39]).unwrap();
+                    assert_eq!(a, z, "a snapshot saw two batches");
+                }
+            });
+        }
+    });
+    db.verify().unwrap();
+}
+
+#[test]
+fn options_are_checked_and_the_page_size_is_fixed_at_creation() {
+    let storage = sim(27);
+    for bad in [0, 100, 1000, 32768] {
+        let opts = BTreeOptions {
+            page_size: bad,
+            ..BTreeOptions::default()
+        };
+        assert!(matches!(
+            BTreeEngine::open_with(storage.clone(), opts),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+    let db = open(&storage, BTreeOptions::tiny());
+    assert_eq!(db.limits().max_key_len, 512 / 8 - 16);
+    db.put(b"k", b"v").unwrap();
+    db.close().unwrap();
+    let db = open(&storage, BTreeOptions::default());
+    assert_eq!(
+        db.limits().max_key_len,
+        48,
+        "the page size of the existing database wins"
+    );
+    assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    let default = sim(28);
+    let db = open(&default, BTreeOptions::default());
+    assert_eq!(db.limits().max_key_len, 496);
+}
