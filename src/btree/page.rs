@@ -549,24 +549,8 @@ impl LeafNode {
         put_at(&mut p, 20, &self.next.to_le_bytes());
         let mut end = geo.page_size;
         for (i, c) in self.cells.iter().enumerate() {
-            let len = c.size() - SLOT_LEN;
-            end -= len;
-            let mut cell = Vec::with_capacity(len);
-            cell.extend_from_slice(&(c.key.len() as u16).to_le_bytes());
-            match &c.value {
-                StoredValue::Inline(v) => {
-                    cell.push(FLAG_INLINE);
-                    cell.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                    cell.extend_from_slice(&c.key);
-                    cell.extend_from_slice(v);
-                }
-                StoredValue::Overflow { len, first } => {
-                    cell.push(FLAG_OVERFLOW);
-                    cell.extend_from_slice(&len.to_le_bytes());
-                    cell.extend_from_slice(&first.to_le_bytes());
-                    cell.extend_from_slice(&c.key);
-                }
-            }
+            let cell = encode_leaf_cell(&c.key, &c.value);
+            end -= cell.len();
             put_at(&mut p, end, &cell);
             put_at(
                 &mut p,
@@ -577,6 +561,97 @@ impl LeafNode {
         finish_tree_page(&mut p, self.cells.len(), end);
         p
     }
+}
+
+/// The bytes of a leaf cell (without its slot).
+pub(crate) fn encode_leaf_cell(key: &[u8], value: &StoredValue) -> Vec<u8> {
+    let mut cell = Vec::with_capacity(leaf_cell_size(key.len(), value) - SLOT_LEN);
+    cell.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    match value {
+        StoredValue::Inline(v) => {
+            cell.push(FLAG_INLINE);
+            cell.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            cell.extend_from_slice(key);
+            cell.extend_from_slice(v);
+        }
+        StoredValue::Overflow { len, first } => {
+            cell.push(FLAG_OVERFLOW);
+            cell.extend_from_slice(&len.to_le_bytes());
+            cell.extend_from_slice(&first.to_le_bytes());
+            cell.extend_from_slice(key);
+        }
+    }
+    cell
+}
+
+/// The stored form of a value read in place.
+pub(crate) fn stored_value(v: ValueRef<'_>) -> StoredValue {
+    match v {
+        ValueRef::Inline(b) => StoredValue::Inline(b.to_vec()),
+        ValueRef::Overflow { len, first } => StoredValue::Overflow { len, first },
+    }
+}
+
+/// The writer's fast path: leaf `page` rebuilt with `new_cell` (encoded by [`encode_leaf_cell`]) inserted at
+/// index `at`, or replacing cell `at` if `replace` (removing it if `new_cell` is `None`), by copying the
+/// other cells' bytes — no decoding. Returns the page and the bytes it uses, or `None` if it would not fit
+/// in a page (the caller then splits through the decoded form).
+///
+/// # Errors
+/// `Corruption` if a cell of `page` is out of range.
+pub(crate) fn leaf_rebuild(
+    page: &[u8],
+    pgno: u32,
+    at: usize,
+    replace: bool,
+    new_cell: Option<&[u8]>,
+    lsn: u64,
+    geo: &Geometry,
+) -> Result<Option<(Vec<u8>, usize)>> {
+    let n = cell_count(page);
+    let span = |j: usize| -> Result<&[u8]> {
+        slot(page, j)
+            .and_then(|off| {
+                let (_, len) = leaf_cell_at(page, off)?;
+                page.get(off..off + len)
+            })
+            .ok_or_else(|| geo.corrupt(pgno, format!("leaf cell {j} out of range")))
+    };
+    let kept = |j: usize| !(replace && j == at);
+    let mut used = PAGE_HEADER_LEN + new_cell.map_or(0, |c| c.len() + SLOT_LEN);
+    for j in (0..n).filter(|&j| kept(j)) {
+        used += span(j)?.len() + SLOT_LEN;
+    }
+    if used > geo.page_size {
+        return Ok(None);
+    }
+    let mut out = vec![0u8; geo.page_size];
+    put_at(&mut out, 0, page.get(..PAGE_HEADER_LEN).unwrap_or_default());
+    put_at(&mut out, 8, &lsn.to_le_bytes());
+    let mut end = geo.page_size;
+    let mut count = 0;
+    let mut emit = |out: &mut Vec<u8>, bytes: &[u8]| {
+        end -= bytes.len();
+        put_at(out, end, bytes);
+        put_at(
+            out,
+            PAGE_HEADER_LEN + count * SLOT_LEN,
+            &(end as u16).to_le_bytes(),
+        );
+        count += 1;
+    };
+    for j in 0..=n {
+        if j == at
+            && let Some(c) = new_cell
+        {
+            emit(&mut out, c);
+        }
+        if j < n && kept(j) {
+            emit(&mut out, span(j)?);
+        }
+    }
+    finish_tree_page(&mut out, count, end);
+    Ok(Some((out, used)))
 }
 
 fn finish_tree_page(p: &mut [u8], count: usize, content_start: usize) {
@@ -747,6 +822,52 @@ mod tests {
         assert_eq!(
             l.encoded_len(),
             PAGE_HEADER_LEN + p.len() - content_start(&p) + 8
+        );
+    }
+
+    #[test]
+    fn the_fast_path_rebuild_matches_the_decoded_edit() {
+        let l = leaf();
+        let p = l.encode(5, &GEO);
+        let new = LeafCell {
+            key: b"banana".to_vec(),
+            value: StoredValue::Inline(b"yellow".to_vec()),
+        };
+        let cell = encode_leaf_cell(&new.key, &new.value);
+        // Insert.
+        let (got, used) = leaf_rebuild(&p, 3, 3, false, Some(&cell), 6, &GEO)
+            .unwrap()
+            .unwrap();
+        let mut want = l.clone();
+        want.cells.insert(3, new.clone());
+        assert_eq!(got, want.encode(6, &GEO));
+        assert_eq!(used, want.encoded_len());
+        // Replace.
+        let (got, _) = leaf_rebuild(&p, 3, 1, true, Some(&cell), 6, &GEO)
+            .unwrap()
+            .unwrap();
+        let mut want = l.clone();
+        want.cells[1] = new.clone();
+        assert_eq!(got, want.encode(6, &GEO));
+        // Remove, and append at the end.
+        let (got, _) = leaf_rebuild(&p, 3, 0, true, None, 6, &GEO)
+            .unwrap()
+            .unwrap();
+        let mut want = l.clone();
+        want.cells.remove(0);
+        assert_eq!(got, want.encode(6, &GEO));
+        let (got, _) = leaf_rebuild(&p, 3, 4, false, Some(&cell), 6, &GEO)
+            .unwrap()
+            .unwrap();
+        let mut want = l.clone();
+        want.cells.push(new);
+        assert_eq!(got, want.encode(6, &GEO));
+        // Too big.
+        let huge = vec![0u8; 500];
+        assert!(
+            leaf_rebuild(&p, 3, 0, false, Some(&huge), 6, &GEO)
+                .unwrap()
+                .is_none()
         );
     }
 

@@ -260,23 +260,33 @@ impl<'a> Writer<'a> {
 
     /// Sets `key` to `value`.
     ///
+    /// The common case — the leaf still fits a page — rebuilds the leaf by copying raw cells
+    /// ([`page::leaf_rebuild`]); only a split goes through the decoded node and [`Writer::settle`].
+    ///
     /// # Errors
     /// `Corruption`, `Io`: the tree may be partly changed, and the caller poisons the handle.
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         let (path, leaf_pg) = self.descend_path(key)?;
-        let mut leaf = self.load_leaf(leaf_pg)?;
         let stored = self.write_value(key, value)?;
-        match leaf.cells.binary_search_by(|c| c.key.as_slice().cmp(key)) {
+        let cell = page::encode_leaf_cell(key, &stored);
+        let (pos, old, rebuilt) = self.edit_leaf(leaf_pg, key, Some(&cell))?;
+        self.note_prior(key, old.as_ref())?;
+        if let Some(old) = &old {
+            self.free_value(old)?;
+        }
+        if let Some((bytes, _)) = rebuilt {
+            self.store.pool.put_dirty(leaf_pg, bytes);
+            return Ok(());
+        }
+        let mut leaf = self.load_leaf(leaf_pg)?;
+        match pos {
             Ok(i) => {
-                let old = {
-                    let cell = leaf.cells.get_mut(i).ok_or_else(|| bug("search index"))?;
-                    std::mem::replace(&mut cell.value, stored)
-                };
-                self.note_prior(key, Some(&old))?;
-                self.free_value(&old)?;
+                leaf.cells
+                    .get_mut(i)
+                    .ok_or_else(|| bug("search index"))?
+                    .value = stored;
             }
             Err(i) => {
-                self.note_prior(key, None)?;
                 if i > leaf.cells.len() {
                     return Err(bug("search index"));
                 }
@@ -298,17 +308,63 @@ impl<'a> Writer<'a> {
     /// As [`Writer::put`].
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
         let (path, leaf_pg) = self.descend_path(key)?;
-        let mut leaf = self.load_leaf(leaf_pg)?;
-        let Ok(i) = leaf.cells.binary_search_by(|c| c.key.as_slice().cmp(key)) else {
+        let (pos, old, rebuilt) = self.edit_leaf(leaf_pg, key, None)?;
+        let (Ok(i), Some(old)) = (pos, old) else {
             return Ok(());
         };
+        self.note_prior(key, Some(&old))?;
+        self.free_value(&old)?;
+        let (bytes, used) = rebuilt.ok_or_else(|| bug("a leaf grew by a delete"))?;
+        if path.is_empty() || used - PAGE_HEADER_LEN >= self.geo().usable() / 4 {
+            self.store.pool.put_dirty(leaf_pg, bytes);
+            return Ok(());
+        }
+        let mut leaf = self.load_leaf(leaf_pg)?;
         if i >= leaf.cells.len() {
             return Err(bug("search index"));
         }
-        let cell = leaf.cells.remove(i);
-        self.note_prior(key, Some(&cell.value))?;
-        self.free_value(&cell.value)?;
+        leaf.cells.remove(i);
         self.settle(path, leaf_pg, Node::Leaf(leaf))
+    }
+
+    /// Finds `key` in leaf `pgno` and rebuilds the leaf with `cell` in its place (or without it if `cell` is
+    /// `None`). Returns the search result, the old value if the key was there, and the rebuilt page unless
+    /// it outgrew a page (or there was nothing to delete).
+    #[expect(clippy::type_complexity, reason = "a private helper's three results")]
+    fn edit_leaf(
+        &self,
+        pgno: u32,
+        key: &[u8],
+        cell: Option<&[u8]>,
+    ) -> Result<(
+        std::result::Result<usize, usize>,
+        Option<StoredValue>,
+        Option<(Vec<u8>, usize)>,
+    )> {
+        let geo = self.geo();
+        let f = self
+            .store
+            .fetch(pgno, self.st.page_count, ReadPurpose::Compaction)?;
+        let p = f.page.read();
+        if page::page_type(&p) != Some(PageType::Leaf) {
+            return Err(geo.corrupt(pgno, "expected a leaf"));
+        }
+        let pos = page::leaf_search(&p, key, pgno, &geo)?;
+        let (at, replace) = match pos {
+            Ok(i) => (i, true),
+            Err(i) => (i, false),
+        };
+        let old = match pos {
+            Ok(i) => Some(page::stored_value(
+                page::leaf_cell(&p, i, pgno, &geo)?.value,
+            )),
+            Err(_) => None,
+        };
+        if cell.is_none() && old.is_none() {
+            return Ok((pos, None, None));
+        }
+        let rebuilt = page::leaf_rebuild(&p, pgno, at, replace, cell, self.lsn, &geo)?;
+        Ok((pos, old, rebuilt))
     }
 
     // ----- restoring the invariants ------------------------------------------------------------------
