@@ -796,3 +796,69 @@ fn options_are_checked_and_the_page_size_is_fixed_at_creation() {
     let db = open(&default, BTreeOptions::default());
     assert_eq!(db.limits().max_key_len, 496);
 }
+
+#[test]
+fn larger_page_sizes_work_end_to_end() {
+    for page_size in [8192, 16384] {
+        let storage = sim(page_size as u64);
+        let opts = BTreeOptions {
+            page_size,
+            pool_bytes: 8 * page_size,
+            max_dirty_pages: 6,
+            ..BTreeOptions::default()
+        };
+        let db = open(&storage, opts);
+        let mut model = Model::new();
+        for i in 0..3000u32 {
+            let k = format!("{:08}", (i * 7919) % 3000).into_bytes();
+            let v = vec![
+                i as u8;
+                if i % 97 == 0 {
+                    40_000
+                } else {
+                    (i % 300) as usize
+                }
+            ];
+            db.put(&k, &v).unwrap();
+            model.insert(k, v);
+        }
+        for i in (0..3000u32).step_by(3) {
+            let k = format!("{i:08}").into_bytes();
+            db.delete(&k).unwrap();
+            model.remove(&k);
+        }
+        db.verify().unwrap();
+        db.close().unwrap();
+        let db = open(&storage, opts);
+        let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        assert_same(&all(&db), &want, &format!("page size {page_size}"));
+        assert_eq!(db.limits().max_key_len, page_size / 8 - 16);
+    }
+}
+
+#[test]
+fn a_damaged_newest_header_falls_back_and_newer_pages_are_corruption() {
+    let (identity, data, model) = small_image();
+    let h = newest_header(&data);
+    let mut d = data.clone();
+    let slot = (h.counter % 2) as usize * 512;
+    d[slot + 20] ^= 0xff;
+    let storage = storage_with(&identity, &d);
+    let db = BTreeEngine::open_with(storage.clone(), BTreeOptions::tiny()).unwrap();
+    let scan: crate::Result<Vec<_>> = db.range(..).unwrap().collect();
+    assert!(
+        scan.unwrap_err().is_corruption(),
+        "the older slot's root was rewritten since"
+    );
+    drop(db);
+    assert!(!open_and_read_all(
+        &storage,
+        &model,
+        "newest header damaged"
+    ));
+    // Both slots damaged: Corruption at open.
+    d[(1 - h.counter as usize % 2) * 512 + 3] ^= 1;
+    let err =
+        BTreeEngine::open_with(storage_with(&identity, &d), BTreeOptions::tiny()).unwrap_err();
+    assert!(err.is_corruption(), "{err}");
+}
