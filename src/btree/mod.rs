@@ -118,6 +118,10 @@
 //! level), sibling walks stop after `page_count` hops and require ascending keys, overflow chains stop at
 //! the length their value implies.
 //!
+//! A batch that fails part-way (the writer met a damaged page, or an I/O error) poisons the handle, and
+//! since the tree may then hold part of the batch, reads fail with `Poisoned` too; the data file still holds
+//! the last checkpoint, which a reopen reads.
+//!
 //! Snapshots and scans register a version; while one is live, the writer keeps the prior value of every key
 //! it writes in the snapshot overlay, which a snapshot read consults before the tree. The overlay is
 //! bounded by `snapshot_memory`: past it, the oldest snapshots are released and their reads fail with
@@ -359,6 +363,7 @@ impl BTreeEngine {
                 overlay: overlay::Overlay::default(),
                 too_old_through: None,
                 closed: false,
+                torn: None,
             }),
             writer: Mutex::new(()),
             snapshots: Mutex::new(BTreeMap::new()),
@@ -453,11 +458,22 @@ impl Shared {
         self.poisoned.lock().get_or_insert_with(|| e.describe());
     }
 
-    /// `Closed` or `SnapshotTooOld` for a read as of version `s`.
-    pub(crate) fn check_snapshot(&self, st: &TreeState, s: u64) -> Result<()> {
+    /// `Closed`, or `Poisoned` if a batch failed part-way, for a read of the current tree.
+    pub(crate) fn check_readable(&self, st: &TreeState) -> Result<()> {
         if st.closed {
             return Err(Error::Closed);
         }
+        if let Some(cause) = &st.torn {
+            return Err(Error::Poisoned {
+                cause: cause.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// [`Shared::check_readable`], or `SnapshotTooOld`, for a read as of version `s`.
+    pub(crate) fn check_snapshot(&self, st: &TreeState, s: u64) -> Result<()> {
+        self.check_readable(st)?;
         if st.too_old_through.is_some_and(|t| s <= t) {
             return Err(Error::SnapshotTooOld);
         }
@@ -510,7 +526,7 @@ impl Shared {
         }
         st.version += 1;
         let lsn = st.version;
-        {
+        let applied = (|| {
             let mut w = writer::Writer::new(&self.store, &mut st, lsn, oldest.is_some());
             for op in batch {
                 match op {
@@ -518,6 +534,11 @@ impl Shared {
                     BatchOp::Delete { key } => w.delete(key)?,
                 }
             }
+            Ok(())
+        })();
+        if let Err(e) = applied {
+            st.torn = Some(format!("a batch failed part-way: {e}"));
+            return Err(e);
         }
         // Bound the overlay: release the oldest snapshots until it fits.
         while st.overlay.bytes() > self.snapshot_memory {
@@ -618,9 +639,7 @@ impl Engine for BTreeEngine {
         let s = &self.shared;
         s.check_open()?;
         let st = s.tree.read();
-        if st.closed {
-            return Err(Error::Closed);
-        }
+        s.check_readable(&st)?;
         let mut r = Reader::new(&s.store, &st, ReadPurpose::Get);
         let result = r.get(key);
         s.count_get(&r.tally);
@@ -683,9 +702,7 @@ impl Engine for BTreeEngine {
         s.check_open()?;
         let _w = s.writer.lock();
         let st = s.tree.read();
-        if st.closed {
-            return Err(Error::Closed);
-        }
+        s.check_readable(&st)?;
         verify::run(&s.store, &st)
     }
 

@@ -862,3 +862,31 @@ fn a_damaged_newest_header_falls_back_and_newer_pages_are_corruption() {
         BTreeEngine::open_with(storage_with(&identity, &d), BTreeOptions::tiny()).unwrap_err();
     assert!(err.is_corruption(), "{err}");
 }
+
+#[test]
+fn a_batch_that_fails_part_way_is_never_seen() {
+    let (identity, data, h) = two_level_image();
+    let mut leftmost = h.root;
+    for _ in 0..h.height {
+        leftmost = page::link_a(&data[leftmost as usize * 512..]);
+    }
+    let mut d = data.clone();
+    d[leftmost as usize * 512 + 300] ^= 1;
+    let db = BTreeEngine::open_with(storage_with(&identity, &d), BTreeOptions::tiny()).unwrap();
+    let mut b = WriteBatch::new();
+    b.put(b"key-with-some-length-00399", b"first half")
+        .put(b"key-with-some-length-00000", b"second half");
+    assert!(
+        db.write(&b, WriteOptions::default())
+            .unwrap_err()
+            .is_corruption()
+    );
+    assert!(matches!(
+        db.get(b"key-with-some-length-00399"),
+        Err(Error::Poisoned { .. })
+    ));
+    let scan: crate::Result<Vec<_>> = db.range(..).unwrap().collect();
+    assert!(matches!(scan, Err(Error::Poisoned { .. })));
+    assert!(matches!(db.put(b"x", b"y"), Err(Error::Poisoned { .. })));
+    assert!(matches!(db.close(), Err(Error::Poisoned { .. })));
+}

@@ -32,6 +32,9 @@ pub(crate) struct TreeState {
     pub too_old_through: Option<u64>,
     /// Set by `close`: every later read is `Closed`.
     pub closed: bool,
+    /// Set when a batch failed part-way (a damaged page met by the writer, an I/O error): the tree may hold
+    /// part of a batch, so reads fail with `Poisoned` rather than show it.
+    pub torn: Option<String>,
 }
 
 /// Where a descent goes.
