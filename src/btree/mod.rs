@@ -104,7 +104,8 @@
 //!
 //! A B+tree: values only in leaves, leaves linked both ways. Keys are limited to `page_size / 8 − 16`
 //! bytes, so an internal page holds at least 7 separators. A page that outgrows its page splits by bytes
-//! (the halves hold about equal bytes) and pushes a separator into its parent, up to a new root. After a
+//! (the halves hold about equal bytes; a leaf split by an append past the rightmost key keeps the left
+//! page full, so ascending loads fill their pages) and pushes a separator into its parent, up to a new root. After a
 //! delete, a non-root page below a quarter of the usable bytes is merged with an adjacent sibling if the
 //! two fit in one page, else the two are redistributed by bytes; a root left with one child is replaced
 //! by it. Freed pages go on the free list, so a file under steady delete and insert stops growing (it never

@@ -26,6 +26,9 @@ pub(crate) struct Writer<'a> {
     lsn: u64,
     /// Record prior values in the overlay (a snapshot older than this batch is live).
     record: bool,
+    /// The pending leaf split comes from appending past the last key of the rightmost leaf: split there
+    /// (the left page stays full) rather than in the middle, so ascending loads fill their pages.
+    appending: bool,
 }
 
 fn bug(what: &str) -> Error {
@@ -60,6 +63,7 @@ impl<'a> Writer<'a> {
             st,
             lsn,
             record,
+            appending: false,
         }
     }
 
@@ -279,6 +283,7 @@ impl<'a> Writer<'a> {
             return Ok(());
         }
         let mut leaf = self.load_leaf(leaf_pg)?;
+        self.appending = false;
         match pos {
             Ok(i) => {
                 leaf.cells
@@ -290,6 +295,7 @@ impl<'a> Writer<'a> {
                 if i > leaf.cells.len() {
                     return Err(bug("search index"));
                 }
+                self.appending = i == leaf.cells.len() && leaf.next == 0;
                 leaf.cells.insert(
                     i,
                     LeafCell {
@@ -437,8 +443,13 @@ impl<'a> Writer<'a> {
     fn split(&mut self, pgno: u32, node: Node) -> Result<(Vec<u8>, u32)> {
         let right_pg = self.alloc()?;
         match node {
-            Node::Leaf(l) => {
-                let (lc, rc) = split_leaf_cells(l.cells);
+            Node::Leaf(mut l) => {
+                let (lc, rc) = if std::mem::take(&mut self.appending) && l.cells.len() >= 2 {
+                    let last = l.cells.split_off(l.cells.len() - 1);
+                    (l.cells, last)
+                } else {
+                    split_leaf_cells(l.cells)
+                };
                 let sep = rc
                     .first()
                     .map(|c| c.key.clone())

@@ -359,3 +359,30 @@ fn larger_page_sizes_work_end_to_end() {
         assert_eq!(db.limits().max_key_len, page_size / 8 - 16);
     }
 }
+
+#[test]
+fn ascending_loads_fill_their_leaves() {
+    let load = |order: &[u32]| {
+        let storage = sim(31);
+        let db = open(&storage, BTreeOptions::tiny());
+        for chunk in order.chunks(100) {
+            let mut b = WriteBatch::new();
+            for &i in chunk {
+                b.put(format!("key{i:08}").as_bytes(), &[7u8; 20]);
+            }
+            db.write(&b, WriteOptions::default()).unwrap();
+        }
+        db.verify().unwrap();
+        db.close().unwrap();
+        data_len(&storage)
+    };
+    let ascending: Vec<u32> = (0..5000).collect();
+    let mut shuffled = ascending.clone();
+    let mut rng = Rng::new(3);
+    for i in (1..shuffled.len()).rev() {
+        shuffled.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let (seq, random) = (load(&ascending), load(&shuffled));
+    println!("ascending {seq} bytes, random {random} bytes");
+    assert!(seq * 10 < random * 8, "ascending {seq} vs random {random}");
+}
