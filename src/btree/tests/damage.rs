@@ -250,3 +250,105 @@ fn a_batch_that_fails_part_way_is_never_seen() {
     assert!(matches!(db.put(b"x", b"y"), Err(Error::Poisoned { .. })));
     assert!(matches!(db.close(), Err(Error::Poisoned { .. })));
 }
+
+/// An error a damaged database may report: `Corruption`, or `Poisoned` once a write met the damage.
+fn allowed(e: &Error) -> bool {
+    e.is_corruption() || matches!(e, Error::Poisoned { .. })
+}
+
+/// Like the fuzz target that fixes up checksums: random bytes written into pages whose checksum is then
+/// recomputed, so the damage reaches the structural checks of every reader and of the writer. Nothing may
+/// panic or hang; every error is `Corruption` (or `Poisoned` after a write met it).
+#[test]
+fn structural_damage_behind_a_valid_checksum_never_panics() {
+    let (identity, data, model) = small_image();
+    let pages = (data.len() / 512) as u32;
+    let iterations = std::env::var("RUMDB_BTREE_DAMAGE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1500u64);
+    let errors = std::sync::atomic::AtomicU64::new(0);
+    let note = |e: &Error| {
+        errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        allowed(e)
+    };
+    for i in 0..iterations {
+        let mut rng = Rng::new(i);
+        let mut d = data.clone();
+        let pgno = 2 + rng.below(u64::from(pages - 2)) as u32;
+        for _ in 0..1 + rng.below(4) {
+            let at = if rng.chance(1, 2) {
+                rng.below(64)
+            } else {
+                rng.below(512)
+            };
+            d[pgno as usize * 512 + at as usize] = rng.next_u64() as u8;
+        }
+        // Keep the type and format bytes plausible half the time, so the damage gets past them.
+        if rng.chance(1, 2) {
+            d[pgno as usize * 512 + 1] = page::PAGE_FORMAT;
+        }
+        page::seal(&mut d[pgno as usize * 512..(pgno as usize + 1) * 512], pgno);
+        if rng.chance(1, 4) {
+            // A header slot with a fixed-up checksum: fields out of range must be refused, fields in range
+            // must be survived.
+            let slot = rng.below(2) as usize * 512;
+            let at = 16 + rng.below(44) as usize;
+            d[slot + at] = if rng.chance(1, 2) {
+                rng.next_u64() as u8
+            } else {
+                d[slot + at] ^ 1
+            };
+            let crc = crc32fast::hash(&d[slot..slot + 60]);
+            d[slot + 60..slot + 64].copy_from_slice(&crc.to_le_bytes());
+        }
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let db = match BTreeEngine::open_with(storage_with(&identity, &d), BTreeOptions::tiny())
+            {
+                Ok(db) => db,
+                Err(e) => return assert!(note(&e) && e.is_corruption(), "open: {e}"),
+            };
+            for r in db.range(..).unwrap() {
+                if let Err(e) = r {
+                    assert!(note(&e), "scan: {e}");
+                }
+            }
+            for r in db.range(..).unwrap().rev() {
+                if let Err(e) = r {
+                    assert!(note(&e), "reverse scan: {e}");
+                }
+            }
+            for k in model.keys() {
+                if let Err(e) = db.get(k) {
+                    assert!(note(&e), "get: {e}");
+                }
+            }
+            if let Err(e) = db.verify() {
+                assert!(note(&e), "verify: {e}");
+            }
+            let mut b = WriteBatch::new();
+            b.put(b"key005", &[1u8; 300])
+                .put(b"new", b"v")
+                .delete(b"key007")
+                .delete(b"key012");
+            if let Err(e) = db.write(&b, WriteOptions::default()) {
+                assert!(note(&e), "write: {e}");
+            }
+            for r in db.range(..).unwrap() {
+                if let Err(e) = r {
+                    assert!(note(&e), "scan after the write: {e}");
+                }
+            }
+            if let Err(e) = db.close() {
+                assert!(allowed(&e) || e.is_corruption(), "close: {e}");
+            }
+        }));
+        assert!(
+            run.is_ok(),
+            "iteration {i} (page {pgno}) panicked; rerun with RUMDB_BTREE_DAMAGE"
+        );
+    }
+    let errors = errors.into_inner();
+    println!("{iterations} damaged images, {errors} errors reported");
+    assert!(errors > iterations, "the damage reached the checks");
+}
