@@ -114,7 +114,8 @@
 //! # Concurrency and snapshots
 //!
 //! One writer at a time (a writer mutex) applies a batch under the exclusive tree latch, so a batch is
-//! visible whole; readers take the latch shared for one lookup or one cursor step, and run beside each
+//! visible whole (it first reads the paths to the leaves it will change under the shared latch, so the
+//! exclusive part is mostly in-memory edits); readers take the latch shared for one lookup or one cursor step, and run beside each
 //! other. Every read is bounded: descents follow exactly `height` levels (each page's type must match its
 //! level), sibling walks stop after `page_count` hops and require ascending keys, overflow chains stop at
 //! the length their value implies.
@@ -519,6 +520,19 @@ impl Shared {
 
     /// Applies a non-empty batch as the next version. REQUIRES: the writer mutex.
     fn apply(&self, batch: &WriteBatch) -> Result<()> {
+        // Read the pages the batch will change under the shared latch first, so that readers wait for the
+        // batch's in-memory edits only, not for its page reads. Errors are left for the apply to report.
+        {
+            let st = self.tree.read();
+            if self.check_readable(&st).is_ok() {
+                let mut r = Reader::new(&self.store, &st, ReadPurpose::Compaction);
+                for op in batch {
+                    if r.warm(op.key()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
         let mut st = self.tree.write();
         let oldest = self.oldest_active(&st);
         match oldest {

@@ -101,6 +101,16 @@ impl<'a> Reader<'a> {
         Ok(pgno)
     }
 
+    /// Brings the pages on the path to `key`'s leaf into the pool (the writer's warm-up under the shared
+    /// latch, so page reads do not happen while it holds the latch exclusively).
+    ///
+    /// # Errors
+    /// `Corruption`, `Io`.
+    pub fn warm(&mut self, key: &[u8]) -> Result<()> {
+        let leaf = self.descend(Target::Key(key))?;
+        self.fetch(leaf, PageType::Leaf).map(drop)
+    }
+
     /// The value of `key`.
     ///
     /// # Errors
