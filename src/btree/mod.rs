@@ -115,8 +115,8 @@
 //!
 //! One writer at a time (a writer mutex) applies a batch under the exclusive tree latch, so a batch is
 //! visible whole (it first reads the paths to the leaves it will change under the shared latch, so the
-//! exclusive part is mostly in-memory edits); readers take the latch shared for one lookup or one cursor step, and run beside each
-//! other. Every read is bounded: descents follow exactly `height` levels (each page's type must match its
+//! exclusive part is mostly in-memory edits); readers take the latch shared for one lookup or one cursor
+//! step, and run beside each other. Every read is bounded: descents follow exactly `height` levels (each page's type must match its
 //! level), sibling walks stop after `page_count` hops and require ascending keys, overflow chains stop at
 //! the length their value implies.
 //!
