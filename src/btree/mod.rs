@@ -114,11 +114,11 @@
 //! # Concurrency and snapshots
 //!
 //! One writer at a time (a writer mutex) applies a batch under the exclusive tree latch, so a batch is
-//! visible whole (it first reads the paths to the leaves it will change under the shared latch, so the
-//! exclusive part is mostly in-memory edits); readers take the latch shared for one lookup or one cursor
-//! step, and run beside each other. Every read is bounded: descents follow exactly `height` levels (each page's type must match its
-//! level), sibling walks stop after `page_count` hops and require ascending keys, overflow chains stop at
-//! the length their value implies.
+//! visible whole. It first reads the paths to the leaves it will change under the shared latch, so the
+//! exclusive part is mostly in-memory edits. Readers take the latch shared for one lookup or one cursor
+//! step, and run beside each other. Every read is bounded: descents follow exactly `height` levels (each
+//! page's type must match its level), sibling walks stop after `page_count` hops and require ascending
+//! keys, overflow chains stop at the length their value implies.
 //!
 //! A batch that fails part-way (the writer met a damaged page, or an I/O error) poisons the handle, and
 //! since the tree may then hold part of the batch, reads fail with `Poisoned` too; the data file still holds
