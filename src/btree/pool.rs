@@ -2,9 +2,9 @@
 //!
 //! - **Lookup** goes through a page table split into shards, each behind its own `RwLock`: a hit takes one
 //!   shard's lock shared, clones the frame's `Arc` (the pin) and sets its reference bit — no global lock.
-//! - **Pinning**: a [`PageRef`] is a pin. The table holds the only other reference to a frame, so a frame is
-//!   unpinned exactly when its `Arc` count is 1, which the evictor checks under the shard's write lock (pins
-//!   are taken under the read lock, so none can appear meanwhile).
+//! - **Pinning**: a [`PageRef`] is a pin. Besides pins, only the table (and, for a dirty frame, the dirty
+//!   set) holds a frame, so a clean frame is unpinned exactly when its `Arc` count is 1, which the evictor
+//!   checks under the shard's write lock (pins are taken under the read lock, so none can appear meanwhile).
 //! - **CLOCK**: resident pages sit in a ring; the hand gives a referenced page a second chance (clears the
 //!   bit) and evicts the first unreferenced, unpinned, clean page. Only misses and new pages run the hand.
 //! - **No-steal**: a dirty page is never evicted; only a checkpoint writes it and marks it clean. If every
