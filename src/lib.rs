@@ -30,6 +30,7 @@
 #![deny(unsafe_op_in_unsafe_fn, rustdoc::broken_intra_doc_links)]
 
 pub mod batch;
+pub mod btree;
 pub mod crash_point;
 pub mod engine;
 pub mod error;
@@ -43,6 +44,7 @@ pub mod wal;
 pub mod testing;
 
 pub use batch::{BatchOp, WriteBatch};
+pub use btree::{BTreeEngine, BTreeOptions};
 pub use engine::{
     Cursor, Durability, Engine, EngineExt, Iter, KvPair, Limits, Snapshot, SnapshotSource,
     WriteOptions,

@@ -447,3 +447,19 @@ contract_suite!(lsm_tiny_pread, |dir| {
     };
     Ok(Box::new(rumdb::LsmEngine::open(dir, options)?))
 });
+
+contract_suite!(btree, |dir| {
+    Ok(Box::new(rumdb::BTreeEngine::open(
+        dir,
+        rumdb::BTreeOptions::default(),
+    )?))
+});
+
+// 512 B pages and a pool of 16 pages: splits, merges, overflow chains, free-list reuse and eviction all
+// happen within the suite's small workloads.
+contract_suite!(btree_tiny, |dir| {
+    Ok(Box::new(rumdb::BTreeEngine::open(
+        dir,
+        rumdb::BTreeOptions::tiny(),
+    )?))
+});

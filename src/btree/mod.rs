@@ -1,0 +1,770 @@
+//! The page-based B-tree engine: one data file of fixed-size pages, a buffer pool, pages updated in place
+//! by checkpoints.
+//!
+//! # Status: part 1 — not crash-safe yet
+//!
+//! This part has no write-ahead log and no doublewrite file. Writes live in the buffer pool until a
+//! **checkpoint** writes the dirty pages in place, syncs, and flips the header slot. A checkpoint runs when
+//! the dirty pages reach `max_dirty_pages`, on [`Engine::flush`], [`Engine::sync`], a
+//! [`Durability::Sync`] write, and on close. Until part 2 lands:
+//! - a write acknowledged with `Flush` or `Buffered` is lost if the process dies before the next checkpoint;
+//! - a crash *during* a checkpoint can leave the data file with some pages of the new state and the header
+//!   of the old one (torn pages and a mixed image are not repaired). Reads then report `Corruption` where a
+//!   page is newer than its header (the LSN check below) or its checksum fails, but not every mix is
+//!   detected.
+//!
+//! A clean close (or a drop) leaves a consistent file.
+//!
+//! # Files
+//!
+//! `IDENTITY` (see [`crate::identity`]; it records the page size), `LOCK`, and the data file `data`.
+//!
+//! # The data file
+//!
+//! Pages of `page_size` bytes (4 KiB by default; 512 B to 16 KiB, a power of two, fixed at creation).
+//! Page `n` starts at byte `n × page_size`. Pages 0 and 1 are the header slots; tree, overflow and free
+//! pages start at 2. Page number 0 means "none" in every link. All integers are little-endian.
+//!
+//! ## Header slot (page 0 or 1; 64 bytes, the rest of the page zero)
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 8 | magic `RUMDB-BT` |
+//! | 8 | 4 | format version (1) |
+//! | 12 | 4 | page size (must equal `IDENTITY`'s) |
+//! | 16 | 8 | checkpoint counter; the slot is `counter % 2` |
+//! | 24 | 8 | LSN: the last batch the checkpoint includes |
+//! | 32 | 4 | root page |
+//! | 36 | 4 | height: levels of internal pages above the leaves (≤ 40) |
+//! | 40 | 4 | free list head (0: empty) |
+//! | 44 | 4 | free list length |
+//! | 48 | 4 | page count of the file (header pages included) |
+//! | 52 | 8 | zero (reserved) |
+//! | 60 | 4 | CRC-32 of bytes 0..60 |
+//!
+//! A checkpoint writes the slot its new counter selects, so the previous checkpoint's slot is never
+//! overwritten; open takes the valid slot with the highest counter (both invalid: `Corruption`). The slot
+//! fits in the first 512-byte sector, which the media assumption (atomic 512 B sector writes) keeps whole.
+//!
+//! ## Page header (every page from 2 on; 32 bytes)
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 1 | type: 1 leaf, 2 internal, 3 overflow, 4 free |
+//! | 1 | 1 | page format (1) |
+//! | 2 | 2 | cell count (leaf, internal); 0 otherwise |
+//! | 4 | 4 | CRC-32 over the page number (4 bytes), bytes 0..4 and bytes 8..page_size |
+//! | 8 | 8 | LSN of the batch that last changed the page |
+//! | 16 | 4 | leaf: previous leaf; internal: leftmost child; overflow: next overflow page; free: next free page |
+//! | 20 | 4 | leaf: next leaf; overflow: data bytes in this page; otherwise 0 |
+//! | 24 | 2 | leaf, internal: offset of the cell area (lowest cell) |
+//! | 26 | 6 | zero |
+//!
+//! The checksum covers the page number, so a page written to the wrong place fails as a damaged one does.
+//! A page read from storage must also have an LSN no newer than the header in use: after falling back to
+//! the older header slot, a page rewritten since is `Corruption`, never old data mixed with new.
+//!
+//! ## Leaf and internal pages (slotted)
+//!
+//! After the header, a slot array of `count` little-endian `u16` cell offsets, in key order; cells are
+//! packed from the end of the page down to the cell area offset. Lookups binary-search the slot array in
+//! place.
+//!
+//! Leaf cell:
+//!
+//! | size | field |
+//! |---|---|
+//! | 2 | key length |
+//! | 1 | flags: 0 value inline, 1 value in an overflow chain |
+//! | 4 | value length |
+//! | 4 | (overflow only) first overflow page |
+//! | key length | key |
+//! | value length | (inline only) value |
+//!
+//! A value stays inline if its cell (slot included) takes at most a quarter of the usable page
+//! (`(page_size − 32) / 4`); otherwise it goes to an overflow chain.
+//!
+//! Internal cell: key length (2), child page (4), key. The page's leftmost child is in its header; the
+//! child right of separator `k` holds the keys `≥ k`, and the separators bound the keys below them (the
+//! fence keys `verify` checks).
+//!
+//! ## Overflow pages
+//!
+//! Data bytes at offset 32, as many as the header's offset 20 says: every page of a chain is full
+//! (`page_size − 32` bytes) except the last. A chain has exactly `⌈len / (page_size − 32)⌉` pages and its
+//! last page links to 0; anything else is `Corruption`. Chains are freed when their value is overwritten or
+//! deleted.
+//!
+//! ## Free pages
+//!
+//! Only the header: the next free page at offset 16. The free list is a chain from the header's head with
+//! exactly the header's count of pages; allocation takes its head before growing the file.
+//!
+//! # The tree
+//!
+//! A B+tree: values only in leaves, leaves linked both ways. Keys are limited to `page_size / 8 − 16`
+//! bytes, so an internal page holds at least 7 separators. A page that outgrows its page splits by bytes
+//! (the halves hold about equal bytes; a leaf split by an append past the rightmost key keeps the left
+//! page full, so ascending loads fill their pages) and pushes a separator into its parent, up to a new root. After a
+//! delete, a non-root page below a quarter of the usable bytes is merged with an adjacent sibling if the
+//! two fit in one page, else the two are redistributed by bytes; a root left with one child is replaced
+//! by it. Freed pages go on the free list, so a file under steady delete and insert stops growing (it never
+//! shrinks).
+//!
+//! # Concurrency and snapshots
+//!
+//! One writer at a time (a writer mutex) applies a batch under the exclusive tree latch, so a batch is
+//! visible whole. It first reads the paths to the leaves it will change under the shared latch, so the
+//! exclusive part is mostly in-memory edits. Readers take the latch shared for one lookup or one cursor
+//! step, and run beside each other. Every read is bounded: descents follow exactly `height` levels (each
+//! page's type must match its level), sibling walks stop after `page_count` hops and require ascending
+//! keys, overflow chains stop at the length their value implies.
+//!
+//! A batch that fails part-way (the writer met a damaged page, or an I/O error) poisons the handle, and
+//! since the tree may then hold part of the batch, reads fail with `Poisoned` too; the data file still holds
+//! the last checkpoint, which a reopen reads.
+//!
+//! Snapshots and scans register a version; while one is live, the writer keeps the prior value of every key
+//! it writes in the snapshot overlay, which a snapshot read consults before the tree. The overlay is
+//! bounded by `snapshot_memory`: past it, the oldest snapshots are released and their reads fail with
+//! [`Error::SnapshotTooOld`]. Writers never wait for readers.
+//!
+//! # Buffer pool
+//!
+//! The `pool` module: CLOCK replacement, pinning, dirty tracking, no-steal. Memory is the pool
+//! (`pool_bytes`), which may exceed its size only while every page in it is dirty or pinned (one batch
+//! larger than the pool), plus the overlay (`snapshot_memory`).
+
+mod cursor;
+mod header;
+mod overlay;
+mod page;
+mod pool;
+mod store;
+mod tree;
+mod verify;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::batch::{BatchOp, WriteBatch};
+use crate::engine::{
+    Durability, Engine, Iter, Limits, MAX_BATCH_LEN, MAX_VALUE_LEN, Snapshot, WriteOptions,
+};
+use crate::error::{EngineKind, Error, Result};
+use crate::identity::{self, CreateOptions};
+use crate::stats::{RecoveryReport, Stats, VerifyReport};
+use crate::storage::{File, LockGuard, ReadPurpose, Storage, WritePurpose};
+
+use cursor::{BTreeCursor, BTreeSnapshot, SnapHandle};
+use header::{Header, SLOT_BYTES};
+use page::{DATA_FILE, Geometry, LeafNode};
+use pool::Pool;
+use store::{PageStore, Tally};
+use tree::{Reader, TreeState};
+
+/// The B-tree's format version (data file and header).
+pub const BTREE_FORMAT_VERSION: u32 = 1;
+
+/// Options of [`BTreeEngine`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BTreeOptions {
+    /// Bytes per page, fixed at creation: a power of two from 512 (for tests) to 16 KiB; default 4 KiB.
+    /// An existing database keeps the page size it was created with.
+    pub page_size: usize,
+    /// Bytes of the buffer pool (default 64 MiB); at least two pages.
+    pub pool_bytes: usize,
+    /// Dirty pages that trigger a checkpoint (default 8,192; at most the pool's page count).
+    pub max_dirty_pages: usize,
+    /// Bytes the snapshot overlay may hold before the oldest snapshot is released (default 64 MiB).
+    pub snapshot_memory: usize,
+    /// Creation rules.
+    pub create: CreateOptions,
+}
+
+impl Default for BTreeOptions {
+    fn default() -> Self {
+        BTreeOptions {
+            page_size: 4096,
+            pool_bytes: 64 << 20,
+            max_dirty_pages: 8192,
+            snapshot_memory: 64 << 20,
+            create: CreateOptions::default(),
+        }
+    }
+}
+
+impl BTreeOptions {
+    /// Small pages and a pool of a few pages: splits, merges, overflow chains and eviction happen with
+    /// little data. For tests.
+    pub fn tiny() -> Self {
+        BTreeOptions {
+            page_size: 512,
+            pool_bytes: 16 * 512,
+            max_dirty_pages: 12,
+            snapshot_memory: 1 << 20,
+            create: CreateOptions::default(),
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        if !valid_page_size(self.page_size) {
+            return Err(Error::invalid(format!(
+                "page size {} is not a power of two from 512 to 16384",
+                self.page_size
+            )));
+        }
+        if self.pool_bytes < 2 * self.page_size || self.max_dirty_pages == 0 {
+            return Err(Error::invalid(
+                "the pool must hold two pages and max_dirty_pages be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn valid_page_size(n: usize) -> bool {
+    n.is_power_of_two() && (512..=16384).contains(&n)
+}
+
+/// The B-tree engine. See the [module docs](self) for the format and what part 1 does not yet promise.
+///
+/// # Examples
+///
+/// ```
+/// use rumdb::btree::{BTreeEngine, BTreeOptions};
+/// use rumdb::Engine;
+/// let dir = tempfile::tempdir()?;
+/// let db = BTreeEngine::open(dir.path(), BTreeOptions::default())?;
+/// db.put(b"k", b"v")?;
+/// assert_eq!(db.get(b"k")?.as_deref(), Some(&b"v"[..]));
+/// db.close()?;
+/// # Ok::<(), rumdb::Error>(())
+/// ```
+pub struct BTreeEngine {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for BTreeEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BTreeEngine").finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    user_bytes: AtomicU64,
+    batches: AtomicU64,
+    gets: AtomicU64,
+    data_fetches: AtomicU64,
+    index_fetches: AtomicU64,
+    data_touches: AtomicU64,
+    index_touches: AtomicU64,
+    cache_hits: AtomicU64,
+    checkpoints: AtomicU64,
+}
+
+impl Counters {
+    fn add(&self, t: &Tally) {
+        self.data_fetches
+            .fetch_add(t.data_fetches, Ordering::Relaxed);
+        self.index_fetches
+            .fetch_add(t.index_fetches, Ordering::Relaxed);
+        self.data_touches
+            .fetch_add(t.data_touches, Ordering::Relaxed);
+        self.index_touches
+            .fetch_add(t.index_touches, Ordering::Relaxed);
+        self.cache_hits.fetch_add(t.hits, Ordering::Relaxed);
+    }
+}
+
+/// What the handle, its snapshots and its iterators share.
+pub(crate) struct Shared {
+    storage: Storage,
+    store: PageStore,
+    /// The tree latch.
+    tree: RwLock<TreeState>,
+    /// Held by the writer for a batch and by checkpoints.
+    writer: Mutex<()>,
+    /// Live snapshot versions and how many snapshots hold each.
+    snapshots: Mutex<BTreeMap<u64, usize>>,
+    poisoned: Mutex<Option<String>>,
+    closed: AtomicBool,
+    lock: Mutex<Option<LockGuard>>,
+    checkpoint_counter: AtomicU64,
+    max_dirty: usize,
+    snapshot_memory: u64,
+    counters: Counters,
+}
+
+impl BTreeEngine {
+    /// Opens (or creates) a B-tree database in `dir`.
+    ///
+    /// # Errors
+    /// As [`BTreeEngine::open_with`].
+    pub fn open(dir: &Path, options: BTreeOptions) -> Result<Self> {
+        let storage = Storage::os(dir, options.create.create_if_missing)?;
+        Self::open_with(storage, options)
+    }
+
+    /// Opens (or creates) a B-tree database on any storage.
+    ///
+    /// # Errors
+    /// `InvalidArgument` (bad options, `error_if_exists`, nothing to open), `Locked`, `WrongEngine`,
+    /// `UnsupportedVersion`, `Corruption` (damaged or missing data file, both header slots bad), `Io`.
+    pub fn open_with(storage: Storage, options: BTreeOptions) -> Result<Self> {
+        options.check()?;
+        let opened = identity::open_dir(
+            &storage,
+            EngineKind::BTree,
+            BTREE_FORMAT_VERSION,
+            options.page_size as u32,
+            options.create,
+        )?;
+        let page_size = opened.identity.page_size as usize;
+        if !valid_page_size(page_size) {
+            return Err(Error::corruption(
+                identity::IDENTITY_FILE,
+                Some(16),
+                format!("page size {page_size}"),
+            ));
+        }
+        let geo = Geometry { page_size };
+        let (file, header) = if opened.creating {
+            let created = create_data_file(&storage, &geo)?;
+            identity::finish_create(&storage, &opened.identity)?;
+            created
+        } else {
+            open_data_file(&storage, &geo)?
+        };
+        let capacity = options.pool_bytes / page_size;
+        let shared = Shared {
+            storage,
+            store: PageStore {
+                geo,
+                file,
+                pool: Pool::new(capacity, page_size),
+                durable_lsn: AtomicU64::new(header.lsn),
+            },
+            tree: RwLock::new(TreeState {
+                root: header.root,
+                height: header.height,
+                page_count: header.page_count,
+                free_head: header.free_head,
+                free_count: header.free_count,
+                version: header.lsn,
+                overlay: overlay::Overlay::default(),
+                too_old_through: None,
+                closed: false,
+                torn: None,
+            }),
+            writer: Mutex::new(()),
+            snapshots: Mutex::new(BTreeMap::new()),
+            poisoned: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            lock: Mutex::new(Some(opened.lock)),
+            checkpoint_counter: AtomicU64::new(header.counter),
+            max_dirty: options.max_dirty_pages.min(capacity).max(1),
+            snapshot_memory: options.snapshot_memory as u64,
+            counters: Counters::default(),
+        };
+        Ok(BTreeEngine {
+            shared: Arc::new(shared),
+        })
+    }
+}
+
+/// Writes a new data file: header slot 0 (counter 0), an empty slot 1, and an empty root leaf at page 2.
+fn create_data_file(storage: &Storage, geo: &Geometry) -> Result<(File, Header)> {
+    let header = Header {
+        version: BTREE_FORMAT_VERSION,
+        page_size: geo.page_size as u32,
+        counter: 0,
+        lsn: 0,
+        root: 2,
+        height: 0,
+        free_head: 0,
+        free_count: 0,
+        page_count: 3,
+    };
+    let file = storage.create_new(DATA_FILE)?;
+    let mut headers = vec![0u8; 2 * geo.page_size];
+    page::put_at(&mut headers, 0, &header.encode());
+    file.write_at(0, &headers, WritePurpose::Header)?;
+    let mut root = LeafNode::default().encode(0, geo);
+    page::seal(&mut root, 2);
+    file.write_at(geo.offset(2), &root, WritePurpose::PageWriteback)?;
+    file.sync_data()?;
+    storage.sync_dir()?;
+    Ok((file, header))
+}
+
+/// Opens the data file and picks its header slot.
+fn open_data_file(storage: &Storage, geo: &Geometry) -> Result<(File, Header)> {
+    let file = storage.open_required(DATA_FILE, true)?;
+    let ps = geo.page_size as u32;
+    let slot = |n: u32| -> Result<Header> {
+        let mut buf = [0u8; SLOT_BYTES];
+        let got = file.read_at(geo.offset(n), &mut buf, ReadPurpose::Recovery)?;
+        Header::decode(
+            buf.get(..got).unwrap_or_default(),
+            n,
+            ps,
+            BTREE_FORMAT_VERSION,
+        )
+    };
+    let (a, b) = (slot(0), slot(1));
+    let header = Header::choose(a, b)?;
+    let len = file.len()?;
+    let need = geo.offset(header.page_count);
+    if len < need {
+        return Err(Error::corruption(
+            DATA_FILE,
+            Some(len),
+            format!(
+                "file is {len} bytes, the header describes {} pages ({need} bytes)",
+                header.page_count
+            ),
+        ));
+    }
+    Ok((file, header))
+}
+
+impl Shared {
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    fn check_poisoned(&self) -> Result<()> {
+        match &*self.poisoned.lock() {
+            Some(cause) => Err(Error::Poisoned {
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn poison(&self, e: &Error) {
+        self.poisoned.lock().get_or_insert_with(|| e.describe());
+    }
+
+    /// `Closed`, or `Poisoned` if a batch failed part-way, for a read of the current tree.
+    pub(crate) fn check_readable(&self, st: &TreeState) -> Result<()> {
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        if let Some(cause) = &st.torn {
+            return Err(Error::Poisoned {
+                cause: cause.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// [`Shared::check_readable`], or `SnapshotTooOld`, for a read as of version `s`.
+    pub(crate) fn check_snapshot(&self, st: &TreeState, s: u64) -> Result<()> {
+        self.check_readable(st)?;
+        if st.too_old_through.is_some_and(|t| s <= t) {
+            return Err(Error::SnapshotTooOld);
+        }
+        Ok(())
+    }
+
+    fn register_snapshot(self: &Arc<Self>) -> Result<Arc<SnapHandle>> {
+        let st = self.tree.read();
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        let version = st.version;
+        *self.snapshots.lock().entry(version).or_insert(0) += 1;
+        drop(st);
+        Ok(Arc::new(SnapHandle {
+            shared: Arc::clone(self),
+            version,
+        }))
+    }
+
+    pub(crate) fn release_snapshot(&self, version: u64) {
+        let mut snaps = self.snapshots.lock();
+        if let Some(n) = snaps.get_mut(&version) {
+            *n -= 1;
+            if *n == 0 {
+                snaps.remove(&version);
+            }
+        }
+    }
+
+    /// The oldest live snapshot version that has not been released for memory.
+    fn oldest_active(&self, st: &TreeState) -> Option<u64> {
+        let snaps = self.snapshots.lock();
+        match st.too_old_through {
+            Some(t) => snaps
+                .range((Bound::Excluded(t), Bound::Unbounded))
+                .next()
+                .map(|(v, _)| *v),
+            None => snaps.keys().next().copied(),
+        }
+    }
+
+    /// Applies a non-empty batch as the next version. REQUIRES: the writer mutex.
+    fn apply(&self, batch: &WriteBatch) -> Result<()> {
+        // Read the pages the batch will change under the shared latch first, so that readers wait for the
+        // batch's in-memory edits only, not for its page reads. Errors are left for the apply to report.
+        {
+            let st = self.tree.read();
+            if self.check_readable(&st).is_ok() {
+                let mut r = Reader::new(&self.store, &st, ReadPurpose::Compaction);
+                for op in batch {
+                    if r.warm(op.key()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let mut st = self.tree.write();
+        let oldest = self.oldest_active(&st);
+        match oldest {
+            None => st.overlay.clear(),
+            Some(s) => st.overlay.prune_through(s),
+        }
+        st.version += 1;
+        let lsn = st.version;
+        let applied = (|| {
+            let mut w = writer::Writer::new(&self.store, &mut st, lsn, oldest.is_some());
+            for op in batch {
+                match op {
+                    BatchOp::Put { key, value } => w.put(key, value)?,
+                    BatchOp::Delete { key } => w.delete(key)?,
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = applied {
+            st.torn = Some(format!("a batch failed part-way: {e}"));
+            return Err(e);
+        }
+        // Bound the overlay: release the oldest snapshots until it fits.
+        while st.overlay.bytes() > self.snapshot_memory {
+            let Some(oldest) = self.oldest_active(&st) else {
+                st.overlay.clear();
+                break;
+            };
+            st.too_old_through = Some(oldest);
+            match self.oldest_active(&st) {
+                None => st.overlay.clear(),
+                Some(s) => st.overlay.prune_through(s),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes every dirty page in place, syncs, writes the inactive header slot, syncs. REQUIRES: the
+    /// writer mutex (the tree is at a batch boundary and no page changes meanwhile; readers go on).
+    fn checkpoint(&self) -> Result<()> {
+        let header = {
+            let st = self.tree.read();
+            Header {
+                version: BTREE_FORMAT_VERSION,
+                page_size: self.store.geo.page_size as u32,
+                counter: self.checkpoint_counter.load(Ordering::Acquire) + 1,
+                lsn: st.version,
+                root: st.root,
+                height: st.height,
+                free_head: st.free_head,
+                free_count: st.free_count,
+                page_count: st.page_count,
+            }
+        };
+        let dirty = self.store.pool.dirty_frames();
+        if dirty.is_empty() && header.lsn == self.store.durable_lsn.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let geo = self.store.geo;
+        let file = &self.store.file;
+        let written = (|| -> Result<()> {
+            for f in &dirty {
+                let mut buf = f.read().to_vec();
+                page::seal(&mut buf, f.pgno());
+                file.write_at(geo.offset(f.pgno()), &buf, WritePurpose::PageWriteback)?;
+            }
+            let need = geo.offset(header.page_count);
+            if file.len()? < need {
+                file.set_len(need)?;
+            }
+            // The pages (and the file's new length) are durable before a header describes them.
+            file.sync_data()?;
+            let slot = (header.counter % 2) as u32;
+            file.write_at(geo.offset(slot), &header.encode(), WritePurpose::Header)?;
+            file.sync_data()
+        })();
+        if let Err(e) = written {
+            self.poison(&e);
+            return Err(e);
+        }
+        self.checkpoint_counter
+            .store(header.counter, Ordering::Release);
+        self.store.durable_lsn.store(header.lsn, Ordering::Release);
+        self.store.pool.mark_clean(&dirty);
+        drop(dirty);
+        self.store.pool.trim();
+        self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn checkpoint_now(&self) -> Result<()> {
+        let _w = self.writer.lock();
+        self.check_open()?;
+        self.check_poisoned()?;
+        self.checkpoint()
+    }
+
+    /// Counts one point lookup and the pages it touched and fetched.
+    pub(crate) fn count_get(&self, tally: &Tally) {
+        self.counters.add(tally);
+        self.counters.gets.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_key_len: self.store.geo.max_key_len(),
+            max_value_len: MAX_VALUE_LEN,
+            max_batch_len: MAX_BATCH_LEN,
+        }
+    }
+}
+
+impl Engine for BTreeEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::BTree
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let s = &self.shared;
+        s.check_open()?;
+        let st = s.tree.read();
+        s.check_readable(&st)?;
+        let mut r = Reader::new(&s.store, &st, ReadPurpose::Get);
+        let result = r.get(key);
+        s.count_get(&r.tally);
+        result
+    }
+
+    fn write(&self, batch: &WriteBatch, options: WriteOptions) -> Result<()> {
+        let s = &self.shared;
+        s.check_open()?;
+        s.limits().check(batch)?;
+        let _w = s.writer.lock();
+        s.check_open()?;
+        s.check_poisoned()?;
+        if !batch.is_empty() {
+            if let Err(e) = s.apply(batch) {
+                s.poison(&e);
+                return Err(e);
+            }
+            s.counters
+                .user_bytes
+                .fetch_add(batch.user_bytes(), Ordering::Relaxed);
+            s.counters.batches.fetch_add(1, Ordering::Relaxed);
+        }
+        if options.durability == Durability::Sync || s.store.pool.dirty_count() >= s.max_dirty {
+            s.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<Iter> {
+        self.shared.check_open()?;
+        let snap = self.shared.register_snapshot()?;
+        Ok(Iter::new(Box::new(BTreeCursor::new(snap, lower, upper))))
+    }
+
+    fn snapshot(&self) -> Result<Snapshot> {
+        self.shared.check_open()?;
+        let snap = self.shared.register_snapshot()?;
+        Ok(Snapshot::new(Box::new(BTreeSnapshot(snap))))
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.shared.checkpoint_now()
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.shared.checkpoint_now()
+    }
+
+    fn compact(&self) -> Result<()> {
+        self.shared.check_open()
+    }
+
+    fn wait_idle(&self) -> Result<()> {
+        self.shared.check_open()
+    }
+
+    fn verify(&self) -> Result<VerifyReport> {
+        let s = &self.shared;
+        s.check_open()?;
+        let _w = s.writer.lock();
+        let st = s.tree.read();
+        s.check_readable(&st)?;
+        verify::run(&s.store, &st)
+    }
+
+    fn stats(&self) -> Stats {
+        let s = &self.shared;
+        let c = &s.counters;
+        let mut out = Stats::new(EngineKind::BTree);
+        out.io = s.storage.io_stats();
+        out.user_bytes = c.user_bytes.load(Ordering::Relaxed);
+        out.batches = c.batches.load(Ordering::Relaxed);
+        out.reads.gets = c.gets.load(Ordering::Relaxed);
+        out.reads.data_fetches = c.data_fetches.load(Ordering::Relaxed);
+        out.reads.index_fetches = c.index_fetches.load(Ordering::Relaxed);
+        out.reads.data_touches = c.data_touches.load(Ordering::Relaxed);
+        out.reads.index_touches = c.index_touches.load(Ordering::Relaxed);
+        out.reads.cache_hits = c.cache_hits.load(Ordering::Relaxed);
+        out.memory.buffer_pool = s.store.pool.resident_bytes();
+        out.memory.snapshot_overlay = s.tree.read().overlay.bytes();
+        out.dirty_pages = s.store.pool.dirty_count() as u64;
+        out.checkpoints = c.checkpoints.load(Ordering::Relaxed);
+        out.recovery = RecoveryReport::default();
+        out
+    }
+
+    fn limits(&self) -> Limits {
+        self.shared.limits()
+    }
+
+    fn close(&self) -> Result<()> {
+        let s = &self.shared;
+        let _w = s.writer.lock();
+        if s.closed.swap(true, Ordering::AcqRel) {
+            return Err(Error::Closed);
+        }
+        // A poisoned handle may hold part of a batch in the pool: it is not written.
+        let result = s.check_poisoned().and_then(|()| s.checkpoint());
+        s.tree.write().closed = true;
+        s.store.pool.clear();
+        s.lock.lock().take();
+        result
+    }
+}
+
+impl Drop for BTreeEngine {
+    fn drop(&mut self) {
+        if !self.shared.closed.load(Ordering::Acquire) {
+            let _ = self.close();
+        }
+    }
+}

@@ -1,0 +1,765 @@
+//! The page codec: the common page header with type, LSN and CRC, the slotted leaf and internal layouts,
+//! overflow and free pages. The byte tables are in the [module docs of `btree`](super).
+//!
+//! Two views of a tree page exist:
+//! - the **raw page** (`&[u8]`), read in place by the read path: [`leaf_search`], [`leaf_cell`],
+//!   [`internal_child_for`] binary-search the slot array without allocating;
+//! - the **decoded node** ([`LeafNode`], [`InternalNode`]), which the writer edits and encodes back.
+//!
+//! A page read from storage passes [`check`] (checksum, format, type, LSN, every cell within the page) before
+//! anything else reads it; the accessors still bounds-check every read and report `Corruption` rather than
+//! trust the page.
+
+use crate::error::{Error, Result};
+
+/// Bytes of the common page header.
+pub(crate) const PAGE_HEADER_LEN: usize = 32;
+/// The page format version stored in byte 1 of every page.
+pub(crate) const PAGE_FORMAT: u8 = 1;
+/// The data file's name.
+pub(crate) const DATA_FILE: &str = "data";
+
+/// Fixed bytes of a leaf cell before its key: key length (2), flags (1), value length (4).
+const LEAF_CELL_FIXED: usize = 7;
+/// Extra bytes of a leaf cell whose value lives in an overflow chain: the first overflow page.
+const LEAF_CELL_OVERFLOW: usize = 4;
+/// Fixed bytes of an internal cell before its key: key length (2), child (4).
+const INTERNAL_CELL_FIXED: usize = 6;
+/// Bytes of one slot-array entry.
+const SLOT_LEN: usize = 2;
+
+const FLAG_INLINE: u8 = 0;
+const FLAG_OVERFLOW: u8 = 1;
+
+/// The kind of a page, byte 0 of its header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PageType {
+    /// A B+tree leaf: keys and values (or overflow references).
+    Leaf = 1,
+    /// A B+tree internal page: separator keys and child page numbers.
+    Internal = 2,
+    /// One page of a large value's overflow chain.
+    Overflow = 3,
+    /// A page on the free list.
+    Free = 4,
+}
+
+impl PageType {
+    fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            1 => Some(PageType::Leaf),
+            2 => Some(PageType::Internal),
+            3 => Some(PageType::Overflow),
+            4 => Some(PageType::Free),
+            _ => None,
+        }
+    }
+}
+
+/// The page size and what derives from it, plus the error builder naming the data file and offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    /// Bytes per page.
+    pub page_size: usize,
+}
+
+impl Geometry {
+    /// Bytes of a page available to cells and slots.
+    pub fn usable(&self) -> usize {
+        self.page_size - PAGE_HEADER_LEN
+    }
+
+    /// Largest leaf cell (slot included) kept inline; larger values go to an overflow chain. A quarter of
+    /// the usable space, so a split by bytes always leaves both halves within a page.
+    pub fn max_inline_cell(&self) -> usize {
+        self.usable() / 4
+    }
+
+    /// Value bytes one overflow page holds.
+    pub fn overflow_capacity(&self) -> usize {
+        self.usable()
+    }
+
+    /// Largest key: page_size / 8 − 16.
+    pub fn max_key_len(&self) -> usize {
+        self.page_size / 8 - 16
+    }
+
+    /// Byte offset of page `pgno` in the data file.
+    pub fn offset(&self, pgno: u32) -> u64 {
+        u64::from(pgno) * self.page_size as u64
+    }
+
+    /// A `Corruption` error for page `pgno`.
+    pub fn corrupt(&self, pgno: u32, what: impl Into<String>) -> Error {
+        Error::corruption(
+            DATA_FILE,
+            Some(self.offset(pgno)),
+            format!("page {pgno}: {}", what.into()),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Little-endian field access, bounds-checked.
+
+pub(crate) fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    b.get(at..at.checked_add(2)?)?
+        .try_into()
+        .ok()
+        .map(u16::from_le_bytes)
+}
+
+pub(crate) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    b.get(at..at.checked_add(4)?)?
+        .try_into()
+        .ok()
+        .map(u32::from_le_bytes)
+}
+
+pub(crate) fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    b.get(at..at.checked_add(8)?)?
+        .try_into()
+        .ok()
+        .map(u64::from_le_bytes)
+}
+
+/// Copies `src` into `dst` at `at`. Callers size `dst` first; an out-of-range write is a bug that is
+/// caught in debug builds and dropped in release rather than panicking.
+pub(crate) fn put_at(dst: &mut [u8], at: usize, src: &[u8]) {
+    let end = at.saturating_add(src.len());
+    match dst.get_mut(at..end) {
+        Some(d) => d.copy_from_slice(src),
+        None => debug_assert!(false, "write of {} bytes at {at} out of range", src.len()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The common header.
+
+/// The page's type, if byte 0 names one.
+pub(crate) fn page_type(page: &[u8]) -> Option<PageType> {
+    page.first().copied().and_then(PageType::from_byte)
+}
+
+/// Cells on a leaf or internal page.
+pub(crate) fn cell_count(page: &[u8]) -> usize {
+    u16_at(page, 2).map_or(0, usize::from)
+}
+
+/// The LSN of the batch that last changed the page.
+pub(crate) fn page_lsn(page: &[u8]) -> u64 {
+    u64_at(page, 8).unwrap_or(0)
+}
+
+/// Header field at 16: leaf previous sibling, internal leftmost child, overflow or free next page.
+pub(crate) fn link_a(page: &[u8]) -> u32 {
+    u32_at(page, 16).unwrap_or(0)
+}
+
+/// Header field at 20: leaf next sibling, overflow data length.
+pub(crate) fn link_b(page: &[u8]) -> u32 {
+    u32_at(page, 20).unwrap_or(0)
+}
+
+fn content_start(page: &[u8]) -> usize {
+    u16_at(page, 24).map_or(0, usize::from)
+}
+
+/// The page's checksum: CRC-32 over its page number (4 bytes, little-endian), bytes 0..4 and bytes 8..end,
+/// so a page written to the wrong place fails as surely as a damaged one.
+pub(crate) fn page_crc(page: &[u8], pgno: u32) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&pgno.to_le_bytes());
+    h.update(page.get(..4).unwrap_or_default());
+    h.update(page.get(8..).unwrap_or_default());
+    h.finalize()
+}
+
+/// Stores the checksum of `page` as page `pgno`.
+pub(crate) fn seal(page: &mut [u8], pgno: u32) {
+    let crc = page_crc(page, pgno);
+    put_at(page, 4, &crc.to_le_bytes());
+}
+
+fn new_page(geo: &Geometry, kind: PageType, lsn: u64) -> Vec<u8> {
+    let mut p = vec![0u8; geo.page_size];
+    put_at(&mut p, 0, &[kind as u8, PAGE_FORMAT]);
+    put_at(&mut p, 8, &lsn.to_le_bytes());
+    p
+}
+
+/// Checks a page read from storage as page `pgno`: size, checksum, format, a known type, an LSN no newer
+/// than `max_lsn`, and for tree pages that the slot array and every cell lie within the page.
+///
+/// # Errors
+/// `Corruption` naming the page and what failed.
+pub(crate) fn check(page: &[u8], pgno: u32, max_lsn: u64, geo: &Geometry) -> Result<PageType> {
+    if page.len() != geo.page_size {
+        return Err(geo.corrupt(
+            pgno,
+            format!("{} bytes, expected {}", page.len(), geo.page_size),
+        ));
+    }
+    let stored = u32_at(page, 4).unwrap_or(0);
+    if stored != page_crc(page, pgno) {
+        return Err(geo.corrupt(pgno, "checksum mismatch"));
+    }
+    check_structure(page, pgno, max_lsn, geo)
+}
+
+/// [`check`] without the checksum: for pages that live in memory (the checksum is set when written).
+///
+/// # Errors
+/// `Corruption`.
+pub(crate) fn check_structure(
+    page: &[u8],
+    pgno: u32,
+    max_lsn: u64,
+    geo: &Geometry,
+) -> Result<PageType> {
+    let version = page.get(1).copied().unwrap_or(0);
+    if version != PAGE_FORMAT {
+        return Err(geo.corrupt(
+            pgno,
+            format!("page format {version}, expected {PAGE_FORMAT}"),
+        ));
+    }
+    let kind = page_type(page)
+        .ok_or_else(|| geo.corrupt(pgno, format!("unknown page type {:?}", page.first())))?;
+    let lsn = page_lsn(page);
+    if lsn > max_lsn {
+        return Err(geo.corrupt(
+            pgno,
+            format!("page LSN {lsn} is newer than the state read ({max_lsn})"),
+        ));
+    }
+    match kind {
+        PageType::Leaf | PageType::Internal => check_cells(page, pgno, kind, geo)?,
+        PageType::Overflow => {
+            if link_b(page) as usize > geo.overflow_capacity() {
+                return Err(geo.corrupt(pgno, "overflow data length exceeds the page"));
+            }
+        }
+        PageType::Free => {}
+    }
+    Ok(kind)
+}
+
+fn check_cells(page: &[u8], pgno: u32, kind: PageType, geo: &Geometry) -> Result<()> {
+    let n = cell_count(page);
+    let slots_end = PAGE_HEADER_LEN + n * SLOT_LEN;
+    let start = content_start(page);
+    if slots_end > start || start > geo.page_size {
+        return Err(geo.corrupt(
+            pgno,
+            format!("slot array of {n} cells ends at {slots_end}, cells start at {start}"),
+        ));
+    }
+    for i in 0..n {
+        let off = slot(page, i).ok_or_else(|| geo.corrupt(pgno, "slot out of range"))?;
+        if off < start {
+            return Err(geo.corrupt(pgno, format!("cell {i} at {off} precedes the cell area")));
+        }
+        let len = match kind {
+            PageType::Leaf => leaf_cell_at(page, off).map(|(_, len)| len),
+            _ => internal_cell_at(page, off).map(|(_, _, len)| len),
+        };
+        if len.is_none() {
+            return Err(geo.corrupt(pgno, format!("cell {i} at {off} runs past the page")));
+        }
+    }
+    Ok(())
+}
+
+fn slot(page: &[u8], i: usize) -> Option<usize> {
+    u16_at(page, PAGE_HEADER_LEN + i * SLOT_LEN).map(usize::from)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Leaf pages, raw.
+
+/// Where a leaf cell's value is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ValueRef<'a> {
+    /// In the cell.
+    Inline(&'a [u8]),
+    /// In an overflow chain of `len` bytes starting at page `first`.
+    Overflow {
+        /// Value length.
+        len: u32,
+        /// First overflow page.
+        first: u32,
+    },
+}
+
+/// A leaf cell read in place.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LeafCellRef<'a> {
+    pub key: &'a [u8],
+    pub value: ValueRef<'a>,
+}
+
+/// Parses the leaf cell at byte `off`; returns it and its length.
+fn leaf_cell_at(page: &[u8], off: usize) -> Option<(LeafCellRef<'_>, usize)> {
+    let key_len = usize::from(u16_at(page, off)?);
+    let flags = *page.get(off + 2)?;
+    let val_len = u32_at(page, off + 3)?;
+    match flags {
+        FLAG_INLINE => {
+            let k = off + LEAF_CELL_FIXED;
+            let v = k + key_len;
+            let end = v.checked_add(val_len as usize)?;
+            Some((
+                LeafCellRef {
+                    key: page.get(k..v)?,
+                    value: ValueRef::Inline(page.get(v..end)?),
+                },
+                end - off,
+            ))
+        }
+        FLAG_OVERFLOW => {
+            let first = u32_at(page, off + LEAF_CELL_FIXED)?;
+            let k = off + LEAF_CELL_FIXED + LEAF_CELL_OVERFLOW;
+            let end = k + key_len;
+            Some((
+                LeafCellRef {
+                    key: page.get(k..end)?,
+                    value: ValueRef::Overflow {
+                        len: val_len,
+                        first,
+                    },
+                },
+                end - off,
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Leaf cell `i`.
+///
+/// # Errors
+/// `Corruption` if the slot or cell is out of range.
+pub(crate) fn leaf_cell<'a>(
+    page: &'a [u8],
+    i: usize,
+    pgno: u32,
+    geo: &Geometry,
+) -> Result<LeafCellRef<'a>> {
+    slot(page, i)
+        .and_then(|off| leaf_cell_at(page, off))
+        .map(|(c, _)| c)
+        .ok_or_else(|| geo.corrupt(pgno, format!("leaf cell {i} out of range")))
+}
+
+/// Binary search of a leaf for `key`: `Ok(i)` if cell `i` holds it, `Err(i)` where it would go.
+///
+/// # Errors
+/// `Corruption` if a cell is out of range.
+pub(crate) fn leaf_search(
+    page: &[u8],
+    key: &[u8],
+    pgno: u32,
+    geo: &Geometry,
+) -> Result<std::result::Result<usize, usize>> {
+    let (mut lo, mut hi) = (0, cell_count(page));
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match leaf_cell(page, mid, pgno, geo)?.key.cmp(key) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return Ok(Ok(mid)),
+        }
+    }
+    Ok(Err(lo))
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Internal pages, raw.
+
+fn internal_cell_at(page: &[u8], off: usize) -> Option<(&[u8], u32, usize)> {
+    let key_len = usize::from(u16_at(page, off)?);
+    let child = u32_at(page, off + 2)?;
+    let k = off + INTERNAL_CELL_FIXED;
+    let key = page.get(k..k + key_len)?;
+    Some((key, child, INTERNAL_CELL_FIXED + key_len))
+}
+
+/// Separator `i` of an internal page and the child right of it.
+///
+/// # Errors
+/// `Corruption` if out of range.
+pub(crate) fn internal_cell<'a>(
+    page: &'a [u8],
+    i: usize,
+    pgno: u32,
+    geo: &Geometry,
+) -> Result<(&'a [u8], u32)> {
+    slot(page, i)
+        .and_then(|off| internal_cell_at(page, off))
+        .map(|(k, c, _)| (k, c))
+        .ok_or_else(|| geo.corrupt(pgno, format!("internal cell {i} out of range")))
+}
+
+/// Child `i` (0 = leftmost) of an internal page.
+///
+/// # Errors
+/// `Corruption` if out of range.
+pub(crate) fn internal_child(page: &[u8], i: usize, pgno: u32, geo: &Geometry) -> Result<u32> {
+    if i == 0 {
+        Ok(link_a(page))
+    } else {
+        internal_cell(page, i - 1, pgno, geo).map(|(_, c)| c)
+    }
+}
+
+/// The child of an internal page whose subtree holds `key`: child `i` where `i` is the number of separators
+/// ≤ `key` (a separator is the smallest key its right subtree may hold). Returns `(i, child)`.
+///
+/// # Errors
+/// `Corruption` if a cell is out of range.
+pub(crate) fn internal_child_for(
+    page: &[u8],
+    key: &[u8],
+    pgno: u32,
+    geo: &Geometry,
+) -> Result<(usize, u32)> {
+    let (mut lo, mut hi) = (0, cell_count(page));
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if internal_cell(page, mid, pgno, geo)?.0 <= key {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok((lo, internal_child(page, lo, pgno, geo)?))
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Decoded nodes, for the writer.
+
+/// A leaf value as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum StoredValue {
+    /// In the cell.
+    Inline(Vec<u8>),
+    /// In an overflow chain.
+    Overflow {
+        /// Value length.
+        len: u32,
+        /// First overflow page.
+        first: u32,
+    },
+}
+
+/// A decoded leaf cell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LeafCell {
+    pub key: Vec<u8>,
+    pub value: StoredValue,
+}
+
+impl LeafCell {
+    /// Bytes the cell takes on a page, its slot included.
+    pub fn size(&self) -> usize {
+        leaf_cell_size(self.key.len(), &self.value)
+    }
+}
+
+/// Bytes a leaf cell takes on a page, its slot included.
+pub(crate) fn leaf_cell_size(key_len: usize, value: &StoredValue) -> usize {
+    SLOT_LEN
+        + LEAF_CELL_FIXED
+        + key_len
+        + match value {
+            StoredValue::Inline(v) => v.len(),
+            StoredValue::Overflow { .. } => LEAF_CELL_OVERFLOW,
+        }
+}
+
+/// Bytes an inline leaf cell of these lengths would take, its slot included.
+pub(crate) fn inline_cell_size(key_len: usize, value_len: usize) -> usize {
+    SLOT_LEN + LEAF_CELL_FIXED + key_len + value_len
+}
+
+/// A decoded leaf.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LeafNode {
+    pub prev: u32,
+    pub next: u32,
+    pub cells: Vec<LeafCell>,
+}
+
+/// A decoded internal page: `first_child`, then `(separator, child)` pairs; the child right of a separator
+/// holds keys ≥ it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct InternalNode {
+    pub first_child: u32,
+    pub cells: Vec<(Vec<u8>, u32)>,
+}
+
+/// Bytes an internal cell takes on a page, its slot included.
+pub(crate) fn internal_cell_size(key_len: usize) -> usize {
+    SLOT_LEN + INTERNAL_CELL_FIXED + key_len
+}
+
+/// A decoded tree page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Node {
+    Leaf(LeafNode),
+    Internal(InternalNode),
+}
+
+impl LeafNode {
+    /// Bytes the encoded page needs.
+    pub fn encoded_len(&self) -> usize {
+        PAGE_HEADER_LEN + self.cells.iter().map(LeafCell::size).sum::<usize>()
+    }
+
+    /// Decodes a checked leaf page.
+    ///
+    /// # Errors
+    /// `Corruption` if a cell is out of range.
+    pub fn decode(page: &[u8], pgno: u32, geo: &Geometry) -> Result<Self> {
+        let n = cell_count(page);
+        let mut cells = Vec::with_capacity(n);
+        for i in 0..n {
+            let c = leaf_cell(page, i, pgno, geo)?;
+            cells.push(LeafCell {
+                key: c.key.to_vec(),
+                value: match c.value {
+                    ValueRef::Inline(v) => StoredValue::Inline(v.to_vec()),
+                    ValueRef::Overflow { len, first } => StoredValue::Overflow { len, first },
+                },
+            });
+        }
+        Ok(LeafNode {
+            prev: link_a(page),
+            next: link_b(page),
+            cells,
+        })
+    }
+
+    /// Encodes the leaf as a page with `lsn`. REQUIRES: `encoded_len() <= page_size`.
+    pub fn encode(&self, lsn: u64, geo: &Geometry) -> Vec<u8> {
+        let mut p = new_page(geo, PageType::Leaf, lsn);
+        put_at(&mut p, 16, &self.prev.to_le_bytes());
+        put_at(&mut p, 20, &self.next.to_le_bytes());
+        let mut end = geo.page_size;
+        for (i, c) in self.cells.iter().enumerate() {
+            let cell = encode_leaf_cell(&c.key, &c.value);
+            end -= cell.len();
+            put_at(&mut p, end, &cell);
+            put_at(
+                &mut p,
+                PAGE_HEADER_LEN + i * SLOT_LEN,
+                &(end as u16).to_le_bytes(),
+            );
+        }
+        finish_tree_page(&mut p, self.cells.len(), end);
+        p
+    }
+}
+
+/// The bytes of a leaf cell (without its slot).
+pub(crate) fn encode_leaf_cell(key: &[u8], value: &StoredValue) -> Vec<u8> {
+    let mut cell = Vec::with_capacity(leaf_cell_size(key.len(), value) - SLOT_LEN);
+    cell.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    match value {
+        StoredValue::Inline(v) => {
+            cell.push(FLAG_INLINE);
+            cell.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            cell.extend_from_slice(key);
+            cell.extend_from_slice(v);
+        }
+        StoredValue::Overflow { len, first } => {
+            cell.push(FLAG_OVERFLOW);
+            cell.extend_from_slice(&len.to_le_bytes());
+            cell.extend_from_slice(&first.to_le_bytes());
+            cell.extend_from_slice(key);
+        }
+    }
+    cell
+}
+
+/// The stored form of a value read in place.
+pub(crate) fn stored_value(v: ValueRef<'_>) -> StoredValue {
+    match v {
+        ValueRef::Inline(b) => StoredValue::Inline(b.to_vec()),
+        ValueRef::Overflow { len, first } => StoredValue::Overflow { len, first },
+    }
+}
+
+/// The writer's fast path: leaf `page` rebuilt with `new_cell` (encoded by [`encode_leaf_cell`]) inserted at
+/// index `at`, or replacing cell `at` if `replace` (removing it if `new_cell` is `None`), by copying the
+/// other cells' bytes — no decoding. Returns the page and the bytes it uses, or `None` if it would not fit
+/// in a page (the caller then splits through the decoded form).
+///
+/// # Errors
+/// `Corruption` if a cell of `page` is out of range.
+pub(crate) fn leaf_rebuild(
+    page: &[u8],
+    pgno: u32,
+    at: usize,
+    replace: bool,
+    new_cell: Option<&[u8]>,
+    lsn: u64,
+    geo: &Geometry,
+) -> Result<Option<(Vec<u8>, usize)>> {
+    let n = cell_count(page);
+    let span = |j: usize| -> Result<&[u8]> {
+        slot(page, j)
+            .and_then(|off| {
+                let (_, len) = leaf_cell_at(page, off)?;
+                page.get(off..off + len)
+            })
+            .ok_or_else(|| geo.corrupt(pgno, format!("leaf cell {j} out of range")))
+    };
+    let kept = |j: usize| !(replace && j == at);
+    let mut used = PAGE_HEADER_LEN + new_cell.map_or(0, |c| c.len() + SLOT_LEN);
+    for j in (0..n).filter(|&j| kept(j)) {
+        used += span(j)?.len() + SLOT_LEN;
+    }
+    if used > geo.page_size {
+        return Ok(None);
+    }
+    let mut out = vec![0u8; geo.page_size];
+    put_at(&mut out, 0, page.get(..PAGE_HEADER_LEN).unwrap_or_default());
+    put_at(&mut out, 8, &lsn.to_le_bytes());
+    let mut end = geo.page_size;
+    let mut count = 0;
+    let mut emit = |out: &mut Vec<u8>, bytes: &[u8]| {
+        end -= bytes.len();
+        put_at(out, end, bytes);
+        put_at(
+            out,
+            PAGE_HEADER_LEN + count * SLOT_LEN,
+            &(end as u16).to_le_bytes(),
+        );
+        count += 1;
+    };
+    for j in 0..=n {
+        if j == at
+            && let Some(c) = new_cell
+        {
+            emit(&mut out, c);
+        }
+        if j < n && kept(j) {
+            emit(&mut out, span(j)?);
+        }
+    }
+    finish_tree_page(&mut out, count, end);
+    Ok(Some((out, used)))
+}
+
+fn finish_tree_page(p: &mut [u8], count: usize, content_start: usize) {
+    put_at(p, 2, &(count as u16).to_le_bytes());
+    // A full 64 KiB page would not fit `content_start` in a u16; page sizes stop at 16 KiB.
+    put_at(p, 24, &(content_start as u16).to_le_bytes());
+}
+
+impl InternalNode {
+    /// Bytes the encoded page needs.
+    pub fn encoded_len(&self) -> usize {
+        PAGE_HEADER_LEN
+            + self
+                .cells
+                .iter()
+                .map(|(k, _)| internal_cell_size(k.len()))
+                .sum::<usize>()
+    }
+
+    /// Child `i` (0 = leftmost).
+    pub fn child(&self, i: usize) -> Option<u32> {
+        if i == 0 {
+            Some(self.first_child)
+        } else {
+            self.cells.get(i - 1).map(|(_, c)| *c)
+        }
+    }
+
+    /// Decodes a checked internal page.
+    ///
+    /// # Errors
+    /// `Corruption` if a cell is out of range.
+    pub fn decode(page: &[u8], pgno: u32, geo: &Geometry) -> Result<Self> {
+        let n = cell_count(page);
+        let mut cells = Vec::with_capacity(n);
+        for i in 0..n {
+            let (k, c) = internal_cell(page, i, pgno, geo)?;
+            cells.push((k.to_vec(), c));
+        }
+        Ok(InternalNode {
+            first_child: link_a(page),
+            cells,
+        })
+    }
+
+    /// Encodes the node as a page with `lsn`. REQUIRES: `encoded_len() <= page_size`.
+    pub fn encode(&self, lsn: u64, geo: &Geometry) -> Vec<u8> {
+        let mut p = new_page(geo, PageType::Internal, lsn);
+        put_at(&mut p, 16, &self.first_child.to_le_bytes());
+        let mut end = geo.page_size;
+        for (i, (k, child)) in self.cells.iter().enumerate() {
+            end -= INTERNAL_CELL_FIXED + k.len();
+            put_at(&mut p, end, &(k.len() as u16).to_le_bytes());
+            put_at(&mut p, end + 2, &child.to_le_bytes());
+            put_at(&mut p, end + INTERNAL_CELL_FIXED, k);
+            put_at(
+                &mut p,
+                PAGE_HEADER_LEN + i * SLOT_LEN,
+                &(end as u16).to_le_bytes(),
+            );
+        }
+        finish_tree_page(&mut p, self.cells.len(), end);
+        p
+    }
+}
+
+impl Node {
+    /// Bytes the encoded page needs.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Node::Leaf(l) => l.encoded_len(),
+            Node::Internal(n) => n.encoded_len(),
+        }
+    }
+
+    /// Encodes the node as a page with `lsn`.
+    pub fn encode(&self, lsn: u64, geo: &Geometry) -> Vec<u8> {
+        match self {
+            Node::Leaf(l) => l.encode(lsn, geo),
+            Node::Internal(n) => n.encode(lsn, geo),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Overflow and free pages.
+
+/// An overflow page holding `data` (at most [`Geometry::overflow_capacity`] bytes), followed by page `next`
+/// (0 at the end of the chain).
+pub(crate) fn encode_overflow(next: u32, data: &[u8], lsn: u64, geo: &Geometry) -> Vec<u8> {
+    let mut p = new_page(geo, PageType::Overflow, lsn);
+    put_at(&mut p, 16, &next.to_le_bytes());
+    put_at(&mut p, 20, &(data.len() as u32).to_le_bytes());
+    put_at(&mut p, PAGE_HEADER_LEN, data);
+    p
+}
+
+/// The data bytes of an overflow page.
+pub(crate) fn overflow_data(page: &[u8]) -> Option<&[u8]> {
+    page.get(PAGE_HEADER_LEN..PAGE_HEADER_LEN.checked_add(link_b(page) as usize)?)
+}
+
+/// A free page followed on the free list by page `next` (0 at the end).
+pub(crate) fn encode_free(next: u32, lsn: u64, geo: &Geometry) -> Vec<u8> {
+    let mut p = new_page(geo, PageType::Free, lsn);
+    put_at(&mut p, 16, &next.to_le_bytes());
+    p
+}
+
+#[cfg(test)]
+mod tests;

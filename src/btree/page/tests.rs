@@ -1,0 +1,168 @@
+//! Page codec tests.
+
+use super::*;
+
+const GEO: Geometry = Geometry { page_size: 512 };
+
+fn leaf() -> LeafNode {
+    LeafNode {
+        prev: 7,
+        next: 9,
+        cells: vec![
+            LeafCell {
+                key: b"".to_vec(),
+                value: StoredValue::Inline(b"empty".to_vec()),
+            },
+            LeafCell {
+                key: b"apple".to_vec(),
+                value: StoredValue::Inline(vec![]),
+            },
+            LeafCell {
+                key: b"big".to_vec(),
+                value: StoredValue::Overflow {
+                    len: 100_000,
+                    first: 42,
+                },
+            },
+            LeafCell {
+                key: b"cherry".to_vec(),
+                value: StoredValue::Inline(b"red".to_vec()),
+            },
+        ],
+    }
+}
+
+#[test]
+fn leaf_round_trip_and_search() {
+    let l = leaf();
+    let mut p = l.encode(5, &GEO);
+    seal(&mut p, 3);
+    assert_eq!(check(&p, 3, 5, &GEO).unwrap(), PageType::Leaf);
+    assert!(
+        check(&p, 4, 5, &GEO).is_err(),
+        "page number is in the checksum"
+    );
+    assert!(check(&p, 3, 4, &GEO).is_err(), "LSN from the future");
+    assert_eq!(LeafNode::decode(&p, 3, &GEO).unwrap(), l);
+    assert_eq!(leaf_search(&p, b"big", 3, &GEO).unwrap(), Ok(2));
+    assert_eq!(leaf_search(&p, b"b", 3, &GEO).unwrap(), Err(2));
+    assert_eq!(leaf_search(&p, b"zzz", 3, &GEO).unwrap(), Err(4));
+    assert_eq!(leaf_search(&p, b"", 3, &GEO).unwrap(), Ok(0));
+    let c = leaf_cell(&p, 2, 3, &GEO).unwrap();
+    assert_eq!(
+        c.value,
+        ValueRef::Overflow {
+            len: 100_000,
+            first: 42
+        }
+    );
+    assert_eq!(
+        l.encoded_len(),
+        PAGE_HEADER_LEN + p.len() - content_start(&p) + 8
+    );
+}
+
+#[test]
+fn the_fast_path_rebuild_matches_the_decoded_edit() {
+    let l = leaf();
+    let p = l.encode(5, &GEO);
+    let new = LeafCell {
+        key: b"banana".to_vec(),
+        value: StoredValue::Inline(b"yellow".to_vec()),
+    };
+    let cell = encode_leaf_cell(&new.key, &new.value);
+    // Insert.
+    let (got, used) = leaf_rebuild(&p, 3, 3, false, Some(&cell), 6, &GEO)
+        .unwrap()
+        .unwrap();
+    let mut want = l.clone();
+    want.cells.insert(3, new.clone());
+    assert_eq!(got, want.encode(6, &GEO));
+    assert_eq!(used, want.encoded_len());
+    // Replace.
+    let (got, _) = leaf_rebuild(&p, 3, 1, true, Some(&cell), 6, &GEO)
+        .unwrap()
+        .unwrap();
+    let mut want = l.clone();
+    want.cells[1] = new.clone();
+    assert_eq!(got, want.encode(6, &GEO));
+    // Remove, and append at the end.
+    let (got, _) = leaf_rebuild(&p, 3, 0, true, None, 6, &GEO)
+        .unwrap()
+        .unwrap();
+    let mut want = l.clone();
+    want.cells.remove(0);
+    assert_eq!(got, want.encode(6, &GEO));
+    let (got, _) = leaf_rebuild(&p, 3, 4, false, Some(&cell), 6, &GEO)
+        .unwrap()
+        .unwrap();
+    let mut want = l.clone();
+    want.cells.push(new);
+    assert_eq!(got, want.encode(6, &GEO));
+    // Too big.
+    let huge = vec![0u8; 500];
+    assert!(
+        leaf_rebuild(&p, 3, 0, false, Some(&huge), 6, &GEO)
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn internal_round_trip_and_child_choice() {
+    let n = InternalNode {
+        first_child: 10,
+        cells: vec![(b"d".to_vec(), 11), (b"m".to_vec(), 12)],
+    };
+    let mut p = n.encode(1, &GEO);
+    seal(&mut p, 2);
+    assert_eq!(check(&p, 2, 1, &GEO).unwrap(), PageType::Internal);
+    assert_eq!(InternalNode::decode(&p, 2, &GEO).unwrap(), n);
+    assert_eq!(internal_child_for(&p, b"a", 2, &GEO).unwrap(), (0, 10));
+    assert_eq!(internal_child_for(&p, b"d", 2, &GEO).unwrap(), (1, 11));
+    assert_eq!(internal_child_for(&p, b"l", 2, &GEO).unwrap(), (1, 11));
+    assert_eq!(internal_child_for(&p, b"z", 2, &GEO).unwrap(), (2, 12));
+}
+
+#[test]
+fn every_bit_flip_fails_the_check() {
+    let mut p = leaf().encode(5, &GEO);
+    seal(&mut p, 3);
+    for bit in 0..p.len() * 8 {
+        let mut d = p.clone();
+        d[bit / 8] ^= 1 << (bit % 8);
+        assert!(check(&d, 3, 5, &GEO).is_err(), "bit {bit}");
+    }
+}
+
+#[test]
+fn structure_is_checked_without_the_checksum() {
+    let mut p = leaf().encode(5, &GEO);
+    // A slot pointing past the page.
+    p[PAGE_HEADER_LEN..PAGE_HEADER_LEN + 2].copy_from_slice(&510u16.to_le_bytes());
+    assert!(check_structure(&p, 3, 5, &GEO).is_err());
+    let mut p = leaf().encode(5, &GEO);
+    p[2..4].copy_from_slice(&300u16.to_le_bytes()); // count larger than the page holds
+    assert!(check_structure(&p, 3, 5, &GEO).is_err());
+    // Garbage that happens to pass the checksum is still refused.
+    let mut g = vec![0xA5u8; 512];
+    g[0] = 1;
+    g[1] = PAGE_FORMAT;
+    g[8..16].copy_from_slice(&0u64.to_le_bytes());
+    seal(&mut g, 9);
+    assert!(check(&g, 9, 5, &GEO).is_err());
+}
+
+#[test]
+fn overflow_and_free_pages() {
+    let data = vec![7u8; GEO.overflow_capacity()];
+    let mut p = encode_overflow(12, &data, 3, &GEO);
+    seal(&mut p, 11);
+    assert_eq!(check(&p, 11, 3, &GEO).unwrap(), PageType::Overflow);
+    assert_eq!(link_a(&p), 12);
+    assert_eq!(overflow_data(&p).unwrap(), &data[..]);
+    let mut f = encode_free(5, 3, &GEO);
+    seal(&mut f, 6);
+    assert_eq!(check(&f, 6, 3, &GEO).unwrap(), PageType::Free);
+    assert_eq!(link_a(&f), 5);
+}

@@ -1,0 +1,333 @@
+//! The tree's shape and its read path: descent, point lookup, values in overflow chains, and runs of
+//! entries from either end for cursors. The writer's side is in [`super::writer`].
+//!
+//! Every loop over on-disk pointers is bounded: a descent follows exactly `height` internal levels and
+//! checks each page's type against its level; sibling walks stop after `page_count` hops and require key
+//! order across pages; overflow chains stop at the page count the value length implies.
+
+use std::ops::Bound;
+
+use crate::engine::{KvPair, MAX_VALUE_LEN};
+use crate::error::Result;
+use crate::storage::ReadPurpose;
+
+use super::overlay::Overlay;
+use super::page::{self, PageType, ValueRef};
+use super::store::{PageStore, Tally};
+
+/// The tree's shape and the state readers share, behind the tree latch (readers shared, the writer
+/// exclusive while it applies one batch).
+#[derive(Debug)]
+pub(crate) struct TreeState {
+    pub root: u32,
+    pub height: u32,
+    pub page_count: u32,
+    pub free_head: u32,
+    pub free_count: u32,
+    /// The last batch applied (its LSN).
+    pub version: u64,
+    /// Prior values of keys written while a snapshot older than the write was live.
+    pub overlay: Overlay,
+    /// Snapshots at or below this version were released to bound the overlay: `SnapshotTooOld`.
+    pub too_old_through: Option<u64>,
+    /// Set by `close`: every later read is `Closed`.
+    pub closed: bool,
+    /// Set when a batch failed part-way (a damaged page met by the writer, an I/O error): the tree may hold
+    /// part of a batch, so reads fail with `Poisoned` rather than show it.
+    pub torn: Option<String>,
+}
+
+/// Where a descent goes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target<'a> {
+    /// The leaf whose key range holds the key.
+    Key(&'a [u8]),
+    /// The leftmost leaf.
+    First,
+    /// The rightmost leaf.
+    Last,
+}
+
+/// A read of the tree under the shared latch.
+pub(crate) struct Reader<'a> {
+    pub store: &'a PageStore,
+    pub state: &'a TreeState,
+    pub purpose: ReadPurpose,
+    pub tally: Tally,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader of `state` counting reads as `purpose`.
+    pub fn new(store: &'a PageStore, state: &'a TreeState, purpose: ReadPurpose) -> Self {
+        Reader {
+            store,
+            state,
+            purpose,
+            tally: Tally::default(),
+        }
+    }
+
+    fn fetch(&mut self, pgno: u32, expect: PageType) -> Result<super::pool::PageRef> {
+        let f = self
+            .store
+            .fetch(pgno, self.state.page_count, self.purpose)?;
+        let kind = page::page_type(&f.page.read());
+        self.tally.count(kind, f.hit);
+        if kind != Some(expect) {
+            return Err(self
+                .store
+                .geo
+                .corrupt(pgno, format!("expected a {expect:?} page, found {kind:?}")));
+        }
+        Ok(f.page)
+    }
+
+    /// The leaf `target` leads to.
+    ///
+    /// # Errors
+    /// `Corruption` (a page of the wrong type at a level, a pointer out of range), `Io`.
+    pub fn descend(&mut self, target: Target<'_>) -> Result<u32> {
+        let geo = self.store.geo;
+        let mut pgno = self.state.root;
+        for _ in 0..self.state.height {
+            let frame = self.fetch(pgno, PageType::Internal)?;
+            let p = frame.read();
+            pgno = match target {
+                Target::Key(k) => page::internal_child_for(&p, k, pgno, &geo)?.1,
+                Target::First => page::link_a(&p),
+                Target::Last => page::internal_child(&p, page::cell_count(&p), pgno, &geo)?,
+            };
+        }
+        Ok(pgno)
+    }
+
+    /// Brings the pages on the path to `key`'s leaf into the pool (the writer's warm-up under the shared
+    /// latch, so page reads do not happen while it holds the latch exclusively).
+    ///
+    /// # Errors
+    /// `Corruption`, `Io`.
+    pub fn warm(&mut self, key: &[u8]) -> Result<()> {
+        let leaf = self.descend(Target::Key(key))?;
+        self.fetch(leaf, PageType::Leaf).map(drop)
+    }
+
+    /// The value of `key`.
+    ///
+    /// # Errors
+    /// `Corruption`, `Io`.
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let leaf = self.descend(Target::Key(key))?;
+        let frame = self.fetch(leaf, PageType::Leaf)?;
+        let p = frame.read();
+        match page::leaf_search(&p, key, leaf, &self.store.geo)? {
+            Ok(i) => {
+                let cell = page::leaf_cell(&p, i, leaf, &self.store.geo)?;
+                Ok(Some(self.value(cell.value)?))
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The bytes of a stored value: copied from the cell, or read along its overflow chain.
+    ///
+    /// # Errors
+    /// `Corruption` if the chain is shorter or longer than the length says or holds a wrong page; `Io`.
+    pub fn value(&mut self, v: ValueRef<'_>) -> Result<Vec<u8>> {
+        match v {
+            ValueRef::Inline(b) => Ok(b.to_vec()),
+            ValueRef::Overflow { len, first } => self.overflow_value(len, first),
+        }
+    }
+
+    fn overflow_value(&mut self, len: u32, first: u32) -> Result<Vec<u8>> {
+        let geo = self.store.geo;
+        let len = len as usize;
+        if len > MAX_VALUE_LEN {
+            return Err(geo.corrupt(
+                first,
+                format!("overflow value of {len} bytes is over the limit"),
+            ));
+        }
+        let mut out = Vec::with_capacity(len);
+        let mut pgno = first;
+        while out.len() < len {
+            let frame = self.fetch(pgno, PageType::Overflow)?;
+            let p = frame.read();
+            let data = page::overflow_data(&p)
+                .ok_or_else(|| geo.corrupt(pgno, "overflow data runs past the page"))?;
+            let want = (len - out.len()).min(geo.overflow_capacity());
+            if data.len() != want {
+                return Err(geo.corrupt(
+                    pgno,
+                    format!("overflow page holds {} bytes, expected {want}", data.len()),
+                ));
+            }
+            out.extend_from_slice(data);
+            pgno = page::link_a(&p);
+            if (out.len() < len) == (pgno == 0) {
+                return Err(geo.corrupt(
+                    pgno,
+                    "overflow chain length disagrees with the value length",
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Up to `max` entries (and about `max_bytes`) of the tree, ascending from `lower`, stopping past
+    /// `upper`. Returns them and whether the range is exhausted.
+    ///
+    /// # Errors
+    /// `Corruption`, `Io`.
+    pub fn run_forward(
+        &mut self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        max: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<KvPair>, bool)> {
+        let geo = self.store.geo;
+        let (mut leaf, mut pos) = match lower {
+            Bound::Unbounded => (self.descend(Target::First)?, 0),
+            Bound::Included(k) | Bound::Excluded(k) => {
+                let leaf = self.descend(Target::Key(k))?;
+                let frame = self.fetch(leaf, PageType::Leaf)?;
+                let pos = match page::leaf_search(&frame.read(), k, leaf, &geo)? {
+                    Ok(i) if matches!(lower, Bound::Excluded(_)) => i + 1,
+                    Ok(i) | Err(i) => i,
+                };
+                (leaf, pos)
+            }
+        };
+        let mut out: Vec<KvPair> = Vec::new();
+        let mut bytes = 0;
+        let mut hops = 0u32;
+        loop {
+            let frame = self.fetch(leaf, PageType::Leaf)?;
+            let p = frame.read();
+            let n = page::cell_count(&p);
+            if pos == 0
+                && n > 0
+                && let Some((last, _)) = out.last()
+                && page::leaf_cell(&p, 0, leaf, &geo)?.key <= last.as_slice()
+            {
+                return Err(geo.corrupt(leaf, "keys out of order across sibling leaves"));
+            }
+            while pos < n {
+                let cell = page::leaf_cell(&p, pos, leaf, &geo)?;
+                if !below(cell.key, upper) {
+                    return Ok((out, true));
+                }
+                let v = self.value(cell.value)?;
+                bytes += cell.key.len() + v.len();
+                out.push((cell.key.to_vec(), v));
+                pos += 1;
+                if out.len() >= max || bytes >= max_bytes {
+                    let done = pos >= n && page::link_b(&p) == 0;
+                    return Ok((out, done));
+                }
+            }
+            let next = page::link_b(&p);
+            if next == 0 {
+                return Ok((out, true));
+            }
+            hops += 1;
+            if hops > self.state.page_count {
+                return Err(geo.corrupt(leaf, "sibling chain longer than the file (a cycle)"));
+            }
+            leaf = next;
+            pos = 0;
+        }
+    }
+
+    /// Like [`Reader::run_forward`], descending from `upper` towards `lower`.
+    ///
+    /// # Errors
+    /// `Corruption`, `Io`.
+    pub fn run_backward(
+        &mut self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        max: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<KvPair>, bool)> {
+        let geo = self.store.geo;
+        // `end` = number of cells of the leaf at or below the bound; cells `..end` remain.
+        let (mut leaf, mut end) = match upper {
+            Bound::Unbounded => {
+                let leaf = self.descend(Target::Last)?;
+                let frame = self.fetch(leaf, PageType::Leaf)?;
+                let n = page::cell_count(&frame.read());
+                (leaf, n)
+            }
+            Bound::Included(k) | Bound::Excluded(k) => {
+                let leaf = self.descend(Target::Key(k))?;
+                let frame = self.fetch(leaf, PageType::Leaf)?;
+                let end = match page::leaf_search(&frame.read(), k, leaf, &geo)? {
+                    Ok(i) if matches!(upper, Bound::Included(_)) => i + 1,
+                    Ok(i) | Err(i) => i,
+                };
+                (leaf, end)
+            }
+        };
+        let mut out: Vec<KvPair> = Vec::new();
+        let mut bytes = 0;
+        let mut hops = 0u32;
+        let mut first_page = true;
+        loop {
+            let frame = self.fetch(leaf, PageType::Leaf)?;
+            let p = frame.read();
+            if !first_page {
+                end = page::cell_count(&p);
+                if end > 0
+                    && let Some((last, _)) = out.last()
+                    && page::leaf_cell(&p, end - 1, leaf, &geo)?.key >= last.as_slice()
+                {
+                    return Err(geo.corrupt(leaf, "keys out of order across sibling leaves"));
+                }
+            }
+            first_page = false;
+            while end > 0 {
+                let cell = page::leaf_cell(&p, end - 1, leaf, &geo)?;
+                if !above(cell.key, lower) {
+                    return Ok((out, true));
+                }
+                let v = self.value(cell.value)?;
+                bytes += cell.key.len() + v.len();
+                out.push((cell.key.to_vec(), v));
+                end -= 1;
+                if out.len() >= max || bytes >= max_bytes {
+                    let done = end == 0 && page::link_a(&p) == 0;
+                    return Ok((out, done));
+                }
+            }
+            let prev = page::link_a(&p);
+            if prev == 0 {
+                return Ok((out, true));
+            }
+            hops += 1;
+            if hops > self.state.page_count {
+                return Err(geo.corrupt(leaf, "sibling chain longer than the file (a cycle)"));
+            }
+            leaf = prev;
+        }
+    }
+}
+
+/// True if `key` is within `upper`.
+pub(crate) fn below(key: &[u8], upper: Bound<&[u8]>) -> bool {
+    match upper {
+        Bound::Included(u) => key <= u,
+        Bound::Excluded(u) => key < u,
+        Bound::Unbounded => true,
+    }
+}
+
+/// True if `key` is within `lower`.
+pub(crate) fn above(key: &[u8], lower: Bound<&[u8]>) -> bool {
+    match lower {
+        Bound::Included(l) => key >= l,
+        Bound::Excluded(l) => key > l,
+        Bound::Unbounded => true,
+    }
+}

@@ -1,0 +1,634 @@
+//! The writer's side of the tree: insert and delete with splits by bytes that propagate to the root,
+//! merge or redistribution below 1/4 fill, leaf sibling links, overflow chains and the free list.
+//!
+//! The writer runs alone, under the exclusive tree latch, for one batch at a time. It descends reading
+//! pages in place (recording the path), decodes only the pages it changes, edits the decoded node and
+//! re-encodes it into the pool as a dirty page. [`Writer::settle`] then restores the page invariants
+//! bottom-up: a node over a page splits and pushes a separator into its parent (a new root if there is
+//! none); a non-root node under a quarter of the usable bytes is combined with an adjacent sibling under the
+//! same parent — merged if the two fit in one page, otherwise redistributed by bytes with a new separator;
+//! an internal root left with a single child is replaced by it.
+
+use crate::error::{Error, Result};
+use crate::storage::ReadPurpose;
+
+use super::header::MAX_HEIGHT;
+use super::page::{
+    self, InternalNode, LeafCell, LeafNode, Node, PAGE_HEADER_LEN, PageType, StoredValue, ValueRef,
+};
+use super::store::PageStore;
+use super::tree::{Reader, TreeState};
+
+/// Applies operations to the tree as batch `lsn`.
+pub(crate) struct Writer<'a> {
+    store: &'a PageStore,
+    st: &'a mut TreeState,
+    lsn: u64,
+    /// Record prior values in the overlay (a snapshot older than this batch is live).
+    record: bool,
+    /// The pending leaf split comes from appending past the last key of the rightmost leaf: split there
+    /// (the left page stays full) rather than in the middle, so ascending loads fill their pages.
+    appending: bool,
+}
+
+fn bug(what: &str) -> Error {
+    Error::corruption(
+        page::DATA_FILE,
+        None,
+        format!("internal inconsistency: {what}"),
+    )
+}
+
+/// The split index of items with these sizes: the first index where the left part reaches half the bytes,
+/// clamped to `lo..=hi`.
+fn split_point(sizes: &[usize], lo: usize, hi: usize) -> usize {
+    let total: usize = sizes.iter().sum();
+    let mut acc = 0;
+    let mut m = sizes.len();
+    for (i, s) in sizes.iter().enumerate() {
+        acc += s;
+        if acc * 2 >= total {
+            m = i + 1;
+            break;
+        }
+    }
+    m.clamp(lo, hi.max(lo))
+}
+
+impl<'a> Writer<'a> {
+    /// A writer applying batch `lsn` to `st`.
+    pub fn new(store: &'a PageStore, st: &'a mut TreeState, lsn: u64, record: bool) -> Self {
+        Writer {
+            store,
+            st,
+            lsn,
+            record,
+            appending: false,
+        }
+    }
+
+    fn geo(&self) -> page::Geometry {
+        self.store.geo
+    }
+
+    // ----- page access -------------------------------------------------------------------------------
+
+    fn load(&self, pgno: u32) -> Result<Node> {
+        let f = self
+            .store
+            .fetch(pgno, self.st.page_count, ReadPurpose::Compaction)?;
+        let p = f.page.read();
+        let geo = self.geo();
+        match page::page_type(&p) {
+            Some(PageType::Leaf) => Ok(Node::Leaf(LeafNode::decode(&p, pgno, &geo)?)),
+            Some(PageType::Internal) => Ok(Node::Internal(InternalNode::decode(&p, pgno, &geo)?)),
+            other => Err(geo.corrupt(pgno, format!("expected a tree page, found {other:?}"))),
+        }
+    }
+
+    fn load_leaf(&self, pgno: u32) -> Result<LeafNode> {
+        match self.load(pgno)? {
+            Node::Leaf(l) => Ok(l),
+            Node::Internal(_) => Err(self
+                .geo()
+                .corrupt(pgno, "expected a leaf, found an internal page")),
+        }
+    }
+
+    fn load_internal(&self, pgno: u32) -> Result<InternalNode> {
+        match self.load(pgno)? {
+            Node::Internal(n) => Ok(n),
+            Node::Leaf(_) => Err(self
+                .geo()
+                .corrupt(pgno, "expected an internal page, found a leaf")),
+        }
+    }
+
+    fn store_node(&self, pgno: u32, node: &Node) -> Result<()> {
+        if node.encoded_len() > self.geo().page_size {
+            return Err(bug("a node larger than a page was stored"));
+        }
+        self.store
+            .pool
+            .put_dirty(pgno, node.encode(self.lsn, &self.geo()));
+        Ok(())
+    }
+
+    fn set_prev(&self, pgno: u32, prev: u32) -> Result<()> {
+        let mut leaf = self.load_leaf(pgno)?;
+        leaf.prev = prev;
+        self.store_node(pgno, &Node::Leaf(leaf))
+    }
+
+    /// A page for new content: the head of the free list, or a new page at the end of the file. The caller
+    /// writes it.
+    fn alloc(&mut self) -> Result<u32> {
+        let geo = self.geo();
+        let head = self.st.free_head;
+        if head == 0 {
+            let pgno = self.st.page_count;
+            self.st.page_count = pgno
+                .checked_add(1)
+                .ok_or_else(|| Error::invalid("the data file has 2^32 pages"))?;
+            return Ok(pgno);
+        }
+        let f = self
+            .store
+            .fetch(head, self.st.page_count, ReadPurpose::Compaction)?;
+        let p = f.page.read();
+        if page::page_type(&p) != Some(PageType::Free) {
+            return Err(geo.corrupt(head, "free list holds a page that is not free"));
+        }
+        let next = page::link_a(&p);
+        let count = self
+            .st
+            .free_count
+            .checked_sub(1)
+            .ok_or_else(|| geo.corrupt(head, "free list longer than its count"))?;
+        if (next == 0) != (count == 0) || (next != 0 && !(2..self.st.page_count).contains(&next)) {
+            return Err(geo.corrupt(head, format!("free list next {next} with {count} left")));
+        }
+        self.st.free_head = next;
+        self.st.free_count = count;
+        Ok(head)
+    }
+
+    /// Puts `pgno` on the free list.
+    fn free(&mut self, pgno: u32) -> Result<()> {
+        let bytes = page::encode_free(self.st.free_head, self.lsn, &self.geo());
+        self.store.pool.put_dirty(pgno, bytes);
+        self.st.free_head = pgno;
+        self.st.free_count = self
+            .st
+            .free_count
+            .checked_add(1)
+            .ok_or_else(|| bug("free count overflow"))?;
+        Ok(())
+    }
+
+    // ----- values ------------------------------------------------------------------------------------
+
+    fn write_value(&mut self, key: &[u8], value: &[u8]) -> Result<StoredValue> {
+        let geo = self.geo();
+        if page::inline_cell_size(key.len(), value.len()) <= geo.max_inline_cell() {
+            return Ok(StoredValue::Inline(value.to_vec()));
+        }
+        let len = u32::try_from(value.len()).map_err(|_| Error::invalid("value too large"))?;
+        let chunks: Vec<&[u8]> = value.chunks(geo.overflow_capacity()).collect();
+        let mut pages = Vec::with_capacity(chunks.len());
+        for _ in &chunks {
+            pages.push(self.alloc()?);
+        }
+        for (i, (chunk, &pgno)) in chunks.iter().zip(&pages).enumerate() {
+            let next = pages.get(i + 1).copied().unwrap_or(0);
+            let bytes = page::encode_overflow(next, chunk, self.lsn, &geo);
+            self.store.pool.put_dirty(pgno, bytes);
+        }
+        let first = pages
+            .first()
+            .copied()
+            .ok_or_else(|| bug("empty overflow chain"))?;
+        Ok(StoredValue::Overflow { len, first })
+    }
+
+    fn read_stored(&self, v: &StoredValue) -> Result<Vec<u8>> {
+        let vref = match v {
+            StoredValue::Inline(b) => return Ok(b.clone()),
+            StoredValue::Overflow { len, first } => ValueRef::Overflow {
+                len: *len,
+                first: *first,
+            },
+        };
+        Reader::new(self.store, self.st, ReadPurpose::Compaction).value(vref)
+    }
+
+    /// Frees the overflow chain of `v`, if it has one.
+    fn free_value(&mut self, v: &StoredValue) -> Result<()> {
+        let StoredValue::Overflow { len, first } = *v else {
+            return Ok(());
+        };
+        let geo = self.geo();
+        let pages = (len as usize).div_ceil(geo.overflow_capacity());
+        let mut pgno = first;
+        for _ in 0..pages {
+            let f = self
+                .store
+                .fetch(pgno, self.st.page_count, ReadPurpose::Compaction)?;
+            let next = {
+                let p = f.page.read();
+                if page::page_type(&p) != Some(PageType::Overflow) {
+                    return Err(geo.corrupt(pgno, "overflow chain holds a page of another type"));
+                }
+                page::link_a(&p)
+            };
+            self.free(pgno)?;
+            pgno = next;
+        }
+        if pgno != 0 {
+            return Err(geo.corrupt(first, "overflow chain longer than its value"));
+        }
+        Ok(())
+    }
+
+    fn note_prior(&mut self, key: &[u8], old: Option<&StoredValue>) -> Result<()> {
+        if !self.record || self.st.overlay.has(key, self.lsn) {
+            return Ok(());
+        }
+        let prior = old.map(|v| self.read_stored(v)).transpose()?;
+        self.st.overlay.record(key, self.lsn, prior);
+        Ok(())
+    }
+
+    // ----- operations --------------------------------------------------------------------------------
+
+    /// The internal pages from the root to the leaf for `key`, each with the index of the child taken,
+    /// and the leaf.
+    fn descend_path(&self, key: &[u8]) -> Result<(Vec<(u32, usize)>, u32)> {
+        let geo = self.geo();
+        let mut path = Vec::with_capacity(self.st.height as usize);
+        let mut pgno = self.st.root;
+        for _ in 0..self.st.height {
+            let f = self
+                .store
+                .fetch(pgno, self.st.page_count, ReadPurpose::Compaction)?;
+            let p = f.page.read();
+            if page::page_type(&p) != Some(PageType::Internal) {
+                return Err(geo.corrupt(pgno, "expected an internal page"));
+            }
+            let (idx, child) = page::internal_child_for(&p, key, pgno, &geo)?;
+            path.push((pgno, idx));
+            pgno = child;
+        }
+        Ok((path, pgno))
+    }
+
+    /// Sets `key` to `value`.
+    ///
+    /// The common case — the leaf still fits a page — rebuilds the leaf by copying raw cells
+    /// ([`page::leaf_rebuild`]); only a split goes through the decoded node and [`Writer::settle`].
+    ///
+    /// # Errors
+    /// `Corruption`, `Io`: the tree may be partly changed, and the caller poisons the handle.
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        let (path, leaf_pg) = self.descend_path(key)?;
+        let stored = self.write_value(key, value)?;
+        let cell = page::encode_leaf_cell(key, &stored);
+        let (pos, old, rebuilt) = self.edit_leaf(leaf_pg, key, Some(&cell))?;
+        self.note_prior(key, old.as_ref())?;
+        if let Some(old) = &old {
+            self.free_value(old)?;
+        }
+        if let Some((bytes, _)) = rebuilt {
+            self.store.pool.put_dirty(leaf_pg, bytes);
+            return Ok(());
+        }
+        let mut leaf = self.load_leaf(leaf_pg)?;
+        self.appending = false;
+        match pos {
+            Ok(i) => {
+                leaf.cells
+                    .get_mut(i)
+                    .ok_or_else(|| bug("search index"))?
+                    .value = stored;
+            }
+            Err(i) => {
+                if i > leaf.cells.len() {
+                    return Err(bug("search index"));
+                }
+                self.appending = i == leaf.cells.len() && leaf.next == 0;
+                leaf.cells.insert(
+                    i,
+                    LeafCell {
+                        key: key.to_vec(),
+                        value: stored,
+                    },
+                );
+            }
+        }
+        self.settle(path, leaf_pg, Node::Leaf(leaf))
+    }
+
+    /// Removes `key` if present.
+    ///
+    /// # Errors
+    /// As [`Writer::put`].
+    pub fn delete(&mut self, key: &[u8]) -> Result<()> {
+        let (path, leaf_pg) = self.descend_path(key)?;
+        let (pos, old, rebuilt) = self.edit_leaf(leaf_pg, key, None)?;
+        let (Ok(i), Some(old)) = (pos, old) else {
+            return Ok(());
+        };
+        self.note_prior(key, Some(&old))?;
+        self.free_value(&old)?;
+        let (bytes, used) = rebuilt.ok_or_else(|| bug("a leaf grew by a delete"))?;
+        if path.is_empty() || used - PAGE_HEADER_LEN >= self.geo().usable() / 4 {
+            self.store.pool.put_dirty(leaf_pg, bytes);
+            return Ok(());
+        }
+        let mut leaf = self.load_leaf(leaf_pg)?;
+        if i >= leaf.cells.len() {
+            return Err(bug("search index"));
+        }
+        leaf.cells.remove(i);
+        self.settle(path, leaf_pg, Node::Leaf(leaf))
+    }
+
+    /// Finds `key` in leaf `pgno` and rebuilds the leaf with `cell` in its place (or without it if `cell` is
+    /// `None`). Returns the search result, the old value if the key was there, and the rebuilt page unless
+    /// it outgrew a page (or there was nothing to delete).
+    #[expect(clippy::type_complexity, reason = "a private helper's three results")]
+    fn edit_leaf(
+        &self,
+        pgno: u32,
+        key: &[u8],
+        cell: Option<&[u8]>,
+    ) -> Result<(
+        std::result::Result<usize, usize>,
+        Option<StoredValue>,
+        Option<(Vec<u8>, usize)>,
+    )> {
+        let geo = self.geo();
+        let f = self
+            .store
+            .fetch(pgno, self.st.page_count, ReadPurpose::Compaction)?;
+        let p = f.page.read();
+        if page::page_type(&p) != Some(PageType::Leaf) {
+            return Err(geo.corrupt(pgno, "expected a leaf"));
+        }
+        let pos = page::leaf_search(&p, key, pgno, &geo)?;
+        let (at, replace) = match pos {
+            Ok(i) => (i, true),
+            Err(i) => (i, false),
+        };
+        let old = match pos {
+            Ok(i) => Some(page::stored_value(
+                page::leaf_cell(&p, i, pgno, &geo)?.value,
+            )),
+            Err(_) => None,
+        };
+        if cell.is_none() && old.is_none() {
+            return Ok((pos, None, None));
+        }
+        let rebuilt = page::leaf_rebuild(&p, pgno, at, replace, cell, self.lsn, &geo)?;
+        Ok((pos, old, rebuilt))
+    }
+
+    // ----- restoring the invariants ------------------------------------------------------------------
+
+    fn underfull(&self, node: &Node) -> bool {
+        node.encoded_len() - PAGE_HEADER_LEN < self.geo().usable() / 4
+    }
+
+    /// Stores `node` as page `pgno`, splitting, merging or redistributing up the `path` as needed.
+    fn settle(&mut self, mut path: Vec<(u32, usize)>, mut pgno: u32, mut node: Node) -> Result<()> {
+        loop {
+            if node.encoded_len() > self.geo().page_size {
+                let (sep, right_pg) = self.split(pgno, node)?;
+                match path.pop() {
+                    None => return self.new_root(pgno, sep, right_pg),
+                    Some((ppg, idx)) => {
+                        let mut parent = self.load_internal(ppg)?;
+                        if idx > parent.cells.len() {
+                            return Err(bug("path index"));
+                        }
+                        parent.cells.insert(idx, (sep, right_pg));
+                        pgno = ppg;
+                        node = Node::Internal(parent);
+                        continue;
+                    }
+                }
+            }
+            if self.underfull(&node)
+                && let Some(&(ppg, idx)) = path.last()
+            {
+                let parent = self.load_internal(ppg)?;
+                if !parent.cells.is_empty() {
+                    let parent = self.rebalance(node, idx, parent)?;
+                    path.pop();
+                    pgno = ppg;
+                    node = Node::Internal(parent);
+                    continue;
+                }
+            }
+            if path.is_empty()
+                && let Node::Internal(n) = &node
+                && n.cells.is_empty()
+            {
+                // The root has one child left: the child becomes the root.
+                self.st.root = n.first_child;
+                self.st.height = self.st.height.saturating_sub(1);
+                return self.free(pgno);
+            }
+            return self.store_node(pgno, &node);
+        }
+    }
+
+    fn new_root(&mut self, left: u32, sep: Vec<u8>, right: u32) -> Result<()> {
+        if self.st.height >= MAX_HEIGHT {
+            return Err(bug("tree height limit reached"));
+        }
+        let root = self.alloc()?;
+        let node = InternalNode {
+            first_child: left,
+            cells: vec![(sep, right)],
+        };
+        self.store_node(root, &Node::Internal(node))?;
+        self.st.root = root;
+        self.st.height += 1;
+        Ok(())
+    }
+
+    /// Splits an oversized node in two by bytes: the left half stays at `pgno`, the right half goes to a
+    /// new page. Returns the separator and the new page.
+    fn split(&mut self, pgno: u32, node: Node) -> Result<(Vec<u8>, u32)> {
+        let right_pg = self.alloc()?;
+        match node {
+            Node::Leaf(mut l) => {
+                let (lc, rc) = if std::mem::take(&mut self.appending) && l.cells.len() >= 2 {
+                    let last = l.cells.split_off(l.cells.len() - 1);
+                    (l.cells, last)
+                } else {
+                    split_leaf_cells(l.cells)
+                };
+                let sep = rc
+                    .first()
+                    .map(|c| c.key.clone())
+                    .ok_or_else(|| bug("empty split"))?;
+                if l.next != 0 {
+                    self.set_prev(l.next, right_pg)?;
+                }
+                let left = LeafNode {
+                    prev: l.prev,
+                    next: right_pg,
+                    cells: lc,
+                };
+                let right = LeafNode {
+                    prev: pgno,
+                    next: l.next,
+                    cells: rc,
+                };
+                self.store_node(pgno, &Node::Leaf(left))?;
+                self.store_node(right_pg, &Node::Leaf(right))?;
+                Ok((sep, right_pg))
+            }
+            Node::Internal(n) => {
+                let (left, sep, right) = split_internal(n)?;
+                self.store_node(pgno, &Node::Internal(left))?;
+                self.store_node(right_pg, &Node::Internal(right))?;
+                Ok((sep, right_pg))
+            }
+        }
+    }
+
+    /// Combines the underfull `node` (child `idx` of `parent`) with an adjacent sibling: merged if they fit
+    /// in one page, otherwise redistributed. Returns the updated parent, not yet stored.
+    fn rebalance(
+        &mut self,
+        node: Node,
+        idx: usize,
+        mut parent: InternalNode,
+    ) -> Result<InternalNode> {
+        // The left neighbour if there is one, else the right; the parent has at least two children.
+        let (li, ri) = if idx > 0 { (idx - 1, idx) } else { (0, 1) };
+        let left_pg = parent.child(li).ok_or_else(|| bug("left sibling"))?;
+        let right_pg = parent.child(ri).ok_or_else(|| bug("right sibling"))?;
+        let sep = parent
+            .cells
+            .get(li)
+            .map(|(k, _)| k.clone())
+            .ok_or_else(|| bug("separator"))?;
+        let (left, right) = if idx == li {
+            (node, self.load(right_pg)?)
+        } else {
+            (self.load(left_pg)?, node)
+        };
+        let page_size = self.geo().page_size;
+        let new_sep = match (left, right) {
+            (Node::Leaf(l), Node::Leaf(r)) => {
+                let (prev, next) = (l.prev, r.next);
+                let mut cells = l.cells;
+                cells.extend(r.cells);
+                let merged = LeafNode { prev, next, cells };
+                if merged.encoded_len() <= page_size {
+                    if next != 0 {
+                        self.set_prev(next, left_pg)?;
+                    }
+                    self.store_node(left_pg, &Node::Leaf(merged))?;
+                    self.free(right_pg)?;
+                    None
+                } else {
+                    let (lc, rc) = split_leaf_cells(merged.cells);
+                    let sep = rc
+                        .first()
+                        .map(|c| c.key.clone())
+                        .ok_or_else(|| bug("empty split"))?;
+                    let l = LeafNode {
+                        prev,
+                        next: right_pg,
+                        cells: lc,
+                    };
+                    let r = LeafNode {
+                        prev: left_pg,
+                        next,
+                        cells: rc,
+                    };
+                    self.store_node(left_pg, &Node::Leaf(l))?;
+                    self.store_node(right_pg, &Node::Leaf(r))?;
+                    Some(sep)
+                }
+            }
+            (Node::Internal(l), Node::Internal(r)) => {
+                let mut cells = l.cells;
+                cells.push((sep, r.first_child));
+                cells.extend(r.cells);
+                let merged = InternalNode {
+                    first_child: l.first_child,
+                    cells,
+                };
+                if merged.encoded_len() <= page_size {
+                    self.store_node(left_pg, &Node::Internal(merged))?;
+                    self.free(right_pg)?;
+                    None
+                } else {
+                    let (l, sep, r) = split_internal(merged)?;
+                    self.store_node(left_pg, &Node::Internal(l))?;
+                    self.store_node(right_pg, &Node::Internal(r))?;
+                    Some(sep)
+                }
+            }
+            _ => {
+                return Err(self
+                    .geo()
+                    .corrupt(left_pg, "siblings at one level differ in kind"));
+            }
+        };
+        match new_sep {
+            None => {
+                if li >= parent.cells.len() {
+                    return Err(bug("separator index"));
+                }
+                parent.cells.remove(li);
+            }
+            Some(s) => {
+                let cell = parent
+                    .cells
+                    .get_mut(li)
+                    .ok_or_else(|| bug("separator index"))?;
+                cell.0 = s;
+            }
+        }
+        Ok(parent)
+    }
+}
+
+fn split_leaf_cells(mut cells: Vec<LeafCell>) -> (Vec<LeafCell>, Vec<LeafCell>) {
+    let sizes: Vec<usize> = cells.iter().map(LeafCell::size).collect();
+    let m = split_point(&sizes, 1, cells.len().saturating_sub(1));
+    let right = cells.split_off(m.min(cells.len()));
+    (cells, right)
+}
+
+/// Splits an internal node's cells around a middle separator that moves up.
+fn split_internal(n: InternalNode) -> Result<(InternalNode, Vec<u8>, InternalNode)> {
+    if n.cells.len() < 3 {
+        return Err(bug(
+            "an internal page too full with fewer than 3 separators",
+        ));
+    }
+    let sizes: Vec<usize> = n
+        .cells
+        .iter()
+        .map(|(k, _)| page::internal_cell_size(k.len()))
+        .collect();
+    let m = split_point(&sizes, 1, n.cells.len() - 2);
+    let mut left_cells = n.cells;
+    let mut rest = left_cells.split_off(m);
+    if rest.is_empty() {
+        return Err(bug("internal split"));
+    }
+    let (sep, child) = rest.remove(0);
+    Ok((
+        InternalNode {
+            first_child: n.first_child,
+            cells: left_cells,
+        },
+        sep,
+        InternalNode {
+            first_child: child,
+            cells: rest,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_point_balances_bytes() {
+        assert_eq!(split_point(&[10, 10, 10, 10], 1, 3), 2);
+        assert_eq!(split_point(&[100, 1, 1, 1], 1, 3), 1);
+        assert_eq!(split_point(&[1, 1, 1, 100], 1, 3), 3);
+        assert_eq!(split_point(&[1, 1, 1, 100], 1, 2), 2);
+    }
+}
