@@ -4,7 +4,7 @@
 //! batches of 1,000 with `Flush` durability; reads run after close and reopen; default options.
 //!
 //! ```sh
-//! cargo run --release --example speed -- lsm [KEYS] [READS]
+//! cargo run --release --example speed -- lsm|btree [KEYS] [READS]
 //! ```
 //!
 //! Prints ops/s for fillseq, fillrandom, overwrite, readrandom, readmissing and 100-entry scans.
@@ -13,7 +13,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use rumdb::testing::Rng;
-use rumdb::{Durability, Engine, EngineExt, LsmEngine, LsmOptions, WriteBatch, WriteOptions};
+use rumdb::{
+    BTreeEngine, BTreeOptions, Durability, Engine, EngineExt, LsmEngine, LsmOptions, WriteBatch,
+    WriteOptions,
+};
 
 fn key(id: u64) -> [u8; 16] {
     let mut k = [0u8; 16];
@@ -32,8 +35,9 @@ fn value(rng: &mut Rng) -> [u8; 100] {
 fn open(engine: &str, dir: &Path) -> rumdb::Result<Box<dyn Engine>> {
     match engine {
         "lsm" => Ok(Box::new(LsmEngine::open(dir, LsmOptions::default())?)),
+        "btree" => Ok(Box::new(BTreeEngine::open(dir, BTreeOptions::default())?)),
         other => Err(rumdb::Error::invalid(format!(
-            "unknown engine {other:?} (try lsm)"
+            "unknown engine {other:?} (lsm or btree)"
         ))),
     }
 }
@@ -91,6 +95,21 @@ fn main() -> rumdb::Result<()> {
     report("fillrandom", fill(db.as_ref(), &shuffled(n, 1), &mut rng)?);
     report("overwrite", fill(db.as_ref(), &shuffled(n, 2), &mut rng)?);
     db.close()?;
+    let stats = db.stats();
+    let by_purpose: Vec<String> = stats
+        .io
+        .written
+        .by_purpose()
+        .iter()
+        .filter(|(_, b)| *b > 0)
+        .map(|(name, b)| format!("{name} {:.2}", *b as f64 / stats.user_bytes.max(1) as f64))
+        .collect();
+    println!(
+        "write amplification over fillrandom + overwrite + close: {:.2} ({}), {} fsyncs",
+        stats.write_amplification().unwrap_or(0.0),
+        by_purpose.join(", "),
+        stats.io.fsyncs
+    );
     drop(db);
 
     let db = open(&engine, dir.path())?;
@@ -118,7 +137,7 @@ fn main() -> rumdb::Result<()> {
     println!("({entries} entries scanned)");
     let stats = db.stats();
     println!(
-        "reads: {:.2} fetches/get, {:.2} touches/get, bloom negatives {}/{}",
+        "reads after reopen: {:.2} cache-missing fetches/get, {:.2} touches/get, bloom negatives {}/{}",
         stats.read_amplification().unwrap_or(0.0),
         stats.touches_per_get().unwrap_or(0.0),
         stats.reads.bloom_negatives,
