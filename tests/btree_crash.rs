@@ -1,0 +1,231 @@
+//! B-tree engine: crash tests on the simulated backend (TESTING.md C.2 oracles through
+//! `engine_history`), a torn page repaired from the doublewrite file, and a failed fsync that poisons.
+//!
+//! `RUMDB_SEED=<n>` runs one seed; `RUMDB_BTREE_SEEDS=<n>` sets how many (defaults keep CI fast).
+
+use std::sync::Arc;
+
+use rumdb::btree::{BTreeEngine, BTreeOptions};
+use rumdb::storage::Storage;
+use rumdb::testing::engine_history::{self, EngineUnderTest};
+use rumdb::testing::{CrashMode, SimBackend};
+use rumdb::{Durability, Engine, WriteBatch, WriteOptions};
+
+fn seeds(default: u64) -> Vec<u64> {
+    if let Some(seed) = std::env::var("RUMDB_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        return vec![seed];
+    }
+    let n = std::env::var("RUMDB_BTREE_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default);
+    (0..n).collect()
+}
+
+fn tiny() -> BTreeOptions {
+    BTreeOptions {
+        max_dirty_pages: 6,
+        ..BTreeOptions::tiny()
+    }
+}
+
+struct Tiny;
+
+impl EngineUnderTest for Tiny {
+    type E = BTreeEngine;
+
+    fn open(&self, storage: Storage) -> rumdb::Result<BTreeEngine> {
+        BTreeEngine::open_with(storage, tiny())
+    }
+
+    /// Outside a checkpoint the directory holds IDENTITY, LOCK, `data` and WAL segments, nothing else.
+    fn stray_files(&self, _engine: &BTreeEngine, storage: &Storage) -> rumdb::Result<Vec<String>> {
+        let listed = storage.list()?;
+        let mut stray: Vec<String> = listed
+            .iter()
+            .filter(|f| {
+                !(["IDENTITY", "LOCK", "data"].contains(&f.as_str())
+                    || rumdb::wal::parse_segment_name(f).is_some())
+            })
+            .map(|f| format!("orphan {f}"))
+            .collect();
+        for need in ["IDENTITY", "data"] {
+            if !listed.iter().any(|f| f == need) {
+                stray.push(format!("missing {need}"));
+            }
+        }
+        if !listed
+            .iter()
+            .any(|f| rumdb::wal::parse_segment_name(f).is_some())
+        {
+            stray.push("missing WAL segment".into());
+        }
+        Ok(stray)
+    }
+}
+
+/// Every crash point of seeded workloads with several checkpoints and a reopen, under every crash mode.
+#[test]
+fn every_crash_point_recovers_an_acknowledged_prefix() {
+    let modes = [
+        CrashMode::ProcessKill,
+        CrashMode::PowerLossDropAll,
+        CrashMode::PowerLossPrefix { torn: true },
+        CrashMode::PowerLossAny {
+            garbage: true,
+            zeros: true,
+        },
+        CrashMode::DirOnly,
+    ];
+    let mut images = 0;
+    for seed in seeds(4) {
+        let mut steps = engine_history::generate(seed, 60);
+        steps.insert(12, engine_history::Step::Reopen);
+        steps.insert(20, engine_history::Step::Flush);
+        steps.insert(40, engine_history::Step::Reopen);
+        images += engine_history::check_every_crash_point(&Tiny, seed, &steps, &modes)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{e}\nreproduce: RUMDB_SEED={seed} cargo test --test btree_crash every_crash"
+                )
+            });
+    }
+    println!("{images} crash images checked");
+}
+
+fn value(i: u32, round: u32) -> Vec<u8> {
+    vec![(i + round) as u8; 20 + (i as usize * 7) % 90]
+}
+
+/// Opens a database on `sim` (large dirty limit: checkpoints only on `flush`), loads 80 keys, checkpoints,
+/// then overwrites them all with `Flush` writes (not yet checkpointed). Returns the handle.
+fn loaded(sim: &SimBackend) -> BTreeEngine {
+    let options = BTreeOptions {
+        max_dirty_pages: 1000,
+        pool_bytes: 1000 * 512,
+        ..BTreeOptions::tiny()
+    };
+    let db = BTreeEngine::open_with(Storage::new(Arc::new(sim.clone())), options).unwrap();
+    for round in 0..2 {
+        for i in 0..80u32 {
+            let mut b = WriteBatch::new();
+            b.put(format!("key{i:03}").as_bytes(), &value(i, round));
+            db.write(&b, WriteOptions::new(Durability::Flush)).unwrap();
+        }
+        if round == 0 {
+            db.flush().unwrap();
+        }
+    }
+    db
+}
+
+fn check_all(db: &BTreeEngine, round: u32) {
+    for i in 0..80u32 {
+        assert_eq!(
+            db.get(format!("key{i:03}").as_bytes()).unwrap(),
+            Some(value(i, round)),
+            "key{i:03}"
+        );
+    }
+    db.verify().unwrap();
+}
+
+/// A crash in the middle of a checkpoint, after the doublewrite file is complete, with a page in place
+/// half written (torn): open copies the doublewrite image in place and loses nothing.
+#[test]
+fn a_torn_page_after_a_crash_mid_checkpoint_is_restored_from_the_doublewrite_file() {
+    let mut torn_cases = 0;
+    for c in 1.. {
+        let sim = SimBackend::new(5);
+        let db = loaded(&sim);
+        let base = sim.mutating_ops();
+        sim.set_fault_plan(rumdb::testing::FaultPlan {
+            crash_at_op: Some(base + c),
+            ..Default::default()
+        });
+        let finished = db.flush().is_ok();
+        drop(db);
+        let image = sim.crash(CrashMode::ProcessKill);
+        if finished {
+            break;
+        }
+        let Ok(dw) = image.read_file("doublewrite") else {
+            continue;
+        };
+        if dw.len() < 128 {
+            continue;
+        }
+        let n = u32::from_le_bytes(dw[24..28].try_into().unwrap()) as usize;
+        if n == 0 || dw.len() != 128 + n * (4 + 512) {
+            continue; // incomplete: no page was written in place yet
+        }
+        let data = image.read_file("data").unwrap();
+        let new_slot = &dw[64..128];
+        if data[..64] == *new_slot || data[512..576] == *new_slot {
+            continue; // the header was written: the pages were synced before it, none can be torn
+        }
+        // Tear the last page of the image in place: its second half is garbage.
+        let pgno = u32::from_le_bytes(dw[128 + 4 * (n - 1)..128 + 4 * n].try_into().unwrap());
+        image
+            .corrupt("data", u64::from(pgno) * 512 + 256, &[0xA5; 256])
+            .unwrap();
+        let db = BTreeEngine::open_with(Storage::new(Arc::new(image.clone())), tiny()).unwrap();
+        assert_eq!(db.stats().recovery.pages_restored, n as u64, "crash at {c}");
+        check_all(&db, 1);
+        assert!(!image.file_names().contains(&"doublewrite".to_string()));
+        torn_cases += 1;
+    }
+    assert!(
+        torn_cases > 0,
+        "no crash point left a complete doublewrite file"
+    );
+}
+
+/// A failed fsync poisons the handle (later writes are `Poisoned`); a reopen recovers every acknowledged
+/// write. Once with the WAL's fsync (a `Sync` write), once with a checkpoint's.
+#[test]
+fn a_failed_fsync_poisons_and_reopen_recovers_every_acknowledged_write() {
+    for via_checkpoint in [false, true] {
+        let sim = SimBackend::new(9);
+        let db = loaded(&sim);
+        sim.set_fault_plan(rumdb::testing::FaultPlan {
+            fail: vec![rumdb::testing::Fault {
+                op: rumdb::testing::OpKind::SyncData,
+                nth: sim.op_count(rumdb::testing::OpKind::SyncData) + 1,
+                kind: std::io::ErrorKind::Other,
+            }],
+            ..Default::default()
+        });
+        let failed = if via_checkpoint {
+            db.flush()
+        } else {
+            db.write(
+                WriteBatch::new().put(b"key000", b"never acknowledged"),
+                WriteOptions::new(Durability::Sync),
+            )
+        };
+        assert!(failed.is_err());
+        let again = db.put(b"key001", b"refused");
+        assert!(
+            matches!(again, Err(rumdb::Error::Poisoned { .. })),
+            "{again:?}"
+        );
+        drop(db);
+        sim.set_fault_plan(rumdb::testing::FaultPlan::default());
+        let image = sim.crash(CrashMode::ProcessKill);
+        let db = BTreeEngine::open_with(Storage::new(Arc::new(image)), tiny()).unwrap();
+        for i in 1..80u32 {
+            assert_eq!(
+                db.get(format!("key{i:03}").as_bytes()).unwrap(),
+                Some(value(i, 1)),
+                "key{i:03} via_checkpoint {via_checkpoint}"
+            );
+        }
+        let k0 = db.get(b"key000").unwrap();
+        assert!(k0 == Some(value(0, 1)) || k0.as_deref() == Some(&b"never acknowledged"[..]));
+        db.verify().unwrap();
+    }
+}
