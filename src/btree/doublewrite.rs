@@ -154,3 +154,61 @@ pub(crate) fn read(storage: &Storage, geo: &Geometry, version: u32) -> Result<Op
     }
     Ok(Some(Image { header, pages }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::storage::sim::SimBackend;
+
+    fn image(geo: &Geometry) -> (Header, Vec<(u32, Vec<u8>)>) {
+        let header = Header {
+            version: 1,
+            page_size: 512,
+            counter: 3,
+            lsn: 9,
+            root: 2,
+            height: 0,
+            free_head: 4,
+            free_count: 1,
+            page_count: 6,
+        };
+        let pages = [3u32, 4]
+            .iter()
+            .map(|&n| {
+                let mut p = page::encode_free(0, 7, geo);
+                page::seal(&mut p, n);
+                (n, p)
+            })
+            .collect();
+        (header, pages)
+    }
+
+    #[test]
+    fn round_trip_and_every_truncation_or_flip_is_ignored() {
+        let geo = Geometry { page_size: 512 };
+        let (header, pages) = image(&geo);
+        let bytes = encode(&header, &pages, 1);
+        assert_eq!(bytes.len(), 128 + 2 * (4 + 512));
+        let sim = SimBackend::new(1);
+        let storage = Storage::new(Arc::new(sim.clone()));
+        assert!(read(&storage, &geo, 1).unwrap().is_none(), "no file");
+        write(&storage, &bytes).unwrap();
+        let got = read(&storage, &geo, 1).unwrap().unwrap();
+        assert_eq!(got.header, header);
+        assert_eq!(got.pages, pages);
+        for len in (0..bytes.len()).step_by(37) {
+            sim.truncate(DOUBLEWRITE_FILE, len as u64).unwrap();
+            assert!(read(&storage, &geo, 1).unwrap().is_none(), "length {len}");
+            write(&storage, &bytes).unwrap();
+        }
+        for bit in (0..bytes.len() as u64 * 8).step_by(97) {
+            sim.flip_bit(DOUBLEWRITE_FILE, bit).unwrap();
+            assert!(read(&storage, &geo, 1).unwrap().is_none(), "bit {bit}");
+            write(&storage, &bytes).unwrap();
+        }
+        remove(&storage).unwrap();
+        assert!(!storage.exists(DOUBLEWRITE_FILE).unwrap());
+    }
+}

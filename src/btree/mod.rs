@@ -1,23 +1,74 @@
 //! The page-based B-tree engine: one data file of fixed-size pages, a buffer pool, pages updated in place
 //! by checkpoints.
 //!
-//! # Status: part 1 — not crash-safe yet
+//! # Durability: WAL, no-steal, atomic checkpoint (v1, part 2)
 //!
-//! This part has no write-ahead log and no doublewrite file. Writes live in the buffer pool until a
-//! **checkpoint** writes the dirty pages in place, syncs, and flips the header slot. A checkpoint runs when
-//! the dirty pages reach `max_dirty_pages`, on [`Engine::flush`], [`Engine::sync`], a
-//! [`Durability::Sync`] write, and on close. Until part 2 lands:
-//! - a write acknowledged with `Flush` or `Buffered` is lost if the process dies before the next checkpoint;
-//! - a crash *during* a checkpoint can leave the data file with some pages of the new state and the header
-//!   of the old one (torn pages and a mixed image are not repaired). Reads then report `Corruption` where a
-//!   page is newer than its header (the LSN check below) or its checksum fails, but not every mix is
-//!   detected.
+//! A write appends its batch to the shared WAL ([`crate::wal`]; payload [`WriteBatch::encode`] with the
+//! batch's LSN as its sequence), under the writer mutex, then applies it to pages in the buffer pool in LSN
+//! order. LSNs are consecutive, one per non-empty batch. `Buffered` leaves the record in the WAL's buffer,
+//! `Flush` hands it to the OS before returning, `Sync` hands it to the OS under the writer mutex and waits
+//! for the fsync (`sync_through`) after releasing it, so concurrent `Sync` writers share fsyncs.
+//! [`Engine::sync`] syncs the WAL only. Dirty pages stay in the pool (no-steal) until a checkpoint, which
+//! runs when the dirty pages reach `max_dirty_pages` (inline, by the writer that reached the limit; a
+//! background checkpoint is later work), on [`Engine::flush`] and on close. The header's LSN says which
+//! batches the data file holds.
 //!
-//! A clean close (or a drop) leaves a consistent file.
+//! A checkpoint, under the writer mutex (the tree is at a batch boundary L; readers go on):
+//! 1. rotates the WAL to a new segment (sealing and syncing the old one), so every batch ≤ L is in a
+//!    segment before the new one;
+//! 2. writes every dirty page, sealed, and the new header slot (counter + 1, LSN L) to the doublewrite file
+//!    (below), replacing any, fsyncs it and the directory;
+//! 3. grows the data file to the new page count (`set_len`), writes the pages in place, fsyncs;
+//! 4. writes the header slot its counter selects (the inactive one), fsyncs;
+//! 5. deletes the WAL segments up to the sealed one and the doublewrite file.
+//!
+//! A failure at any step poisons the handle (`Poisoned` on later writes); a reopen recovers.
+//!
+//! Recovery at open, each step durable before the next, so a crash during recovery recovers again to the
+//! same state:
+//! 1. lock the directory, check `IDENTITY`, choose the header slot (valid, highest counter);
+//! 2. if a doublewrite file exists, is complete and valid (exact length, CRC, header slot valid and with
+//!    the file's LSN, every page passing its check), has an LSN above the chosen header's and the counter
+//!    right after it, copy its pages in place, grow the file to its page count, fsync, write its header
+//!    slot, fsync (`pages_restored` in the [`RecoveryReport`]); any other doublewrite file is ignored; the
+//!    file is deleted either way. Pages restored carry LSNs ≤ L, so the page LSN check below holds;
+//! 3. replay every WAL segment in order; a batch with a sequence ≤ the header's LSN is already in the data
+//!    file and skipped, the others are applied as LSN = their sequence (checkpointing at the dirty limit).
+//!    A torn tail is dropped and counted; damage in synced data is `Corruption` (the WAL module decides);
+//! 4. checkpoint (makes the replayed batches durable), delete the replayed segments, start a new segment
+//!    numbered one past the last. The next LSN is max(header LSN, last replayed) + 1.
+//!
+//! The doublewrite file is written and synced before any page is written in place, and deleted only after
+//! the header is synced; so a crash leaves either no page changed in place (the doublewrite file is
+//! incomplete, or the header does not need it), or a complete doublewrite file that repairs torn and mixed
+//! pages. No WAL segment is deleted before the header that includes its batches is durable.
 //!
 //! # Files
 //!
-//! `IDENTITY` (see [`crate::identity`]; it records the page size), `LOCK`, and the data file `data`.
+//! `IDENTITY` (see [`crate::identity`]; it records the page size), `LOCK`, the data file `data`, the WAL
+//! segments `NNNNNN.log`, and, only during a checkpoint (or after a crash in one), `doublewrite`.
+//!
+//! # The doublewrite file
+//!
+//! All integers little-endian. `n` = page count.
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 8 | magic `RUMDB-DW` |
+//! | 8 | 4 | format version (1) |
+//! | 12 | 4 | page size |
+//! | 16 | 8 | checkpoint LSN L |
+//! | 24 | 4 | page count `n` |
+//! | 28 | 32 | zero |
+//! | 60 | 4 | CRC-32 of bytes 0..60 followed by bytes 64..end |
+//! | 64 | 64 | the header slot the checkpoint writes (its own format and CRC, below) |
+//! | 128 | 4 × n | page numbers |
+//! | 128 + 4n | page_size × n | the pages, sealed (as they go in place) |
+//!
+//! The file is valid only if its length is exactly `128 + n × (4 + page_size)` (which also bounds what
+//! recovery reads), the CRC matches and the page size is the database's. A complete file with a valid
+//! CRC whose header slot or pages do not check is `Corruption` (file `doublewrite` and offset). Bytes are
+//! counted as [`WritePurpose::TornPage`]; pages in place as `PageWriteback`, header slots as `Header`.
 //!
 //! # The data file
 //!
@@ -122,7 +173,8 @@
 //!
 //! A batch that fails part-way (the writer met a damaged page, or an I/O error) poisons the handle, and
 //! since the tree may then hold part of the batch, reads fail with `Poisoned` too; the data file still holds
-//! the last checkpoint, which a reopen reads.
+//! the last checkpoint, which a reopen reads before replaying the WAL (the failed batch, if its record
+//! reached the log, is replayed whole).
 //!
 //! Snapshots and scans register a version; while one is live, the writer keeps the prior value of every key
 //! it writes in the snapshot overlay, which a snapshot read consults before the tree. The overlay is
@@ -238,7 +290,7 @@ fn valid_page_size(n: usize) -> bool {
     n.is_power_of_two() && (512..=16384).contains(&n)
 }
 
-/// The B-tree engine. See the [module docs](self) for the format and what part 1 does not yet promise.
+/// The B-tree engine. See the [module docs](self) for the formats, checkpoints and recovery.
 ///
 /// # Examples
 ///
@@ -390,6 +442,7 @@ impl BTreeEngine {
         // Replay the batches the data file does not hold, make them durable, drop the replayed segments
         // and start a new one.
         let segments = wal::list_segments(&shared.storage)?;
+        let mut applied = 0u64;
         let outcome = wal::replay(
             &shared.storage,
             &segments,
@@ -401,6 +454,7 @@ impl BTreeEngine {
                     return Ok(());
                 }
                 shared.apply(&batch, seq)?;
+                applied += 1;
                 if shared.store.pool.dirty_count() >= shared.max_dirty {
                     shared.checkpoint()?;
                 }
@@ -417,7 +471,7 @@ impl BTreeEngine {
             identity::finish_create(&shared.storage, &opened.identity)?;
         }
         report.segments_replayed = outcome.segments;
-        report.records_replayed = outcome.records;
+        report.records_replayed = applied;
         report.truncated_bytes = outcome.truncated_bytes;
         report.truncated_at = outcome.truncated_at;
         shared.recovery = report;
