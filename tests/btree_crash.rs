@@ -184,19 +184,30 @@ fn a_torn_page_after_a_crash_mid_checkpoint_is_restored_from_the_doublewrite_fil
     );
 }
 
-/// A failed fsync poisons the handle (later writes are `Poisoned`); a reopen recovers every acknowledged
-/// write. Once with the WAL's fsync (a `Sync` write), once with a checkpoint's.
+/// A failed fsync poisons the handle (later writes are `Poisoned`, no retry); a reopen recovers every
+/// acknowledged write (TESTING.md C.7 case 20). Once with the WAL's fsync (a `Sync` write), once with a
+/// checkpoint's; each with the failed fsync keeping the data (reopen after a process kill: every `Flush`
+/// write survives) and dropping it, Linux-style (reopen after a power loss: every write synced before
+/// survives; a checkpoint whose data-file fsync dropped its pages is repaired from the doublewrite file).
 #[test]
 fn a_failed_fsync_poisons_and_reopen_recovers_every_acknowledged_write() {
-    for via_checkpoint in [false, true] {
+    for (via_checkpoint, drops) in [(false, false), (true, false), (false, true), (true, true)] {
+        let ctx = format!("via_checkpoint {via_checkpoint} drops {drops}");
         let sim = SimBackend::new(9);
         let db = loaded(&sim);
+        if drops {
+            db.sync().unwrap();
+        }
+        // A checkpoint fsyncs the sealed WAL segment, the doublewrite file, then the data file: with
+        // `drops`, fail the data file's.
+        let skip = if via_checkpoint && drops { 3 } else { 1 };
         sim.set_fault_plan(rumdb::testing::FaultPlan {
             fail: vec![rumdb::testing::Fault {
                 op: rumdb::testing::OpKind::SyncData,
-                nth: sim.op_count(rumdb::testing::OpKind::SyncData) + 1,
+                nth: sim.op_count(rumdb::testing::OpKind::SyncData) + skip,
                 kind: std::io::ErrorKind::Other,
             }],
+            fsync_drops_data_on_error: drops,
             ..Default::default()
         });
         let failed = if via_checkpoint {
@@ -207,25 +218,38 @@ fn a_failed_fsync_poisons_and_reopen_recovers_every_acknowledged_write() {
                 WriteOptions::new(Durability::Sync),
             )
         };
-        assert!(failed.is_err());
+        assert!(
+            matches!(failed, Err(rumdb::Error::Io(_))),
+            "{ctx}: {failed:?}"
+        );
         let again = db.put(b"key001", b"refused");
         assert!(
             matches!(again, Err(rumdb::Error::Poisoned { .. })),
-            "{again:?}"
+            "{ctx}: {again:?}"
         );
         drop(db);
         sim.set_fault_plan(rumdb::testing::FaultPlan::default());
-        let image = sim.crash(CrashMode::ProcessKill);
+        let image = sim.crash(if drops {
+            CrashMode::PowerLossDropAll
+        } else {
+            CrashMode::ProcessKill
+        });
         let db = BTreeEngine::open_with(Storage::new(Arc::new(image)), tiny()).unwrap();
         for i in 1..80u32 {
             assert_eq!(
                 db.get(format!("key{i:03}").as_bytes()).unwrap(),
                 Some(value(i, 1)),
-                "key{i:03} via_checkpoint {via_checkpoint}"
+                "key{i:03} {ctx}"
             );
         }
         let k0 = db.get(b"key000").unwrap();
-        assert!(k0 == Some(value(0, 1)) || k0.as_deref() == Some(&b"never acknowledged"[..]));
+        assert!(
+            k0 == Some(value(0, 1)) || k0.as_deref() == Some(&b"never acknowledged"[..]),
+            "{ctx}"
+        );
+        if via_checkpoint && drops {
+            assert!(db.stats().recovery.pages_restored > 0, "{ctx}");
+        }
         db.verify().unwrap();
     }
 }
