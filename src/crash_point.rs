@@ -19,6 +19,7 @@ pub const CRASH_POINTS: &[&str] = &[
     "compact.manifest.synced",
     "manifest.roll.new_written",
     "manifest.roll.after_rename",
+    "btree.checkpoint.after_doublewrite",
 ];
 
 static ARMED: AtomicBool = AtomicBool::new(true);

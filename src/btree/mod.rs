@@ -1,23 +1,74 @@
 //! The page-based B-tree engine: one data file of fixed-size pages, a buffer pool, pages updated in place
 //! by checkpoints.
 //!
-//! # Status: part 1 — not crash-safe yet
+//! # Durability: WAL, no-steal, atomic checkpoint (v1, part 2)
 //!
-//! This part has no write-ahead log and no doublewrite file. Writes live in the buffer pool until a
-//! **checkpoint** writes the dirty pages in place, syncs, and flips the header slot. A checkpoint runs when
-//! the dirty pages reach `max_dirty_pages`, on [`Engine::flush`], [`Engine::sync`], a
-//! [`Durability::Sync`] write, and on close. Until part 2 lands:
-//! - a write acknowledged with `Flush` or `Buffered` is lost if the process dies before the next checkpoint;
-//! - a crash *during* a checkpoint can leave the data file with some pages of the new state and the header
-//!   of the old one (torn pages and a mixed image are not repaired). Reads then report `Corruption` where a
-//!   page is newer than its header (the LSN check below) or its checksum fails, but not every mix is
-//!   detected.
+//! A write appends its batch to the shared WAL ([`crate::wal`]; payload [`WriteBatch::encode`] with the
+//! batch's LSN as its sequence), under the writer mutex, then applies it to pages in the buffer pool in LSN
+//! order. LSNs are consecutive, one per non-empty batch. `Buffered` leaves the record in the WAL's buffer,
+//! `Flush` hands it to the OS before returning, `Sync` hands it to the OS under the writer mutex and waits
+//! for the fsync (`sync_through`) after releasing it, so concurrent `Sync` writers share fsyncs.
+//! [`Engine::sync`] syncs the WAL only. Dirty pages stay in the pool (no-steal) until a checkpoint, which
+//! runs when the dirty pages reach `max_dirty_pages` (inline, by the writer that reached the limit; a
+//! background checkpoint is later work), on [`Engine::flush`] and on close. The header's LSN says which
+//! batches the data file holds.
 //!
-//! A clean close (or a drop) leaves a consistent file.
+//! A checkpoint, under the writer mutex (the tree is at a batch boundary L; readers go on):
+//! 1. rotates the WAL to a new segment (sealing and syncing the old one), so every batch ≤ L is in a
+//!    segment before the new one;
+//! 2. writes every dirty page, sealed, and the new header slot (counter + 1, LSN L) to the doublewrite file
+//!    (below), replacing any, fsyncs it and the directory;
+//! 3. grows the data file to the new page count (`set_len`), writes the pages in place, fsyncs;
+//! 4. writes the header slot its counter selects (the inactive one), fsyncs;
+//! 5. deletes the WAL segments up to the sealed one and the doublewrite file.
+//!
+//! A failure at any step poisons the handle (`Poisoned` on later writes); a reopen recovers.
+//!
+//! Recovery at open, each step durable before the next, so a crash during recovery recovers again to the
+//! same state:
+//! 1. lock the directory, check `IDENTITY`, choose the header slot (valid, highest counter);
+//! 2. if a doublewrite file exists, is complete and valid (exact length, CRC, header slot valid and with
+//!    the file's LSN, every page passing its check), has an LSN above the chosen header's and the counter
+//!    right after it, copy its pages in place, grow the file to its page count, fsync, write its header
+//!    slot, fsync (`pages_restored` in the [`RecoveryReport`]); any other doublewrite file is ignored; the
+//!    file is deleted either way. Pages restored carry LSNs ≤ L, so the page LSN check below holds;
+//! 3. replay every WAL segment in order; a batch with a sequence ≤ the header's LSN is already in the data
+//!    file and skipped, the others are applied as LSN = their sequence (checkpointing at the dirty limit).
+//!    A torn tail is dropped and counted; damage in synced data is `Corruption` (the WAL module decides);
+//! 4. checkpoint (makes the replayed batches durable), delete the replayed segments, start a new segment
+//!    numbered one past the last. The next LSN is max(header LSN, last replayed) + 1.
+//!
+//! The doublewrite file is written and synced before any page is written in place, and deleted only after
+//! the header is synced; so a crash leaves either no page changed in place (the doublewrite file is
+//! incomplete, or the header does not need it), or a complete doublewrite file that repairs torn and mixed
+//! pages. No WAL segment is deleted before the header that includes its batches is durable.
 //!
 //! # Files
 //!
-//! `IDENTITY` (see [`crate::identity`]; it records the page size), `LOCK`, and the data file `data`.
+//! `IDENTITY` (see [`crate::identity`]; it records the page size), `LOCK`, the data file `data`, the WAL
+//! segments `NNNNNN.log`, and, only during a checkpoint (or after a crash in one), `doublewrite`.
+//!
+//! # The doublewrite file
+//!
+//! All integers little-endian. `n` = page count.
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 8 | magic `RUMDB-DW` |
+//! | 8 | 4 | format version (1) |
+//! | 12 | 4 | page size |
+//! | 16 | 8 | checkpoint LSN L |
+//! | 24 | 4 | page count `n` |
+//! | 28 | 32 | zero |
+//! | 60 | 4 | CRC-32 of bytes 0..60 followed by bytes 64..end |
+//! | 64 | 64 | the header slot the checkpoint writes (its own format and CRC, below) |
+//! | 128 | 4 × n | page numbers |
+//! | 128 + 4n | page_size × n | the pages, sealed (as they go in place) |
+//!
+//! The file is valid only if its length is exactly `128 + n × (4 + page_size)` (which also bounds what
+//! recovery reads), the CRC matches and the page size is the database's. A complete file with a valid
+//! CRC whose header slot or pages do not check is `Corruption` (file `doublewrite` and offset). Bytes are
+//! counted as [`WritePurpose::TornPage`]; pages in place as `PageWriteback`, header slots as `Header`.
 //!
 //! # The data file
 //!
@@ -122,7 +173,8 @@
 //!
 //! A batch that fails part-way (the writer met a damaged page, or an I/O error) poisons the handle, and
 //! since the tree may then hold part of the batch, reads fail with `Poisoned` too; the data file still holds
-//! the last checkpoint, which a reopen reads.
+//! the last checkpoint, which a reopen reads before replaying the WAL (the failed batch, if its record
+//! reached the log, is replayed whole).
 //!
 //! Snapshots and scans register a version; while one is live, the writer keeps the prior value of every key
 //! it writes in the snapshot overlay, which a snapshot read consults before the tree. The overlay is
@@ -136,6 +188,7 @@
 //! larger than the pool), plus the overlay (`snapshot_memory`).
 
 mod cursor;
+mod doublewrite;
 mod header;
 mod overlay;
 mod page;
@@ -164,6 +217,7 @@ use crate::error::{EngineKind, Error, Result};
 use crate::identity::{self, CreateOptions};
 use crate::stats::{RecoveryReport, Stats, VerifyReport};
 use crate::storage::{File, LockGuard, ReadPurpose, Storage, WritePurpose};
+use crate::wal::{self, RecoveryMode, WalWriter};
 
 use cursor::{BTreeCursor, BTreeSnapshot, SnapHandle};
 use header::{Header, SLOT_BYTES};
@@ -236,7 +290,7 @@ fn valid_page_size(n: usize) -> bool {
     n.is_power_of_two() && (512..=16384).contains(&n)
 }
 
-/// The B-tree engine. See the [module docs](self) for the format and what part 1 does not yet promise.
+/// The B-tree engine. See the [module docs](self) for the formats, checkpoints and recovery.
 ///
 /// # Examples
 ///
@@ -304,6 +358,10 @@ pub(crate) struct Shared {
     max_dirty: usize,
     snapshot_memory: u64,
     counters: Counters,
+    /// The WAL; `None` only while recovery replays (its checkpoints do not rotate a log).
+    wal: Option<Arc<WalWriter>>,
+    /// What the last open recovered.
+    recovery: RecoveryReport,
 }
 
 impl BTreeEngine {
@@ -339,15 +397,17 @@ impl BTreeEngine {
             ));
         }
         let geo = Geometry { page_size };
+        let mut report = RecoveryReport::default();
         let (file, header) = if opened.creating {
-            let created = create_data_file(&storage, &geo)?;
-            identity::finish_create(&storage, &opened.identity)?;
-            created
+            create_data_file(&storage, &geo)?
         } else {
-            open_data_file(&storage, &geo)?
+            let (file, header) = open_data_file(&storage, &geo)?;
+            let header = restore_doublewrite(&storage, &file, &geo, header, &mut report)?;
+            (file, header)
         };
+        doublewrite::remove(&storage)?;
         let capacity = options.pool_bytes / page_size;
-        let shared = Shared {
+        let mut shared = Shared {
             storage,
             store: PageStore {
                 geo,
@@ -376,7 +436,45 @@ impl BTreeEngine {
             max_dirty: options.max_dirty_pages.min(capacity).max(1),
             snapshot_memory: options.snapshot_memory as u64,
             counters: Counters::default(),
+            wal: None,
+            recovery: RecoveryReport::default(),
         };
+        // Replay the batches the data file does not hold, make them durable, drop the replayed segments
+        // and start a new one.
+        let segments = wal::list_segments(&shared.storage)?;
+        let mut applied = 0u64;
+        let outcome = wal::replay(
+            &shared.storage,
+            &segments,
+            RecoveryMode::TolerateCorruptedTail,
+            |rec| {
+                let name = wal::segment_name(rec.segment);
+                let (seq, batch) = WriteBatch::decode(rec.payload, &name, rec.offset)?;
+                if seq <= shared.tree.read().version {
+                    return Ok(());
+                }
+                shared.apply(&batch, seq)?;
+                applied += 1;
+                if shared.store.pool.dirty_count() >= shared.max_dirty {
+                    shared.checkpoint()?;
+                }
+                Ok(())
+            },
+        )?;
+        shared.checkpoint()?;
+        for s in &segments {
+            shared.storage.remove(&wal::segment_name(*s))?;
+        }
+        let next_segment = segments.last().map_or(1, |s| s + 1);
+        shared.wal = Some(WalWriter::create(&shared.storage, next_segment)?);
+        if opened.creating {
+            identity::finish_create(&shared.storage, &opened.identity)?;
+        }
+        report.segments_replayed = outcome.segments;
+        report.records_replayed = applied;
+        report.truncated_bytes = outcome.truncated_bytes;
+        report.truncated_at = outcome.truncated_at;
+        shared.recovery = report;
         Ok(BTreeEngine {
             shared: Arc::new(shared),
         })
@@ -439,12 +537,52 @@ fn open_data_file(storage: &Storage, geo: &Geometry) -> Result<(File, Header)> {
     Ok((file, header))
 }
 
+/// Step 2 of recovery: a complete, valid doublewrite file newer than `header` is copied in place, synced,
+/// and its header slot written and synced; returns the header to use.
+fn restore_doublewrite(
+    storage: &Storage,
+    file: &File,
+    geo: &Geometry,
+    header: Header,
+    report: &mut RecoveryReport,
+) -> Result<Header> {
+    let Some(image) = doublewrite::read(storage, geo, BTREE_FORMAT_VERSION)? else {
+        return Ok(header);
+    };
+    if image.header.lsn <= header.lsn || image.header.counter != header.counter + 1 {
+        return Ok(header);
+    }
+    for (pgno, bytes) in &image.pages {
+        file.write_at(geo.offset(*pgno), bytes, WritePurpose::PageWriteback)?;
+    }
+    let need = geo.offset(image.header.page_count);
+    if file.len()? < need {
+        file.set_len(need)?;
+    }
+    file.sync_data()?;
+    let slot = (image.header.counter % 2) as u32;
+    file.write_at(
+        geo.offset(slot),
+        &image.header.encode(),
+        WritePurpose::Header,
+    )?;
+    file.sync_data()?;
+    report.pages_restored = image.pages.len() as u64;
+    Ok(image.header)
+}
+
 impl Shared {
     fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
         Ok(())
+    }
+
+    fn wal(&self) -> Result<&Arc<WalWriter>> {
+        self.wal
+            .as_ref()
+            .ok_or_else(|| Error::invalid("the engine has no WAL while it recovers"))
     }
 
     fn check_poisoned(&self) -> Result<()> {
@@ -518,8 +656,8 @@ impl Shared {
         }
     }
 
-    /// Applies a non-empty batch as the next version. REQUIRES: the writer mutex.
-    fn apply(&self, batch: &WriteBatch) -> Result<()> {
+    /// Applies a non-empty batch as version `lsn` (after the current one). REQUIRES: the writer mutex.
+    fn apply(&self, batch: &WriteBatch, lsn: u64) -> Result<()> {
         // Read the pages the batch will change under the shared latch first, so that readers wait for the
         // batch's in-memory edits only, not for its page reads. Errors are left for the apply to report.
         {
@@ -539,8 +677,7 @@ impl Shared {
             None => st.overlay.clear(),
             Some(s) => st.overlay.prune_through(s),
         }
-        st.version += 1;
-        let lsn = st.version;
+        st.version = lsn;
         let applied = (|| {
             let mut w = writer::Writer::new(&self.store, &mut st, lsn, oldest.is_some());
             for op in batch {
@@ -570,8 +707,12 @@ impl Shared {
         Ok(())
     }
 
-    /// Writes every dirty page in place, syncs, writes the inactive header slot, syncs. REQUIRES: the
-    /// writer mutex (the tree is at a batch boundary and no page changes meanwhile; readers go on).
+    /// The checkpoint: freezes the dirty set at the current batch boundary L, rotates the WAL (so every
+    /// batch ≤ L is in an older segment), writes the dirty pages and the new header slot to the doublewrite
+    /// file and syncs it, writes the pages in place (growing the file first) and syncs, writes the inactive
+    /// header slot and syncs, then deletes the WAL segments before the rotation and the doublewrite file.
+    /// REQUIRES: the writer mutex (the tree is at a batch boundary and no page changes meanwhile; readers
+    /// go on). A failure poisons the handle.
     fn checkpoint(&self) -> Result<()> {
         let header = {
             let st = self.tree.read();
@@ -594,20 +735,44 @@ impl Shared {
         let geo = self.store.geo;
         let file = &self.store.file;
         let written = (|| -> Result<()> {
-            for f in &dirty {
-                let mut buf = f.read().to_vec();
-                page::seal(&mut buf, f.pgno());
-                file.write_at(geo.offset(f.pgno()), &buf, WritePurpose::PageWriteback)?;
-            }
+            let sealed = match &self.wal {
+                Some(wal) => Some(wal.rotate(wal.segment() + 1)?),
+                None => None,
+            };
+            let pages: Vec<(u32, Vec<u8>)> = dirty
+                .iter()
+                .map(|f| {
+                    let mut buf = f.read().to_vec();
+                    page::seal(&mut buf, f.pgno());
+                    (f.pgno(), buf)
+                })
+                .collect();
+            let image = doublewrite::encode(&header, &pages, BTREE_FORMAT_VERSION);
+            doublewrite::write(&self.storage, &image)?;
+            drop(image);
+            crate::crash_point::hit("btree.checkpoint.after_doublewrite");
+            // Growth first, so no page lands past a length a crash could cut back to.
             let need = geo.offset(header.page_count);
             if file.len()? < need {
                 file.set_len(need)?;
+            }
+            for (pgno, buf) in &pages {
+                file.write_at(geo.offset(*pgno), buf, WritePurpose::PageWriteback)?;
             }
             // The pages (and the file's new length) are durable before a header describes them.
             file.sync_data()?;
             let slot = (header.counter % 2) as u32;
             file.write_at(geo.offset(slot), &header.encode(), WritePurpose::Header)?;
-            file.sync_data()
+            file.sync_data()?;
+            if let Some(sealed) = sealed {
+                for s in wal::list_segments(&self.storage)?
+                    .into_iter()
+                    .filter(|s| *s <= sealed)
+                {
+                    self.storage.remove(&wal::segment_name(s))?;
+                }
+            }
+            doublewrite::remove(&self.storage)
         })();
         if let Err(e) = written {
             self.poison(&e);
@@ -665,11 +830,22 @@ impl Engine for BTreeEngine {
         let s = &self.shared;
         s.check_open()?;
         s.limits().check(batch)?;
-        let _w = s.writer.lock();
+        let wal = s.wal()?;
+        let guard = s.writer.lock();
         s.check_open()?;
         s.check_poisoned()?;
-        if !batch.is_empty() {
-            if let Err(e) = s.apply(batch) {
+        let pos = if batch.is_empty() {
+            None
+        } else {
+            let lsn = s.tree.read().version + 1;
+            let appended = match options.durability {
+                Durability::Sync => Durability::Flush,
+                d => d,
+            };
+            let pos = wal
+                .append(&batch.encode(lsn), appended)
+                .inspect_err(|e| s.poison(e))?;
+            if let Err(e) = s.apply(batch, lsn) {
                 s.poison(&e);
                 return Err(e);
             }
@@ -677,11 +853,20 @@ impl Engine for BTreeEngine {
                 .user_bytes
                 .fetch_add(batch.user_bytes(), Ordering::Relaxed);
             s.counters.batches.fetch_add(1, Ordering::Relaxed);
-        }
-        if options.durability == Durability::Sync || s.store.pool.dirty_count() >= s.max_dirty {
-            s.checkpoint()?;
-        }
-        Ok(())
+            if s.store.pool.dirty_count() >= s.max_dirty {
+                // Inline in this part: the writer runs the checkpoint (a background one is later work).
+                s.checkpoint()?;
+            }
+            Some(pos)
+        };
+        drop(guard);
+        let durable = match (options.durability, pos) {
+            (Durability::Sync, Some(pos)) => wal.sync_through(pos),
+            (Durability::Sync, None) => wal.sync().map(|_| ()),
+            (Durability::Flush, None) => wal.flush(),
+            _ => Ok(()),
+        };
+        durable.inspect_err(|e| s.poison(e))
     }
 
     fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<Iter> {
@@ -697,7 +882,10 @@ impl Engine for BTreeEngine {
     }
 
     fn sync(&self) -> Result<()> {
-        self.shared.checkpoint_now()
+        let s = &self.shared;
+        s.check_open()?;
+        s.check_poisoned()?;
+        s.wal()?.sync().map(|_| ()).inspect_err(|e| s.poison(e))
     }
 
     fn flush(&self) -> Result<()> {
@@ -738,7 +926,7 @@ impl Engine for BTreeEngine {
         out.memory.snapshot_overlay = s.tree.read().overlay.bytes();
         out.dirty_pages = s.store.pool.dirty_count() as u64;
         out.checkpoints = c.checkpoints.load(Ordering::Relaxed);
-        out.recovery = RecoveryReport::default();
+        out.recovery = s.recovery.clone();
         out
     }
 
@@ -754,6 +942,10 @@ impl Engine for BTreeEngine {
         }
         // A poisoned handle may hold part of a batch in the pool: it is not written.
         let result = s.check_poisoned().and_then(|()| s.checkpoint());
+        let result = match &s.wal {
+            Some(wal) if result.is_ok() => wal.close(),
+            _ => result,
+        };
         s.tree.write().closed = true;
         s.store.pool.clear();
         s.lock.lock().take();

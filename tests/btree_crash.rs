@@ -1,0 +1,365 @@
+//! B-tree engine: crash tests on the simulated backend (TESTING.md C.2 oracles through
+//! `engine_history`), a torn page repaired from the doublewrite file, and a failed fsync that poisons.
+//!
+//! `RUMDB_SEED=<n>` runs one seed; `RUMDB_BTREE_SEEDS=<n>` sets how many (defaults keep CI fast).
+
+use std::sync::Arc;
+
+use rumdb::btree::{BTreeEngine, BTreeOptions};
+use rumdb::storage::Storage;
+use rumdb::testing::engine_history::{self, EngineUnderTest};
+use rumdb::testing::{CrashMode, SimBackend};
+use rumdb::{Durability, Engine, WriteBatch, WriteOptions};
+
+fn seeds(default: u64) -> Vec<u64> {
+    if let Some(seed) = std::env::var("RUMDB_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        return vec![seed];
+    }
+    let n = std::env::var("RUMDB_BTREE_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default);
+    (0..n).collect()
+}
+
+fn tiny() -> BTreeOptions {
+    BTreeOptions {
+        max_dirty_pages: 6,
+        ..BTreeOptions::tiny()
+    }
+}
+
+struct Tiny;
+
+impl EngineUnderTest for Tiny {
+    type E = BTreeEngine;
+
+    fn open(&self, storage: Storage) -> rumdb::Result<BTreeEngine> {
+        BTreeEngine::open_with(storage, tiny())
+    }
+
+    /// Outside a checkpoint the directory holds IDENTITY, LOCK, `data` and WAL segments, nothing else.
+    fn stray_files(&self, _engine: &BTreeEngine, storage: &Storage) -> rumdb::Result<Vec<String>> {
+        let listed = storage.list()?;
+        let mut stray: Vec<String> = listed
+            .iter()
+            .filter(|f| {
+                !(["IDENTITY", "LOCK", "data"].contains(&f.as_str())
+                    || rumdb::wal::parse_segment_name(f).is_some())
+            })
+            .map(|f| format!("orphan {f}"))
+            .collect();
+        for need in ["IDENTITY", "data"] {
+            if !listed.iter().any(|f| f == need) {
+                stray.push(format!("missing {need}"));
+            }
+        }
+        if !listed
+            .iter()
+            .any(|f| rumdb::wal::parse_segment_name(f).is_some())
+        {
+            stray.push("missing WAL segment".into());
+        }
+        Ok(stray)
+    }
+}
+
+/// Every crash point of seeded workloads with several checkpoints and a reopen, under every crash mode.
+#[test]
+fn every_crash_point_recovers_an_acknowledged_prefix() {
+    let modes = [
+        CrashMode::ProcessKill,
+        CrashMode::PowerLossDropAll,
+        CrashMode::PowerLossPrefix { torn: true },
+        CrashMode::PowerLossAny {
+            garbage: true,
+            zeros: true,
+        },
+        CrashMode::DirOnly,
+    ];
+    let mut images = 0;
+    for seed in seeds(4) {
+        let mut steps = engine_history::generate(seed, 60);
+        steps.insert(12, engine_history::Step::Reopen);
+        steps.insert(20, engine_history::Step::Flush);
+        steps.insert(40, engine_history::Step::Reopen);
+        images += engine_history::check_every_crash_point(&Tiny, seed, &steps, &modes)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{e}\nreproduce: RUMDB_SEED={seed} cargo test --test btree_crash every_crash"
+                )
+            });
+    }
+    println!("{images} crash images checked");
+}
+
+fn value(i: u32, round: u32) -> Vec<u8> {
+    vec![(i + round) as u8; 20 + (i as usize * 7) % 90]
+}
+
+/// Opens a database on `sim` (large dirty limit: checkpoints only on `flush`), loads 80 keys, checkpoints,
+/// then overwrites them all with `Flush` writes (not yet checkpointed). Returns the handle.
+fn loaded(sim: &SimBackend) -> BTreeEngine {
+    let options = BTreeOptions {
+        max_dirty_pages: 1000,
+        pool_bytes: 1000 * 512,
+        ..BTreeOptions::tiny()
+    };
+    let db = BTreeEngine::open_with(Storage::new(Arc::new(sim.clone())), options).unwrap();
+    for round in 0..2 {
+        for i in 0..80u32 {
+            let mut b = WriteBatch::new();
+            b.put(format!("key{i:03}").as_bytes(), &value(i, round));
+            db.write(&b, WriteOptions::new(Durability::Flush)).unwrap();
+        }
+        if round == 0 {
+            db.flush().unwrap();
+        }
+    }
+    db
+}
+
+fn check_all(db: &BTreeEngine, round: u32) {
+    for i in 0..80u32 {
+        assert_eq!(
+            db.get(format!("key{i:03}").as_bytes()).unwrap(),
+            Some(value(i, round)),
+            "key{i:03}"
+        );
+    }
+    db.verify().unwrap();
+}
+
+/// A crash in the middle of a checkpoint, after the doublewrite file is complete, with a page in place
+/// half written (torn): open copies the doublewrite image in place and loses nothing.
+#[test]
+fn a_torn_page_after_a_crash_mid_checkpoint_is_restored_from_the_doublewrite_file() {
+    let mut torn_cases = 0;
+    for c in 1.. {
+        let sim = SimBackend::new(5);
+        let db = loaded(&sim);
+        let base = sim.mutating_ops();
+        sim.set_fault_plan(rumdb::testing::FaultPlan {
+            crash_at_op: Some(base + c),
+            ..Default::default()
+        });
+        let finished = db.flush().is_ok();
+        drop(db);
+        let image = sim.crash(CrashMode::ProcessKill);
+        if finished {
+            break;
+        }
+        let Ok(dw) = image.read_file("doublewrite") else {
+            continue;
+        };
+        if dw.len() < 128 {
+            continue;
+        }
+        let n = u32::from_le_bytes(dw[24..28].try_into().unwrap()) as usize;
+        if n == 0 || dw.len() != 128 + n * (4 + 512) {
+            continue; // incomplete: no page was written in place yet
+        }
+        let data = image.read_file("data").unwrap();
+        let new_slot = &dw[64..128];
+        if data[..64] == *new_slot || data[512..576] == *new_slot {
+            continue; // the header was written: the pages were synced before it, none can be torn
+        }
+        // Tear the last page of the image in place: its second half is garbage.
+        let pgno = u32::from_le_bytes(dw[128 + 4 * (n - 1)..128 + 4 * n].try_into().unwrap());
+        image
+            .corrupt("data", u64::from(pgno) * 512 + 256, &[0xA5; 256])
+            .unwrap();
+        let db = BTreeEngine::open_with(Storage::new(Arc::new(image.clone())), tiny()).unwrap();
+        assert_eq!(db.stats().recovery.pages_restored, n as u64, "crash at {c}");
+        check_all(&db, 1);
+        assert!(!image.file_names().contains(&"doublewrite".to_string()));
+        torn_cases += 1;
+    }
+    assert!(
+        torn_cases > 0,
+        "no crash point left a complete doublewrite file"
+    );
+}
+
+/// A failed fsync poisons the handle (later writes are `Poisoned`, no retry); a reopen recovers every
+/// acknowledged write (TESTING.md C.7 case 20). Once with the WAL's fsync (a `Sync` write), once with a
+/// checkpoint's; each with the failed fsync keeping the data (reopen after a process kill: every `Flush`
+/// write survives) and dropping it, Linux-style (reopen after a power loss: every write synced before
+/// survives; a checkpoint whose data-file fsync dropped its pages is repaired from the doublewrite file).
+#[test]
+fn a_failed_fsync_poisons_and_reopen_recovers_every_acknowledged_write() {
+    for (via_checkpoint, drops) in [(false, false), (true, false), (false, true), (true, true)] {
+        let ctx = format!("via_checkpoint {via_checkpoint} drops {drops}");
+        let sim = SimBackend::new(9);
+        let db = loaded(&sim);
+        if drops {
+            db.sync().unwrap();
+        }
+        // A checkpoint fsyncs the sealed WAL segment, the doublewrite file, then the data file: with
+        // `drops`, fail the data file's.
+        let skip = if via_checkpoint && drops { 3 } else { 1 };
+        sim.set_fault_plan(rumdb::testing::FaultPlan {
+            fail: vec![rumdb::testing::Fault {
+                op: rumdb::testing::OpKind::SyncData,
+                nth: sim.op_count(rumdb::testing::OpKind::SyncData) + skip,
+                kind: std::io::ErrorKind::Other,
+            }],
+            fsync_drops_data_on_error: drops,
+            ..Default::default()
+        });
+        let failed = if via_checkpoint {
+            db.flush()
+        } else {
+            db.write(
+                WriteBatch::new().put(b"key000", b"never acknowledged"),
+                WriteOptions::new(Durability::Sync),
+            )
+        };
+        assert!(
+            matches!(failed, Err(rumdb::Error::Io(_))),
+            "{ctx}: {failed:?}"
+        );
+        let again = db.put(b"key001", b"refused");
+        assert!(
+            matches!(again, Err(rumdb::Error::Poisoned { .. })),
+            "{ctx}: {again:?}"
+        );
+        drop(db);
+        sim.set_fault_plan(rumdb::testing::FaultPlan::default());
+        let image = sim.crash(if drops {
+            CrashMode::PowerLossDropAll
+        } else {
+            CrashMode::ProcessKill
+        });
+        let db = BTreeEngine::open_with(Storage::new(Arc::new(image)), tiny()).unwrap();
+        for i in 1..80u32 {
+            assert_eq!(
+                db.get(format!("key{i:03}").as_bytes()).unwrap(),
+                Some(value(i, 1)),
+                "key{i:03} {ctx}"
+            );
+        }
+        let k0 = db.get(b"key000").unwrap();
+        assert!(
+            k0 == Some(value(0, 1)) || k0.as_deref() == Some(&b"never acknowledged"[..]),
+            "{ctx}"
+        );
+        if via_checkpoint && drops {
+            assert!(db.stats().recovery.pages_restored > 0, "{ctx}");
+        }
+        db.verify().unwrap();
+    }
+}
+
+/// ENOSPC during a checkpoint (TESTING.md C.7 case 21): the checkpoint fails cleanly, no header flips,
+/// reads are still served, and a reopen is consistent with every acknowledged write.
+#[test]
+fn enospc_during_a_checkpoint_fails_cleanly() {
+    for nth in 1..=3 {
+        let sim = SimBackend::new(11);
+        let db = loaded(&sim);
+        sim.set_fault_plan(rumdb::testing::FaultPlan {
+            fail: vec![rumdb::testing::Fault {
+                op: rumdb::testing::OpKind::WriteAt,
+                nth: sim.op_count(rumdb::testing::OpKind::WriteAt) + nth,
+                kind: std::io::ErrorKind::StorageFull,
+            }],
+            ..Default::default()
+        });
+        assert!(db.flush().is_err(), "write {nth}");
+        assert_eq!(db.get(b"key005").unwrap(), Some(value(5, 1)), "write {nth}");
+        drop(db);
+        sim.set_fault_plan(rumdb::testing::FaultPlan::default());
+        let image = sim.crash(CrashMode::ProcessKill);
+        let db = BTreeEngine::open_with(Storage::new(Arc::new(image.clone())), tiny()).unwrap();
+        check_all(&db, 1);
+        assert!(!image.file_names().contains(&"doublewrite".to_string()));
+    }
+}
+
+/// Concurrent `Sync` writers (each waits for its fsync after the writer latch is released, sharing
+/// fsyncs): after a power loss every one of their writes is present.
+#[test]
+fn concurrent_sync_writers_survive_a_power_loss() {
+    let sim = SimBackend::new(13);
+    let db = Arc::new(BTreeEngine::open_with(Storage::new(Arc::new(sim.clone())), tiny()).unwrap());
+    let syncs_before = sim.op_count(rumdb::testing::OpKind::SyncData);
+    std::thread::scope(|s| {
+        for t in 0..4u32 {
+            let db = Arc::clone(&db);
+            s.spawn(move || {
+                for i in 0..25u32 {
+                    let mut b = WriteBatch::new();
+                    b.put(format!("t{t}k{i:02}").as_bytes(), &value(i, t));
+                    db.write(&b, WriteOptions::new(Durability::Sync)).unwrap();
+                }
+            });
+        }
+    });
+    // At most one WAL fsync per write, plus four per checkpoint (sealed segment, doublewrite file, pages,
+    // header); fewer when writers shared one.
+    let syncs = sim.op_count(rumdb::testing::OpKind::SyncData) - syncs_before;
+    let checkpoints = db.stats().checkpoints;
+    assert!(
+        syncs <= 100 + 4 * checkpoints,
+        "{syncs} fsyncs, {checkpoints} checkpoints"
+    );
+    // The power loss comes before any close: only what the writes themselves made durable survives.
+    let image = sim.crash(CrashMode::PowerLossDropAll);
+    drop(db);
+    let db = BTreeEngine::open_with(Storage::new(Arc::new(image)), tiny()).unwrap();
+    for t in 0..4u32 {
+        for i in 0..25u32 {
+            assert_eq!(
+                db.get(format!("t{t}k{i:02}").as_bytes()).unwrap(),
+                Some(value(i, t)),
+                "t{t}k{i:02}"
+            );
+        }
+    }
+    db.verify().unwrap();
+}
+
+/// The RecoveryReport counts what open replayed: the batches after the last checkpoint, their segments,
+/// and a torn WAL tail (dropped, its batch lost, every earlier one kept).
+#[test]
+fn recovery_report_counts_replayed_batches_and_a_torn_tail() {
+    let crashed = || {
+        let sim = SimBackend::new(17);
+        let db = loaded(&sim);
+        let image = sim.crash(CrashMode::ProcessKill);
+        drop(db);
+        image
+    };
+    let (image, torn) = (crashed(), crashed());
+    let segment = image
+        .file_names()
+        .into_iter()
+        .find(|f| rumdb::wal::parse_segment_name(f).is_some())
+        .unwrap();
+    let len = torn.read_file(&segment).unwrap().len() as u64;
+    torn.truncate(&segment, len - 10).unwrap();
+
+    let db = BTreeEngine::open_with(Storage::new(Arc::new(image)), tiny()).unwrap();
+    let r = db.stats().recovery;
+    assert_eq!((r.records_replayed, r.segments_replayed), (80, 1), "{r:?}");
+    assert_eq!((r.truncated_bytes, r.pages_restored), (0, 0), "{r:?}");
+    check_all(&db, 1);
+    drop(db);
+
+    let db = BTreeEngine::open_with(Storage::new(Arc::new(torn)), tiny()).unwrap();
+    let r = db.stats().recovery;
+    assert_eq!(r.records_replayed, 79, "{r:?}");
+    assert!(r.truncated_bytes > 0 && r.truncated_at.is_some(), "{r:?}");
+    for i in 0..79u32 {
+        assert_eq!(
+            db.get(format!("key{i:03}").as_bytes()).unwrap(),
+            Some(value(i, 1))
+        );
+    }
+    assert_eq!(db.get(b"key079").unwrap(), Some(value(79, 0)));
+    db.verify().unwrap();
+}
