@@ -55,9 +55,18 @@ impl Shared {
     /// Flushes every sealed memtable, oldest first; in Manual mode then compacts if L0 is over its
     /// trigger.
     pub(super) fn flush_sealed(&self) -> Result<()> {
-        {
-            let _job = self.job.lock();
-            loop {
+        self.flush_some(usize::MAX)?;
+        if self.options.background == Background::Manual {
+            self.maybe_compact()?;
+        }
+        Ok(())
+    }
+
+    /// Flushes up to `limit` sealed memtables, oldest first.
+    pub(super) fn flush_some(&self, limit: usize) -> Result<()> {
+        let _job = self.job.lock();
+        for _ in 0..limit {
+            {
                 let (oldest, next_segment) = {
                     let mems = self.mems.read();
                     let Some(oldest) = mems.sealed.first() else {
@@ -78,9 +87,6 @@ impl Shared {
                 crate::crash_point::hit("flush.old_wal.before_delete");
                 self.remove_segments_below(next_segment);
             }
-        }
-        if self.options.background == Background::Manual {
-            self.maybe_compact()?;
         }
         Ok(())
     }

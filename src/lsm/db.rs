@@ -652,7 +652,8 @@ impl Drop for LsmEngine {
     }
 }
 
-/// The background worker: flushes sealed memtables, then compacts L0 when it passes its trigger.
+/// The background worker: flushes sealed memtables one at a time and runs one compaction per round while
+/// some level is over its target; at the L0 stop trigger it compacts before flushing.
 pub(super) fn worker_loop(shared: Arc<Shared>) {
     loop {
         {
@@ -672,9 +673,19 @@ pub(super) fn worker_loop(shared: Arc<Shared>) {
             }
             work.running = true;
         }
-        let result = shared
-            .flush_sealed()
-            .and_then(|()| shared.compact_once().map(|_| ()));
+        // One job per round. At the L0 stop trigger, compact before flushing more into L0, so L0 never
+        // passes the stop trigger; otherwise flush one sealed memtable, then run one compaction.
+        let at_stop =
+            shared.l0_files.load(Ordering::Acquire) as usize >= shared.options.l0_stop_trigger;
+        let result = if at_stop {
+            shared
+                .compact_once()
+                .and_then(|ran| if ran { Ok(()) } else { shared.flush_some(1) })
+        } else {
+            shared
+                .flush_some(1)
+                .and_then(|()| shared.compact_once().map(|_| ()))
+        };
         let mut work = shared.work.lock();
         work.running = false;
         if let Err(e) = result {
