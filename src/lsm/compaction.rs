@@ -591,3 +591,29 @@ impl Iterator for CompactionIter {
 }
 
 const _: () = assert!(NUM_LEVELS >= 2);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tombstones_stay_while_a_deeper_table_spans_the_key() {
+        let range = |a: &str, b: &str| (a.as_bytes().to_vec(), b.as_bytes().to_vec());
+        let it = CompactionIter {
+            sources: Vec::new(),
+            current_user: None,
+            last_seq_for_key: u64::MAX,
+            oldest_snapshot: 0,
+            deeper: vec![
+                vec![range("b", "d"), range("m", "p")],
+                vec![range("x", "z")],
+            ],
+        };
+        for held in ["b", "c", "d", "m", "o", "p", "x", "y", "z"] {
+            assert!(it.deeper_may_hold(held.as_bytes()), "{held}");
+        }
+        for free in ["a", "e", "l", "q", "w", "zz"] {
+            assert!(!it.deeper_may_hold(free.as_bytes()), "{free}");
+        }
+    }
+}

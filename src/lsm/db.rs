@@ -210,6 +210,8 @@ impl Shared {
             .map_err(|e| self.poison(e));
         }
         let mut next_seq = loop {
+            // Again on every round: a handle closed or poisoned while this write waited must not spin.
+            self.check_writable()?;
             self.throttle()?;
             let mut guard = self.writer.lock();
             if self.make_room(&mut guard)? {
@@ -304,10 +306,8 @@ impl Shared {
                     .wait_for(&mut work, std::time::Duration::from_millis(10));
             }
         } else {
-            // Gradual: 1 ms per L0 table past the slowdown trigger (at least 1 ms), at most 10 ms.
-            let over = (l0() + 1)
-                .saturating_sub(o.l0_slowdown_trigger)
-                .clamp(1, 10);
+            // Gradual (LevelDB sleeps 1 ms at its trigger): 1 ms more per L0 table past it, at most 4 ms.
+            let over = (l0() + 1).saturating_sub(o.l0_slowdown_trigger).clamp(1, 4);
             std::thread::sleep(std::time::Duration::from_millis(over as u64));
         }
         self.stall_micros

@@ -139,3 +139,37 @@ impl LsmOptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_level_defaults_are_todays_behaviour_and_overrides_apply() {
+        let o = LsmOptions::default();
+        for level in 0..NUM_LEVELS {
+            let t = o.table_options_for(level);
+            assert_eq!(t.bloom_bits_per_key, 10);
+            let want = if level >= 2 {
+                Compression::Zstd { level: 1 }
+            } else {
+                Compression::None
+            };
+            assert_eq!(t.compression, want, "level {level}");
+        }
+        assert_eq!(o.level_target_bytes(1), 256 << 20);
+        assert_eq!(o.level_target_bytes(3), 25_600 << 20);
+        assert_eq!(o.level_target_bytes(60), u64::MAX);
+        let mut monkey = LsmOptions::default();
+        monkey.level_bloom_bits_per_key[NUM_LEVELS - 1] = Some(4);
+        monkey.level_compression[0] = Compression::Zstd { level: 3 };
+        assert_eq!(
+            monkey.table_options_for(NUM_LEVELS - 1).bloom_bits_per_key,
+            4
+        );
+        assert_eq!(
+            monkey.table_options_for(0).compression,
+            Compression::Zstd { level: 3 }
+        );
+    }
+}
