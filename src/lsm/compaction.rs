@@ -24,7 +24,8 @@
 //! and bloom bits ([`LsmOptions::table_options_for`]). Manual mode runs compactions until every score is
 //! below 1; the worker runs one at a time, flushing sealed memtables in between. `compact()` is a full
 //! compaction: each level from L0 down is merged (or moved) into the next until all data sits on the
-//! deepest non-empty level (at least L1).
+//! deepest non-empty level (at least L1); if nothing was merged into that level, it is rewritten in
+//! place, so tombstones and versions no snapshot needs any longer go.
 //!
 //! Compaction keeps, for each user key, the newest version plus every older version some live snapshot
 //! can still see, and drops a tombstone (with everything older) only when every snapshot sees it and no
@@ -169,6 +170,7 @@ impl Shared {
             .rposition(|l| !l.is_empty())
             .unwrap_or(0)
             .max(1);
+        let mut bottom_rewritten = false;
         for level in 0..deepest {
             let version = self.versions.current();
             let Some(files) = version.levels.get(level).filter(|l| !l.is_empty()) else {
@@ -176,21 +178,35 @@ impl Shared {
             };
             let inputs = files.clone();
             let inputs1 = overlapping(&version, level + 1, &inputs);
-            self.run_compaction(
-                &version,
-                &Compaction {
-                    level,
-                    inputs,
-                    inputs1,
-                },
-            )?;
+            let c = Compaction {
+                level,
+                in_place: false,
+                inputs,
+                inputs1,
+            };
+            bottom_rewritten = level + 1 == deepest && !can_move(&version, &c);
+            self.run_compaction(&version, &c)?;
+        }
+        // Nothing merged into the deepest level (everything was already there, or was moved there):
+        // rewrite it in place, so tombstones and versions no snapshot needs any longer are dropped.
+        let version = self.versions.current();
+        if !bottom_rewritten
+            && let Some(files) = version.levels.get(deepest).filter(|l| !l.is_empty())
+        {
+            let c = Compaction {
+                level: deepest,
+                in_place: true,
+                inputs: files.clone(),
+                inputs1: Vec::new(),
+            };
+            self.run_compaction(&version, &c)?;
         }
         Ok(())
     }
 
     /// Runs `c` against `version` (the current one). REQUIRES: the job lock.
     fn run_compaction(&self, version: &Version, c: &Compaction) -> Result<()> {
-        let out_level = c.level + 1;
+        let out_level = if c.in_place { c.level } else { c.level + 1 };
         let read_upper: u64 = c.inputs.iter().map(|t| t.meta.file_size).sum();
         let read_lower: u64 = c.inputs1.iter().map(|t| t.meta.file_size).sum();
         let deleted = c
@@ -311,9 +327,11 @@ pub struct LevelStats {
     pub moved: u64,
 }
 
-/// One compaction: tables of `level` merged with the tables of `level + 1` they overlap.
+/// One compaction: tables of `level` merged with the tables of `level + 1` they overlap, or (`in_place`,
+/// full compaction only) tables of the deepest level rewritten into that level.
 pub(super) struct Compaction {
     level: usize,
+    in_place: bool,
     inputs: Vec<Arc<TableHandle>>,
     inputs1: Vec<Arc<TableHandle>>,
 }
@@ -392,7 +410,7 @@ fn overlapping(
 /// True if `c` can move its inputs down unchanged: nothing in the next level overlaps them, and for L0,
 /// no other L0 table (an older one left behind would then sit above newer data).
 fn can_move(version: &Version, c: &Compaction) -> bool {
-    if !c.inputs1.is_empty() {
+    if c.in_place || !c.inputs1.is_empty() {
         return false;
     }
     if c.level != 0 {
@@ -433,6 +451,7 @@ fn pick_compaction(
         if !movable.is_empty() {
             return Some(Compaction {
                 level,
+                in_place: false,
                 inputs: movable,
                 inputs1: Vec::new(),
             });
@@ -441,6 +460,7 @@ fn pick_compaction(
         let inputs1 = overlapping(version, 1, &inputs);
         return Some(Compaction {
             level,
+            in_place: false,
             inputs,
             inputs1,
         });
@@ -456,6 +476,7 @@ fn pick_compaction(
     let inputs1 = overlapping(version, level + 1, &inputs);
     Some(Compaction {
         level,
+        in_place: false,
         inputs,
         inputs1,
     })
