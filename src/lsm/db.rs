@@ -23,6 +23,10 @@ use std::thread::JoinHandle;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use super::compaction::{
+    JobState, LevelStats, compaction_score, level_bytes, pending_compaction_bytes,
+};
+use super::edit::NUM_LEVELS;
 use super::iter::{InternalIter, MergingCursor, SourceFactory};
 use super::key::ValueKind;
 use super::manifest::VersionSet;
@@ -119,8 +123,14 @@ pub(super) struct Shared {
     pub(super) wal: Arc<WalWriter>,
     /// Held by writers; also serialises memtable switches. Holds the next sequence number.
     pub(super) writer: Mutex<u64>,
-    /// Serialises flushes and compactions (version changes).
-    pub(super) job: Mutex<()>,
+    /// Serialises flushes and compactions (version changes); holds the compaction pointers.
+    pub(super) job: Mutex<JobState>,
+    /// Compaction counters per output level.
+    pub(super) level_stats: Mutex<[LevelStats; NUM_LEVELS]>,
+    /// L0 tables in the current version (refreshed at every version change), for backpressure.
+    pub(super) l0_files: AtomicU64,
+    /// Pending compaction bytes of the current version (refreshed likewise), for backpressure.
+    pub(super) pending_bytes: AtomicU64,
     pub(super) visible: AtomicU64,
     pub(super) snapshots: Mutex<std::collections::BTreeMap<u64, usize>>,
     pub(super) poisoned: Mutex<Option<String>>,
@@ -190,9 +200,8 @@ impl Shared {
     fn write(&self, batch: &WriteBatch, options: WriteOptions) -> Result<()> {
         self.check_writable()?;
         LIMITS.check(batch)?;
-        let mut next_seq = self.writer.lock();
         if batch.is_empty() {
-            drop(next_seq);
+            drop(self.writer.lock());
             return match options.durability {
                 Durability::Sync => self.wal.sync().map(|_| ()),
                 Durability::Flush => self.wal.flush(),
@@ -200,7 +209,15 @@ impl Shared {
             }
             .map_err(|e| self.poison(e));
         }
-        self.make_room(&mut next_seq)?;
+        let mut next_seq = loop {
+            // Again on every round: a handle closed or poisoned while this write waited must not spin.
+            self.check_writable()?;
+            self.throttle()?;
+            let mut guard = self.writer.lock();
+            if self.make_room(&mut guard)? {
+                break guard;
+            }
+        };
         let seq = *next_seq;
         let appended = match options.durability {
             Durability::Sync => Durability::Flush,
@@ -223,35 +240,92 @@ impl Shared {
         Ok(())
     }
 
-    /// Seals the active memtable if it is full, then waits (or, in Manual mode, flushes inline) while too
-    /// many sealed memtables wait for their flush. REQUIRES: the writer lock.
-    fn make_room(&self, _writer: &mut u64) -> Result<()> {
-        if self.mems.read().active.approximate_bytes() >= self.options.memtable_bytes {
-            self.seal_memtable()?;
-        }
-        let too_many = || self.mems.read().sealed.len() > self.options.max_immutable_memtables;
-        if !too_many() {
-            return Ok(());
-        }
+    /// Seals the active memtable if it is full. In Manual mode, then flushes (and compacts) inline while
+    /// too many sealed memtables wait. In Threads mode, returns `false` instead of sealing when the
+    /// sealed list is full: the caller releases the writer lock and waits in [`Self::throttle`].
+    /// REQUIRES: the writer lock.
+    fn make_room(&self, _writer: &mut u64) -> Result<bool> {
+        let full = self.mems.read().active.approximate_bytes() >= self.options.memtable_bytes;
         match self.options.background {
-            Background::Manual => self.flush_sealed(),
-            Background::Threads => {
-                let start = std::time::Instant::now();
-                self.stalls.fetch_add(1, Ordering::Relaxed);
-                let mut work = self.work.lock();
-                while too_many() {
-                    if let Some(e) = &work.error {
-                        return Err(Error::Poisoned { cause: e.clone() });
-                    }
-                    self.work_cv.notify_all();
-                    self.work_cv
-                        .wait_for(&mut work, std::time::Duration::from_millis(50));
+            Background::Manual => {
+                if full {
+                    self.seal_memtable()?;
                 }
-                self.stall_micros
-                    .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
-                Ok(())
+                if self.mems.read().sealed.len() > self.options.max_immutable_memtables {
+                    self.flush_sealed()?;
+                }
+                Ok(true)
+            }
+            Background::Threads => {
+                if !full {
+                    return Ok(true);
+                }
+                if self.mems.read().sealed.len() >= self.options.max_immutable_memtables {
+                    return Ok(false);
+                }
+                self.seal_memtable()?;
+                Ok(true)
             }
         }
+    }
+
+    /// Backpressure (Threads mode), called holding no lock: past the slowdown thresholds (L0 tables or
+    /// pending compaction bytes) a write sleeps a little, longer the further past it is; at the stop
+    /// thresholds, or when the active memtable is full and the sealed list too, it waits for the worker.
+    /// Each delayed write counts one stall and its time.
+    fn throttle(&self) -> Result<()> {
+        if self.options.background != Background::Threads {
+            return Ok(());
+        }
+        let o = &self.options;
+        let l0 = || self.l0_files.load(Ordering::Acquire) as usize;
+        let pending = || self.pending_bytes.load(Ordering::Acquire);
+        let must_wait = || {
+            l0() >= o.l0_stop_trigger
+                || pending() >= o.pending_compaction_stop_bytes
+                || (self.mems.read().active.approximate_bytes() >= o.memtable_bytes
+                    && self.mems.read().sealed.len() >= o.max_immutable_memtables)
+        };
+        let slow =
+            l0() >= o.l0_slowdown_trigger || pending() >= o.pending_compaction_slowdown_bytes;
+        if !slow && !must_wait() {
+            return Ok(());
+        }
+        let start = std::time::Instant::now();
+        self.stalls.fetch_add(1, Ordering::Relaxed);
+        self.work_cv.notify_all();
+        if must_wait() {
+            let mut work = self.work.lock();
+            while must_wait() && !work.shutdown {
+                if let Some(e) = &work.error {
+                    return Err(Error::Poisoned { cause: e.clone() });
+                }
+                self.work_cv.notify_all();
+                // A condvar wait releases the work lock; no other lock is held.
+                self.work_cv
+                    .wait_for(&mut work, std::time::Duration::from_millis(10));
+            }
+        } else {
+            // Gradual (LevelDB sleeps 1 ms at its trigger): 1 ms more per L0 table past it, at most 4 ms.
+            let over = (l0() + 1).saturating_sub(o.l0_slowdown_trigger).clamp(1, 4);
+            std::thread::sleep(std::time::Duration::from_millis(over as u64));
+        }
+        self.stall_micros
+            .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Recomputes the backpressure inputs from the current version. Call after every version change.
+    pub(super) fn refresh_pressure(&self) {
+        let version = self.versions.current();
+        self.l0_files.store(
+            version.levels.first().map_or(0, |l| l.len() as u64),
+            Ordering::Release,
+        );
+        self.pending_bytes.store(
+            pending_compaction_bytes(&self.options, &version),
+            Ordering::Release,
+        );
     }
 
     /// Seals the active memtable: the WAL moves to a new segment, the memtable joins the sealed list.
@@ -315,17 +389,7 @@ impl Shared {
             ..MemoryUsage::default()
         };
         s.l0_files = version.levels.first().map_or(0, |l| l.len() as u64);
-        s.pending_compaction_bytes = if s.l0_files as usize >= self.options.l0_compaction_trigger {
-            version
-                .levels
-                .iter()
-                .take(2)
-                .flatten()
-                .map(|t| t.meta.file_size)
-                .sum()
-        } else {
-            0
-        };
+        s.pending_compaction_bytes = pending_compaction_bytes(&self.options, &version);
         s.stalls = self.stalls.load(Ordering::Relaxed);
         s.stall_micros = self.stall_micros.load(Ordering::Relaxed);
         s.checkpoints = self.flushes.load(Ordering::Relaxed);
@@ -588,7 +652,8 @@ impl Drop for LsmEngine {
     }
 }
 
-/// The background worker: flushes sealed memtables, then compacts L0 when it passes its trigger.
+/// The background worker: flushes sealed memtables one at a time and runs one compaction per round while
+/// some level is over its target; at the L0 stop trigger it compacts before flushing.
 pub(super) fn worker_loop(shared: Arc<Shared>) {
     loop {
         {
@@ -608,7 +673,19 @@ pub(super) fn worker_loop(shared: Arc<Shared>) {
             }
             work.running = true;
         }
-        let result = shared.flush_sealed().and_then(|()| shared.maybe_compact());
+        // One job per round. At the L0 stop trigger, compact before flushing more into L0, so L0 never
+        // passes the stop trigger; otherwise flush one sealed memtable, then run one compaction.
+        let at_stop =
+            shared.l0_files.load(Ordering::Acquire) as usize >= shared.options.l0_stop_trigger;
+        let result = if at_stop {
+            shared
+                .compact_once()
+                .and_then(|ran| if ran { Ok(()) } else { shared.flush_some(1) })
+        } else {
+            shared
+                .flush_some(1)
+                .and_then(|()| shared.compact_once().map(|_| ()))
+        };
         let mut work = shared.work.lock();
         work.running = false;
         if let Err(e) = result {
@@ -620,13 +697,34 @@ pub(super) fn worker_loop(shared: Arc<Shared>) {
 }
 
 impl Shared {
-    /// True if L0 has reached the compaction trigger.
+    /// True if some level is over its target (L0: at its trigger).
     pub(super) fn needs_compaction(&self) -> bool {
-        self.versions
-            .current()
-            .levels
-            .first()
-            .is_some_and(|l0| l0.len() >= self.options.l0_compaction_trigger)
+        compaction_score(&self.options, &self.versions.current()).1 >= 1.0
+    }
+}
+
+impl LsmEngine {
+    /// Per level (L0 first): tables and bytes now, the level's target, and the cumulative compaction
+    /// counters of the compactions (and, for L0, flushes) that wrote into it — RocksDB's compaction
+    /// table. Write amplification of level n ≈ `written / read_upper`.
+    pub fn level_stats(&self) -> Vec<LevelStats> {
+        let shared = &self.shared;
+        let version = shared.versions.current();
+        let counters = *shared.level_stats.lock();
+        counters
+            .iter()
+            .enumerate()
+            .map(|(level, c)| LevelStats {
+                files: version.levels.get(level).map_or(0, |l| l.len() as u64),
+                bytes: level_bytes(&version, level),
+                target_bytes: if level == 0 {
+                    0
+                } else {
+                    shared.options.level_target_bytes(level)
+                },
+                ..*c
+            })
+            .collect()
     }
 }
 

@@ -222,7 +222,7 @@ impl VersionSet {
     }
 
     /// Makes `edit` durable in the manifest, then installs the version it describes. Tables the edit
-    /// deletes are marked obsolete (removed once no reader holds them). Counters the edit leaves unset are
+    /// deletes (and does not add back: a move) are marked obsolete (removed once no reader holds them). Counters the edit leaves unset are
     /// filled from the current ones.
     ///
     /// # Errors
@@ -249,7 +249,10 @@ impl VersionSet {
         log.writer.append(&edit.encode(), Durability::Sync)?;
         let obsolete: Vec<Arc<TableHandle>> = base
             .all()
-            .filter(|t| edit.deleted.iter().any(|(_, n)| *n == t.meta.number))
+            .filter(|t| {
+                edit.deleted.iter().any(|(_, n)| *n == t.meta.number)
+                    && !edit.added.iter().any(|(_, m)| m.number == t.meta.number)
+            })
             .cloned()
             .collect();
         *self.current.write() = Arc::new(next);

@@ -14,6 +14,18 @@
 //!
 //! File numbers (segments, tables, manifests) come from one counter persisted in the manifest.
 //!
+//! # Compaction and backpressure
+//!
+//! Leveled compaction over [`edit::NUM_LEVELS`] levels: L0 → L1 when L0 holds `l0_compaction_trigger`
+//! tables, Ln → Ln+1 when level n passes its target size (`base_level_bytes × level_size_ratio^(n−1)`),
+//! one table at a time picked round-robin over the key space, with trivial moves for tables that overlap
+//! nothing below; see [`compaction`] for the policy and what a compaction keeps. In Threads mode, writers
+//! are delayed a little per write past `l0_slowdown_trigger` L0 tables (or
+//! `pending_compaction_slowdown_bytes`) and wait for the worker at `l0_stop_trigger` (or
+//! `pending_compaction_stop_bytes`) or when the sealed-memtable list is full; they sleep holding no lock,
+//! and each delay counts in `Stats::stalls` / `stall_micros`. In Manual mode compaction runs inline
+//! instead. Per-level options: compression and bloom bits per key ([`LsmOptions::table_options_for`]).
+//!
 //! # Layers
 //!
 //! [`key`] (internal keys and their order), [`memtable`], [`sstable`] (the table format, reader and block
@@ -33,6 +45,7 @@ pub mod options;
 pub mod sstable;
 pub mod version;
 
+pub use compaction::LevelStats;
 pub use db::LsmEngine;
 pub use open::LSM_FORMAT_VERSION;
 pub use options::{Background, LsmOptions};

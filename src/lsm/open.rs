@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use super::compaction::{TableSink, write_tables};
+use super::compaction::{JobState, TableSink, write_tables};
 use super::db::{AtomicReads, LsmEngine, Memtables, Shared, WorkState, worker_loop};
 use super::edit::VersionEdit;
 use super::manifest::{CURRENT, TableOpener, VersionSet, parse_manifest_name};
@@ -142,7 +142,10 @@ impl LsmEngine {
             })),
             wal,
             writer: Mutex::new(next_seq),
-            job: Mutex::new(()),
+            job: Mutex::new(JobState::default()),
+            level_stats: Mutex::new(Default::default()),
+            l0_files: AtomicU64::new(0),
+            pending_bytes: AtomicU64::new(0),
             visible: AtomicU64::new(next_seq - 1),
             snapshots: Mutex::new(Default::default()),
             poisoned: Mutex::new(None),
@@ -160,6 +163,7 @@ impl LsmEngine {
             lock: Mutex::new(Some(opened.lock)),
             options,
         });
+        shared.refresh_pressure();
         let worker = match background {
             Background::Threads => {
                 let s = Arc::clone(&shared);

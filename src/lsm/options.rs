@@ -1,6 +1,7 @@
 //! Options of the LSM engine. Defaults come from DESIGN.md and are never tuned to a benchmark.
 
-use super::sstable::{ReadPath, TableOptions};
+use super::edit::NUM_LEVELS;
+use super::sstable::{Compression, ReadPath, TableOptions};
 use crate::identity::CreateOptions;
 use crate::wal::RecoveryMode;
 
@@ -34,6 +35,23 @@ pub struct LsmOptions {
     pub l0_compaction_trigger: usize,
     /// Target size of a compaction output table (default 64 MiB).
     pub target_file_bytes: u64,
+    /// Target size of L1 (default 256 MiB); level n ≥ 1 targets `base_level_bytes × level_size_ratio^(n−1)`.
+    pub base_level_bytes: u64,
+    /// Size ratio between adjacent levels ≥ 1 (default 10).
+    pub level_size_ratio: u64,
+    /// L0 tables past which writes are delayed gradually (default 8; Threads mode only).
+    pub l0_slowdown_trigger: usize,
+    /// L0 tables at which writes wait for compaction (default 12; Threads mode only).
+    pub l0_stop_trigger: usize,
+    /// Pending compaction bytes past which writes are delayed gradually (default 64 GiB).
+    pub pending_compaction_slowdown_bytes: u64,
+    /// Pending compaction bytes at which writes wait for compaction (default 256 GiB).
+    pub pending_compaction_stop_bytes: u64,
+    /// Bloom bits per key of the tables written to each level; `None` uses `table.bloom_bits_per_key`
+    /// (the default on every level). Monkey-style tuning gives the bottom levels fewer bits.
+    pub level_bloom_bits_per_key: [Option<u32>; NUM_LEVELS],
+    /// Block compression of the tables written to each level (default raw on L0–L1, zstd level 1 below).
+    pub level_compression: [Compression; NUM_LEVELS],
     /// Where flushes and compactions run (default a background thread).
     pub background: Background,
     /// How WAL damage is treated at open.
@@ -51,6 +69,14 @@ impl Default for LsmOptions {
             read_path: ReadPath::default(),
             l0_compaction_trigger: 4,
             target_file_bytes: 64 << 20,
+            base_level_bytes: 256 << 20,
+            level_size_ratio: 10,
+            l0_slowdown_trigger: 8,
+            l0_stop_trigger: 12,
+            pending_compaction_slowdown_bytes: 64 << 30,
+            pending_compaction_stop_bytes: 256 << 30,
+            level_bloom_bits_per_key: [None; NUM_LEVELS],
+            level_compression: default_level_compression(),
             background: Background::Threads,
             recovery_mode: RecoveryMode::default(),
         }
@@ -58,8 +84,8 @@ impl Default for LsmOptions {
 }
 
 impl LsmOptions {
-    /// Tiny sizes for tests: a few-KiB memtable, 256-byte blocks, small tables and cache, Manual background,
-    /// so every test flushes and compacts many times.
+    /// Tiny sizes for tests: a few-KiB memtable, 256-byte blocks, 4 KiB tables, an 8 KiB L1, a small cache,
+    /// Manual background, so every test flushes and compacts many times and data reaches L2 and below.
     pub fn tiny() -> Self {
         LsmOptions {
             memtable_bytes: 4 << 10,
@@ -69,9 +95,81 @@ impl LsmOptions {
                 restart_interval: 4,
                 ..TableOptions::default()
             },
-            target_file_bytes: 16 << 10,
+            target_file_bytes: 4 << 10,
+            base_level_bytes: 8 << 10,
             background: Background::Manual,
             ..LsmOptions::default()
         }
+    }
+}
+
+/// Raw blocks on L0–L1, zstd level 1 below (DESIGN.md).
+fn default_level_compression() -> [Compression; NUM_LEVELS] {
+    std::array::from_fn(|level| {
+        if level >= 2 {
+            Compression::Zstd { level: 1 }
+        } else {
+            Compression::None
+        }
+    })
+}
+
+impl LsmOptions {
+    /// The target size of `level` ≥ 1 (saturating); L0 is governed by its file count instead.
+    pub fn level_target_bytes(&self, level: usize) -> u64 {
+        let ratio = self.level_size_ratio.max(1);
+        (1..level).fold(self.base_level_bytes.max(1), |t, _| t.saturating_mul(ratio))
+    }
+
+    /// The table options of tables written to `level`.
+    pub fn table_options_for(&self, level: usize) -> TableOptions {
+        TableOptions {
+            bloom_bits_per_key: self
+                .level_bloom_bits_per_key
+                .get(level)
+                .copied()
+                .flatten()
+                .unwrap_or(self.table.bloom_bits_per_key),
+            compression: self
+                .level_compression
+                .get(level)
+                .copied()
+                .unwrap_or_default(),
+            ..self.table.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_level_defaults_are_todays_behaviour_and_overrides_apply() {
+        let o = LsmOptions::default();
+        for level in 0..NUM_LEVELS {
+            let t = o.table_options_for(level);
+            assert_eq!(t.bloom_bits_per_key, 10);
+            let want = if level >= 2 {
+                Compression::Zstd { level: 1 }
+            } else {
+                Compression::None
+            };
+            assert_eq!(t.compression, want, "level {level}");
+        }
+        assert_eq!(o.level_target_bytes(1), 256 << 20);
+        assert_eq!(o.level_target_bytes(3), 25_600 << 20);
+        assert_eq!(o.level_target_bytes(60), u64::MAX);
+        let mut monkey = LsmOptions::default();
+        monkey.level_bloom_bits_per_key[NUM_LEVELS - 1] = Some(4);
+        monkey.level_compression[0] = Compression::Zstd { level: 3 };
+        assert_eq!(
+            monkey.table_options_for(NUM_LEVELS - 1).bloom_bits_per_key,
+            4
+        );
+        assert_eq!(
+            monkey.table_options_for(0).compression,
+            Compression::Zstd { level: 3 }
+        );
     }
 }

@@ -86,6 +86,7 @@ pub struct Version {
 
 impl Version {
     /// The version after `edit`: deleted tables removed, added ones (opened by `open`) inserted in order.
+    /// A table both deleted and added (a trivial move to another level) keeps its open handle.
     ///
     /// # Errors
     /// `Corruption` if the edit deletes a table the version lacks or adds one it has; errors of `open`.
@@ -95,13 +96,20 @@ impl Version {
         mut open: impl FnMut(&TableMeta) -> Result<Arc<TableHandle>>,
     ) -> Result<Version> {
         let mut next = self.clone();
+        let mut removed: Vec<Arc<TableHandle>> = Vec::new();
         for (level, number) in &edit.deleted {
             let files = next
                 .levels
                 .get_mut(*level)
                 .ok_or_else(|| Error::corruption("MANIFEST", None, format!("level {level}")))?;
             let before = files.len();
-            files.retain(|t| t.meta.number != *number);
+            files.retain(|t| {
+                let keep = t.meta.number != *number;
+                if !keep {
+                    removed.push(Arc::clone(t));
+                }
+                keep
+            });
             if files.len() == before {
                 return Err(Error::corruption(
                     "MANIFEST",
@@ -118,7 +126,10 @@ impl Version {
                     format!("edit adds table {} twice", meta.number),
                 ));
             }
-            let handle = open(meta)?;
+            let handle = match removed.iter().find(|t| t.meta.number == meta.number) {
+                Some(moved) => Arc::clone(moved),
+                None => open(meta)?,
+            };
             next.levels
                 .get_mut(*level)
                 .ok_or_else(|| Error::corruption("MANIFEST", None, format!("level {level}")))?
