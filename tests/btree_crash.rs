@@ -70,16 +70,7 @@ impl EngineUnderTest for Tiny {
 /// Every crash point of seeded workloads with several checkpoints and a reopen, under every crash mode.
 #[test]
 fn every_crash_point_recovers_an_acknowledged_prefix() {
-    let modes = [
-        CrashMode::ProcessKill,
-        CrashMode::PowerLossDropAll,
-        CrashMode::PowerLossPrefix { torn: true },
-        CrashMode::PowerLossAny {
-            garbage: true,
-            zeros: true,
-        },
-        CrashMode::DirOnly,
-    ];
+    let modes = engine_history::ENGINE_CRASH_MODES;
     let mut images = 0;
     for seed in seeds(4) {
         let mut steps = engine_history::generate(seed, 60);

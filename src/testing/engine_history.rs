@@ -57,6 +57,18 @@ pub trait EngineUnderTest {
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
+/// The crash modes engine crash tests run (the torn prefix subsumes the untorn one).
+pub const ENGINE_CRASH_MODES: [CrashMode; 5] = [
+    CrashMode::ProcessKill,
+    CrashMode::PowerLossDropAll,
+    CrashMode::PowerLossPrefix { torn: true },
+    CrashMode::PowerLossAny {
+        garbage: true,
+        zeros: true,
+    },
+    CrashMode::DirOnly,
+];
+
 /// A seeded history over a small key space, with values large enough to fill tiny memtables.
 pub fn generate(seed: u64, steps: usize) -> Vec<Step> {
     let mut rng = Rng::new(seed);

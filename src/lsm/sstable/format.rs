@@ -1,7 +1,7 @@
 //! The fixed-layout parts of a table: block handles, block trailers, the footer and the properties block
 //! (byte tables in the [module docs](super)).
 
-use crate::batch::put_varint;
+use crate::batch::{get_varint64, put_varint};
 use crate::error::{Error, Result};
 
 use super::{Compression, FORMAT_VERSION, MAX_RAW_BLOCK_LEN, table_file_name};
@@ -43,22 +43,6 @@ impl BlockHandle {
         let (size, rest) = get_varint64(rest)?;
         rest.is_empty().then_some(BlockHandle { offset, size })
     }
-}
-
-/// Reads a LEB128 `u64` (at most 10 bytes); `None` if truncated or overlong.
-pub(crate) fn get_varint64(input: &[u8]) -> Option<(u64, &[u8])> {
-    let mut v: u64 = 0;
-    for (i, &b) in input.iter().enumerate().take(10) {
-        let bits = u64::from(b & 0x7f);
-        if i == 9 && bits > 1 {
-            return None;
-        }
-        v |= bits << (7 * i);
-        if b & 0x80 == 0 {
-            return Some((v, input.get(i + 1..)?));
-        }
-    }
-    None
 }
 
 /// The trailer for `stored` bytes of `kind` whose decoded length is `raw_len`.
