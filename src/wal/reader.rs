@@ -13,6 +13,10 @@
 //! 4. Every segment but the last was fsync'd whole before the next was created, so damage there is
 //!    `Corruption` in that mode too.
 //!
+//! The limit of this rule: damage to the *last* record of the log is indistinguishable from a torn tail
+//! (no later fragment records a sync covering it), so it is dropped and counted even if it had been
+//! synced.
+//!
 //! [`RecoveryMode::PointInTime`] instead stops at the first damage wherever it is, ignores everything after
 //! it (later segments included) and reports where it stopped.
 //!
