@@ -11,6 +11,8 @@
 //!
 //! All counters are cumulative since open; take deltas with [`Stats::since`].
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::error::EngineKind;
 use crate::storage::IoStats;
 
@@ -34,6 +36,61 @@ pub struct ReadCounters {
     pub bloom_probes: u64,
     /// LSM: probes the filter answered "absent" (each saved a data block read).
     pub bloom_negatives: u64,
+}
+
+/// [`ReadCounters`] shared by every reader of one engine handle: relaxed atomics, added to per lookup or
+/// per cursor step and read as a snapshot by `stats()`.
+#[derive(Debug, Default)]
+pub struct AtomicReadCounters {
+    counters: [AtomicU64; 8],
+}
+
+impl AtomicReadCounters {
+    fn fields(c: &ReadCounters) -> [u64; 8] {
+        [
+            c.gets,
+            c.data_fetches,
+            c.index_fetches,
+            c.data_touches,
+            c.index_touches,
+            c.cache_hits,
+            c.bloom_probes,
+            c.bloom_negatives,
+        ]
+    }
+
+    /// Adds `delta` to the counters.
+    pub fn add(&self, delta: &ReadCounters) {
+        for (counter, v) in self.counters.iter().zip(Self::fields(delta)) {
+            if v > 0 {
+                counter.fetch_add(v, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> ReadCounters {
+        let [
+            gets,
+            data_fetches,
+            index_fetches,
+            data_touches,
+            index_touches,
+            cache_hits,
+            bloom_probes,
+            bloom_negatives,
+        ] = self.counters.each_ref().map(|c| c.load(Ordering::Relaxed));
+        ReadCounters {
+            gets,
+            data_fetches,
+            index_fetches,
+            data_touches,
+            index_touches,
+            cache_hits,
+            bloom_probes,
+            bloom_negatives,
+        }
+    }
 }
 
 /// Bytes of memory in use, by part. Bounded by the engine's options.
@@ -232,6 +289,26 @@ fn ratio(num: u64, den: u64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn atomic_read_counters_add_up() {
+        let a = AtomicReadCounters::default();
+        let d = ReadCounters {
+            gets: 1,
+            data_fetches: 2,
+            index_fetches: 3,
+            data_touches: 4,
+            index_touches: 5,
+            cache_hits: 6,
+            bloom_probes: 7,
+            bloom_negatives: 8,
+        };
+        a.add(&d);
+        a.add(&d);
+        let s = a.snapshot();
+        assert_eq!((s.gets, s.index_fetches, s.bloom_negatives), (2, 6, 16));
+        assert_eq!(s.cache_hits, 12);
+    }
 
     #[test]
     fn ratios_and_deltas() {

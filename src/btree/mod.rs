@@ -215,7 +215,7 @@ use crate::engine::{
 };
 use crate::error::{EngineKind, Error, Result};
 use crate::identity::{self, CreateOptions};
-use crate::stats::{RecoveryReport, Stats, VerifyReport};
+use crate::stats::{AtomicReadCounters, ReadCounters, RecoveryReport, Stats, VerifyReport};
 use crate::storage::{File, LockGuard, ReadPurpose, Storage, WritePurpose};
 use crate::wal::{self, RecoveryMode, WalWriter};
 
@@ -318,27 +318,8 @@ impl std::fmt::Debug for BTreeEngine {
 struct Counters {
     user_bytes: AtomicU64,
     batches: AtomicU64,
-    gets: AtomicU64,
-    data_fetches: AtomicU64,
-    index_fetches: AtomicU64,
-    data_touches: AtomicU64,
-    index_touches: AtomicU64,
-    cache_hits: AtomicU64,
     checkpoints: AtomicU64,
-}
-
-impl Counters {
-    fn add(&self, t: &Tally) {
-        self.data_fetches
-            .fetch_add(t.data_fetches, Ordering::Relaxed);
-        self.index_fetches
-            .fetch_add(t.index_fetches, Ordering::Relaxed);
-        self.data_touches
-            .fetch_add(t.data_touches, Ordering::Relaxed);
-        self.index_touches
-            .fetch_add(t.index_touches, Ordering::Relaxed);
-        self.cache_hits.fetch_add(t.hits, Ordering::Relaxed);
-    }
+    reads: AtomicReadCounters,
 }
 
 /// What the handle, its snapshots and its iterators share.
@@ -797,8 +778,15 @@ impl Shared {
 
     /// Counts one point lookup and the pages it touched and fetched.
     pub(crate) fn count_get(&self, tally: &Tally) {
-        self.counters.add(tally);
-        self.counters.gets.fetch_add(1, Ordering::Relaxed);
+        self.counters.reads.add(&ReadCounters {
+            gets: 1,
+            data_fetches: tally.data_fetches,
+            index_fetches: tally.index_fetches,
+            data_touches: tally.data_touches,
+            index_touches: tally.index_touches,
+            cache_hits: tally.hits,
+            ..ReadCounters::default()
+        });
     }
 
     fn limits(&self) -> Limits {
@@ -916,12 +904,7 @@ impl Engine for BTreeEngine {
         out.io = s.storage.io_stats();
         out.user_bytes = c.user_bytes.load(Ordering::Relaxed);
         out.batches = c.batches.load(Ordering::Relaxed);
-        out.reads.gets = c.gets.load(Ordering::Relaxed);
-        out.reads.data_fetches = c.data_fetches.load(Ordering::Relaxed);
-        out.reads.index_fetches = c.index_fetches.load(Ordering::Relaxed);
-        out.reads.data_touches = c.data_touches.load(Ordering::Relaxed);
-        out.reads.index_touches = c.index_touches.load(Ordering::Relaxed);
-        out.reads.cache_hits = c.cache_hits.load(Ordering::Relaxed);
+        out.reads = c.reads.snapshot();
         out.memory.buffer_pool = s.store.pool.resident_bytes();
         out.memory.snapshot_overlay = s.tree.read().overlay.bytes();
         out.dirty_pages = s.store.pool.dirty_count() as u64;

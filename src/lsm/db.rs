@@ -40,7 +40,9 @@ use crate::engine::{
     SnapshotSource, WriteOptions,
 };
 use crate::error::{EngineKind, Error, Result};
-use crate::stats::{MemoryUsage, ReadCounters, RecoveryReport, Stats, VerifyReport};
+use crate::stats::{
+    AtomicReadCounters, MemoryUsage, ReadCounters, RecoveryReport, Stats, VerifyReport,
+};
 use crate::storage::{LockGuard, ReadPurpose, Storage};
 use crate::wal::WalWriter;
 
@@ -61,46 +63,6 @@ impl Memtables {
     /// Newest first.
     fn newest_first(&self) -> impl Iterator<Item = &Arc<Memtable>> {
         std::iter::once(&self.active).chain(self.sealed.iter().rev())
-    }
-}
-
-/// Read counters, shared by every reader.
-#[derive(Default)]
-pub(super) struct AtomicReads {
-    gets: AtomicU64,
-    data_fetches: AtomicU64,
-    index_fetches: AtomicU64,
-    data_touches: AtomicU64,
-    index_touches: AtomicU64,
-    cache_hits: AtomicU64,
-    bloom_probes: AtomicU64,
-    bloom_negatives: AtomicU64,
-}
-
-impl AtomicReads {
-    fn add(&self, s: &ReadStats) {
-        let r = Ordering::Relaxed;
-        self.data_fetches.fetch_add(s.data_fetches, r);
-        self.index_fetches.fetch_add(s.index_fetches, r);
-        self.data_touches.fetch_add(s.data_touches, r);
-        self.index_touches.fetch_add(s.index_touches, r);
-        self.cache_hits.fetch_add(s.cache_hits, r);
-        self.bloom_probes.fetch_add(s.bloom_probes, r);
-        self.bloom_negatives.fetch_add(s.bloom_negatives, r);
-    }
-
-    fn snapshot(&self) -> ReadCounters {
-        let r = Ordering::Relaxed;
-        ReadCounters {
-            gets: self.gets.load(r),
-            data_fetches: self.data_fetches.load(r),
-            index_fetches: self.index_fetches.load(r),
-            data_touches: self.data_touches.load(r),
-            index_touches: self.index_touches.load(r),
-            cache_hits: self.cache_hits.load(r),
-            bloom_probes: self.bloom_probes.load(r),
-            bloom_negatives: self.bloom_negatives.load(r),
-        }
     }
 }
 
@@ -137,7 +99,7 @@ pub(super) struct Shared {
     pub(super) closed: AtomicBool,
     pub(super) work: Mutex<WorkState>,
     pub(super) work_cv: Condvar,
-    pub(super) reads: AtomicReads,
+    pub(super) reads: AtomicReadCounters,
     pub(super) user_bytes: AtomicU64,
     pub(super) batches: AtomicU64,
     pub(super) flushes: AtomicU64,
@@ -350,7 +312,10 @@ impl Shared {
     }
 
     fn get_at(&self, key: &[u8], seq: u64) -> Result<Option<Vec<u8>>> {
-        self.reads.gets.fetch_add(1, Ordering::Relaxed);
+        self.reads.add(&ReadCounters {
+            gets: 1,
+            ..ReadCounters::default()
+        });
         let mems = self.memtables();
         for m in mems.newest_first() {
             if let Some((kind, value)) = m.get(key, seq) {
@@ -360,7 +325,7 @@ impl Shared {
         let version = self.versions.current();
         let mut stats = ReadStats::default();
         let found = version.get(key, seq, &mut stats);
-        self.reads.add(&stats);
+        self.reads.add(&stats.into());
         Ok(match found? {
             Some((ValueKind::Put, value)) => Some(value),
             _ => None,

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use super::compaction::{JobState, TableSink, write_tables};
-use super::db::{AtomicReads, LsmEngine, Memtables, Shared, WorkState, worker_loop};
+use super::db::{LsmEngine, Memtables, Shared, WorkState, worker_loop};
 use super::edit::VersionEdit;
 use super::manifest::{CURRENT, TableOpener, VersionSet, parse_manifest_name};
 use super::memtable::Memtable;
@@ -152,7 +152,7 @@ impl LsmEngine {
             closed: AtomicBool::new(false),
             work: Mutex::new(WorkState::default()),
             work_cv: Condvar::new(),
-            reads: AtomicReads::default(),
+            reads: Default::default(),
             user_bytes: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             flushes: AtomicU64::new(0),

@@ -44,6 +44,21 @@ pub struct ReadStats {
     pub bloom_negatives: u64,
 }
 
+impl From<ReadStats> for crate::stats::ReadCounters {
+    fn from(s: ReadStats) -> Self {
+        crate::stats::ReadCounters {
+            gets: 0,
+            data_fetches: s.data_fetches,
+            index_fetches: s.index_fetches,
+            data_touches: s.data_touches,
+            index_touches: s.index_touches,
+            cache_hits: s.cache_hits,
+            bloom_probes: s.bloom_probes,
+            bloom_negatives: s.bloom_negatives,
+        }
+    }
+}
+
 impl ReadStats {
     /// Adds `other` into `self`.
     pub fn merge(&mut self, other: &ReadStats) {
