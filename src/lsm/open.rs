@@ -41,6 +41,7 @@ impl LsmEngine {
     /// # Errors
     /// As [`LsmEngine::open_with`].
     pub fn open(dir: &Path, options: LsmOptions) -> Result<Self> {
+        options.check()?;
         let storage = Storage::os(dir, options.create.create_if_missing)?;
         Self::open_with(storage, options)
     }
@@ -51,14 +52,7 @@ impl LsmEngine {
     /// `Locked`, `WrongEngine`, `UnsupportedVersion`, `Corruption` (damaged or missing files),
     /// `InvalidArgument` (options, `error_if_exists`), `Io`.
     pub fn open_with(storage: Storage, options: LsmOptions) -> Result<Self> {
-        if options.memtable_bytes == 0
-            || options.l0_compaction_trigger == 0
-            || options.table.block_size < 64
-        {
-            return Err(Error::invalid(
-                "memtable_bytes and l0_compaction_trigger must be positive, block_size ≥ 64",
-            ));
-        }
+        options.check()?;
         let opened = identity::open_dir(
             &storage,
             EngineKind::Lsm,

@@ -1,7 +1,10 @@
 //! Options of the LSM engine. Defaults come from DESIGN.md and are never tuned to a benchmark.
 
 use super::edit::NUM_LEVELS;
+use super::sstable::builder::{MAX_BLOCK_SIZE, MAX_RESTART_INTERVAL};
+use super::sstable::filter::MAX_BITS_PER_KEY;
 use super::sstable::{Compression, ReadPath, TableOptions};
+use crate::error::{Error, Result};
 use crate::identity::CreateOptions;
 use crate::wal::RecoveryMode;
 
@@ -104,6 +107,76 @@ impl LsmOptions {
 }
 
 /// Raw blocks on L0–L1, zstd level 1 below (DESIGN.md).
+impl LsmOptions {
+    /// Checks that the options describe a working engine, so a bad value is an `InvalidArgument` at open
+    /// rather than a stall, a panic or a silent clamp later.
+    ///
+    /// # Errors
+    /// `InvalidArgument` naming the first bad option.
+    pub fn check(&self) -> Result<()> {
+        let bad = |what: String| Err(Error::invalid(what));
+        if self.memtable_bytes == 0 {
+            return bad("memtable_bytes must be positive".into());
+        }
+        if self.max_immutable_memtables == 0 {
+            return bad("max_immutable_memtables must be at least 1 (a sealed memtable waits for its flush)".into());
+        }
+        if self.table.block_size < 64 || self.table.block_size > MAX_BLOCK_SIZE {
+            return bad(format!(
+                "block_size {} is outside 64 B ..= 4 MiB",
+                self.table.block_size
+            ));
+        }
+        if !(1..=MAX_RESTART_INTERVAL).contains(&self.table.restart_interval) {
+            return bad(format!(
+                "restart_interval {} is outside 1 ..= 1024",
+                self.table.restart_interval
+            ));
+        }
+        if self.target_file_bytes == 0 || self.base_level_bytes == 0 {
+            return bad("target_file_bytes and base_level_bytes must be positive".into());
+        }
+        if self.level_size_ratio < 2 {
+            return bad(format!(
+                "level_size_ratio {} must be at least 2",
+                self.level_size_ratio
+            ));
+        }
+        if !(1..=self.l0_slowdown_trigger).contains(&self.l0_compaction_trigger)
+            || self.l0_slowdown_trigger > self.l0_stop_trigger
+        {
+            return bad(format!(
+                "L0 triggers must satisfy 1 ≤ compaction ({}) ≤ slowdown ({}) ≤ stop ({})",
+                self.l0_compaction_trigger, self.l0_slowdown_trigger, self.l0_stop_trigger
+            ));
+        }
+        if self.pending_compaction_slowdown_bytes > self.pending_compaction_stop_bytes {
+            return bad(
+                "pending_compaction_slowdown_bytes must not exceed pending_compaction_stop_bytes"
+                    .into(),
+            );
+        }
+        let zstd_levels = zstd::compression_level_range();
+        for level in 0..NUM_LEVELS {
+            let t = self.table_options_for(level);
+            if t.bloom_bits_per_key > MAX_BITS_PER_KEY {
+                return bad(format!(
+                    "level {level}: {} bloom bits per key (at most {MAX_BITS_PER_KEY})",
+                    t.bloom_bits_per_key
+                ));
+            }
+            if let Compression::Zstd { level: z } = t.compression
+                && !zstd_levels.contains(&z)
+            {
+                return bad(format!(
+                    "level {level}: zstd level {z} is outside {zstd_levels:?}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn default_level_compression() -> [Compression; NUM_LEVELS] {
     std::array::from_fn(|level| {
         if level >= 2 {
@@ -143,6 +216,113 @@ impl LsmOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_bad_option_is_invalid_argument() {
+        assert!(LsmOptions::default().check().is_ok());
+        assert!(LsmOptions::tiny().check().is_ok());
+        let mut bad: Vec<(&str, LsmOptions)> = vec![
+            (
+                "memtable 0",
+                LsmOptions {
+                    memtable_bytes: 0,
+                    ..LsmOptions::default()
+                },
+            ),
+            (
+                "no immutable",
+                LsmOptions {
+                    max_immutable_memtables: 0,
+                    ..LsmOptions::default()
+                },
+            ),
+            (
+                "ratio 1",
+                LsmOptions {
+                    level_size_ratio: 1,
+                    ..LsmOptions::default()
+                },
+            ),
+            (
+                "target 0",
+                LsmOptions {
+                    target_file_bytes: 0,
+                    ..LsmOptions::default()
+                },
+            ),
+            (
+                "base 0",
+                LsmOptions {
+                    base_level_bytes: 0,
+                    ..LsmOptions::default()
+                },
+            ),
+            (
+                "trigger 0",
+                LsmOptions {
+                    l0_compaction_trigger: 0,
+                    ..LsmOptions::default()
+                },
+            ),
+            (
+                "slowdown < trigger",
+                LsmOptions {
+                    l0_slowdown_trigger: 3,
+                    ..LsmOptions::default()
+                },
+            ),
+            (
+                "stop < slowdown",
+                LsmOptions {
+                    l0_stop_trigger: 7,
+                    ..LsmOptions::default()
+                },
+            ),
+            (
+                "pending slowdown > stop",
+                LsmOptions {
+                    pending_compaction_slowdown_bytes: u64::MAX,
+                    ..LsmOptions::default()
+                },
+            ),
+        ];
+        let mut o = LsmOptions::default();
+        o.table.block_size = 63;
+        bad.push(("block 63", o));
+        let mut o = LsmOptions::default();
+        o.table.block_size = MAX_BLOCK_SIZE + 1;
+        bad.push(("block too big", o));
+        let mut o = LsmOptions::default();
+        o.table.restart_interval = 0;
+        bad.push(("restart 0", o));
+        let mut o = LsmOptions::default();
+        o.level_bloom_bits_per_key[3] = Some(MAX_BITS_PER_KEY + 1);
+        bad.push(("bloom bits", o));
+        let mut o = LsmOptions::default();
+        o.level_compression[5] = Compression::Zstd { level: 1000 };
+        bad.push(("zstd level", o));
+        for (name, o) in bad {
+            match o.check() {
+                Err(Error::InvalidArgument(_)) => {}
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn open_with_bad_options_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let o = LsmOptions {
+            level_size_ratio: 0,
+            ..LsmOptions::default()
+        };
+        assert!(matches!(
+            crate::LsmEngine::open(&path, o),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(!path.exists());
+    }
 
     #[test]
     fn per_level_defaults_are_todays_behaviour_and_overrides_apply() {

@@ -19,9 +19,9 @@ use super::{
 /// Buffered bytes at which the builder appends to the file.
 const WRITE_BUFFER: usize = 256 << 10;
 /// The largest block size option honoured.
-const MAX_BLOCK_SIZE: usize = 4 << 20;
+pub(crate) const MAX_BLOCK_SIZE: usize = 4 << 20;
 /// The largest restart interval honoured.
-const MAX_RESTART_INTERVAL: usize = 1024;
+pub(crate) const MAX_RESTART_INTERVAL: usize = 1024;
 
 /// Encodes blocks with their trailers into the output buffer; owns the reused zstd context.
 struct BlockWriter {
