@@ -189,6 +189,8 @@
 
 mod cursor;
 mod doublewrite;
+#[cfg(feature = "testing")]
+pub(crate) mod fuzz_hooks;
 mod header;
 mod overlay;
 mod page;

@@ -20,6 +20,8 @@ use crate::lsm::{LsmEngine, LsmOptions};
 use crate::storage::sim::SimBackend;
 use crate::storage::{ReadPurpose, Storage, WritePurpose};
 use crate::testing::ModelEngine;
+use crate::testing::engine_history::{self, ENGINE_CRASH_MODES, EngineUnderTest, Step};
+use crate::testing::engines::{BTreeTiny, LsmTiny};
 use crate::wal::{self, RecoveryMode};
 
 /// The targets, by name.
@@ -33,7 +35,11 @@ pub const TARGETS: &[&str] = &[
     "bloom_decode",
     "manifest_replay",
     "btree_file_open",
+    "btree_page_decode",
+    "btree_header_decode",
     "engines_differential",
+    "lsm_ops_crash",
+    "btree_ops_crash",
 ];
 
 /// Runs target `name` on `data`. Unknown names are a panic (a harness bug).
@@ -48,7 +54,11 @@ pub fn run(name: &str, data: &[u8]) {
         "bloom_decode" => bloom_decode(data),
         "manifest_replay" => manifest_replay(data),
         "btree_file_open" => btree_file_open(data),
+        "btree_page_decode" => report(crate::btree::fuzz_hooks::page_decode(data)),
+        "btree_header_decode" => report(crate::btree::fuzz_hooks::header_decode(data)),
         "engines_differential" => engines_differential(data),
+        "lsm_ops_crash" => ops_crash(&LsmTiny, data),
+        "btree_ops_crash" => ops_crash(&BTreeTiny, data),
         other => unreachable_target(other),
     }
 }
@@ -67,6 +77,112 @@ fn unreachable_target(name: &str) {
 )]
 fn finding(what: String) -> ! {
     panic!("{what}");
+}
+
+fn report(result: std::result::Result<(), String>) {
+    if let Err(what) = result {
+        finding(what);
+    }
+}
+
+/// Longest history an operation-sequence input decodes to (each step costs a crash and a recovery's worth
+/// of work per execution).
+const MAX_STEPS: usize = 48;
+
+/// Decodes a history: per step one opcode byte; `0` sync, `1` flush, `2` compact (checkpoint), `3`
+/// close + reopen, anything else a batch whose next byte gives 1–6 entries (low bits) and the
+/// durability (high bits: Sync, Flush or Buffered), then two bytes per entry: key `keyNNN` (NNN < 64)
+/// and the value length in units of 3 bytes (0: a delete). Values are filled from the entry's bytes and
+/// position, so inputs stay small while values still reach several pages.
+pub fn steps_from(data: &[u8]) -> Vec<Step> {
+    let mut bytes = data.iter().copied();
+    let mut steps = Vec::new();
+    while steps.len() < MAX_STEPS {
+        let Some(op) = bytes.next() else { break };
+        steps.push(match op % 16 {
+            0 => Step::Sync,
+            1 => Step::Flush,
+            2 => Step::Compact,
+            3 => Step::Reopen,
+            _ => {
+                let shape = bytes.next().unwrap_or(0);
+                let durability = match shape >> 6 {
+                    0 => Durability::Sync,
+                    1 => Durability::Buffered,
+                    _ => Durability::Flush,
+                };
+                let entries = (0..1 + usize::from(shape % 6))
+                    .map(|i| {
+                        let k = bytes.next().unwrap_or(0);
+                        let len = usize::from(bytes.next().unwrap_or(0)) * 3;
+                        let key = format!("key{:03}", k % 64).into_bytes();
+                        let value = (len > 0).then(|| {
+                            (0..len)
+                                .map(|j| k ^ (j as u8).wrapping_mul(31) ^ (steps.len() + i) as u8)
+                                .collect()
+                        });
+                        (key, value)
+                    })
+                    .collect();
+                Step::Batch(entries, durability)
+            }
+        });
+    }
+    steps
+}
+
+/// The bytes [`steps_from`] decodes to `steps`, as far as they can be represented (at most six entries a
+/// batch, keys `keyNNN` by number modulo 64, value lengths rounded down to a multiple of 3, at most 765;
+/// an empty value becomes a delete). Builds the seed corpus from generated histories.
+pub fn steps_to_bytes(steps: &[Step]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for step in steps {
+        match step {
+            Step::Sync => out.push(0),
+            Step::Flush => out.push(1),
+            Step::Compact => out.push(2),
+            Step::Reopen => out.push(3),
+            Step::Batch(entries, durability) => {
+                let n = entries.len().clamp(1, 6);
+                let bits = match durability {
+                    Durability::Sync => 0u8,
+                    Durability::Buffered => 1 << 6,
+                    Durability::Flush => 2 << 6,
+                };
+                out.extend([4, bits | (n - 1) as u8]);
+                for i in 0..n {
+                    let (key, value) = entries.get(i).cloned().unwrap_or_default();
+                    let number = String::from_utf8_lossy(key.get(3..).unwrap_or_default())
+                        .parse::<u32>()
+                        .unwrap_or(0);
+                    let len = value.map_or(0, |v| (v.len() / 3).min(255));
+                    out.extend([(number % 64) as u8, len as u8]);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `data[0]`: crash mode (index into [`ENGINE_CRASH_MODES`]); `data[1..3]`: the mutating storage call to
+/// crash at (little-endian; 0 = after the last step); `data[3]`: the simulator's seed (torn and garbage
+/// choices); the rest: the history ([`steps_from`]). Runs it on the simulated backend with tiny options and
+/// Manual background, crashes, recovers and checks every oracle of [`engine_history`] (synced writes
+/// present, a history prefix, no partial batch, read paths agree, `verify()`, no orphan or missing file,
+/// a second crash right after recovery gives the same state).
+fn ops_crash<T: EngineUnderTest>(eut: &T, data: &[u8]) {
+    let [mode, c0, c1, seed, rest @ ..] = data else {
+        return;
+    };
+    let Some(&mode) = ENGINE_CRASH_MODES.get(usize::from(*mode) % ENGINE_CRASH_MODES.len()) else {
+        return;
+    };
+    let crash_at = u16::from_le_bytes([*c0, *c1]);
+    let crash_at = (crash_at != 0).then_some(u64::from(crash_at));
+    report(
+        engine_history::check_crash(eut, u64::from(*seed), &steps_from(rest), crash_at, mode)
+            .map(|_| ()),
+    );
 }
 
 fn storage_with(files: &[(&str, &[u8])]) -> (SimBackend, Storage) {
@@ -344,6 +460,14 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
         );
     }
     seeds.push(("block_decode", block.finish().to_vec()));
+    // Seeded histories for the operation-sequence targets (the crash tests' generator), crashing
+    // inside the run under a torn power loss, after the end under a kill, and late under garbage.
+    for (seed, mode, at) in [(1u64, 2u8, 9u16), (2, 0, 0), (3, 3, 40)] {
+        let mut input = vec![mode, at.to_le_bytes()[0], at.to_le_bytes()[1], seed as u8];
+        input.extend(steps_to_bytes(&engine_history::generate(seed, 40)));
+        seeds.push(("lsm_ops_crash", input.clone()));
+        seeds.push(("btree_ops_crash", input));
+    }
     seeds.push((
         "engines_differential",
         vec![0x10, 0x21, 0x16, 0x37, 0x14, 0x25, 0x16, 0x17],
@@ -398,6 +522,25 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
         let _ = db.close();
     }
     if let Ok(bytes) = sim.read_file("data") {
+        // Header slot 0 and 1 as the header target sees them; pages 2 and 3 (a leaf or an internal
+        // page, and an overflow page) with their page numbers for the page target.
+        let slots: Vec<u8> = [bytes.get(..64), bytes.get(512..576)]
+            .into_iter()
+            .flatten()
+            .flatten()
+            .copied()
+            .collect();
+        seeds.push(("btree_header_decode", slots));
+        for pgno in 2u8..6 {
+            let start = usize::from(pgno) * 512;
+            if let Some(page) = bytes.get(start..start + 512) {
+                let ctl = (pgno - 2) << 1;
+                seeds.push((
+                    "btree_page_decode",
+                    [ctl].iter().chain(page).copied().collect(),
+                ));
+            }
+        }
         seeds.push(("btree_file_open", bytes));
     }
     seeds
@@ -417,6 +560,32 @@ mod tests {
         for (name, data) in &seeds {
             run(name, data);
         }
+    }
+
+    /// The operation-sequence seeds decode to real histories: several steps of every kind, and enough
+    /// storage calls that their crash points fall inside the run.
+    #[test]
+    fn ops_seeds_decode_to_histories_that_reach_their_crash_points() {
+        let mut kinds = std::collections::HashSet::new();
+        for (name, data) in seed_corpus()
+            .into_iter()
+            .filter(|(t, _)| *t == "lsm_ops_crash")
+        {
+            let steps = steps_from(&data[4..]);
+            assert!(steps.len() >= 20, "{name}: {} steps", steps.len());
+            kinds.extend(steps.iter().map(std::mem::discriminant));
+            let at = u64::from(u16::from_le_bytes([data[1], data[2]]));
+            let lsm = engine_history::check_crash(&LsmTiny, 7, &steps, None, ENGINE_CRASH_MODES[0])
+                .unwrap();
+            let btree =
+                engine_history::check_crash(&BTreeTiny, 7, &steps, None, ENGINE_CRASH_MODES[0])
+                    .unwrap();
+            assert!(
+                lsm > at && btree > at,
+                "crash point {at}: lsm {lsm}, btree {btree} calls"
+            );
+        }
+        assert_eq!(kinds.len(), 5, "the seeds hold every kind of step");
     }
 
     /// Every target on random and on truncated inputs: no panic.

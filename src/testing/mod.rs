@@ -2,6 +2,7 @@
 //! targets call into.
 
 pub mod engine_history;
+pub mod engines;
 pub mod fuzz;
 mod model;
 pub mod wal_history;
