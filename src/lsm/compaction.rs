@@ -97,14 +97,10 @@ impl Shared {
             log_number: Some(next_segment),
             ..VersionEdit::default()
         };
-        let entries = mem.entries();
-        if !entries.is_empty() {
-            let meta = write_tables(
-                self,
-                0,
-                entries.into_iter().map(Ok),
-                WritePurpose::MemtableFlush,
-            )?;
+        if !mem.is_empty() {
+            let meta = mem.with_entries(|entries| {
+                write_tables(self, 0, entries.map(Ok), WritePurpose::MemtableFlush)
+            })?;
             if let Some(max) = meta.iter().map(|m| m.max_seq).max() {
                 edit.last_sequence = Some(max);
             }
@@ -507,10 +503,10 @@ impl TableSink for Shared {
 /// Writes `entries` (internal keys in order) as tables for `level`, cutting a new table past the target
 /// size at a user-key boundary; each table is fsync'd, then the directory. Returns their records (none if
 /// `entries` is empty). Compression and bloom bits come from the level's options.
-pub(super) fn write_tables(
+pub(super) fn write_tables<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     sink: &dyn TableSink,
     level: usize,
-    entries: impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>>,
+    entries: impl Iterator<Item = Result<(K, V)>>,
     purpose: WritePurpose,
 ) -> Result<Vec<TableMeta>> {
     let opts = sink.options();
@@ -520,7 +516,8 @@ pub(super) fn write_tables(
     let mut last_user: Vec<u8> = Vec::new();
     for entry in entries {
         let (ikey, value) = entry?;
-        let user = key::user_key(&ikey);
+        let (ikey, value) = (ikey.as_ref(), value.as_ref());
+        let user = key::user_key(ikey);
         if let Some(b) = builder.take_if(|b| {
             level > 0
                 && b.estimated_size() >= opts.target_file_bytes
@@ -538,7 +535,7 @@ pub(super) fn write_tables(
                 builder.insert(TableBuilder::new(file, number, options.clone(), purpose))
             }
         };
-        b.add(&ikey, &value)?;
+        b.add(ikey, value)?;
     }
     if let Some(b) = builder {
         done.push(b.finish()?);

@@ -1,13 +1,14 @@
 //! The memtable: recent writes in internal-key order, in memory, until they are flushed to an L0 table.
 //!
-//! A `BTreeMap` under a `RwLock`: one writer inserts a whole batch under the write lock, readers take the
+//! A `BTreeSet` of single-allocation entries under a `RwLock`: one writer inserts a whole batch under the write lock, readers take the
 //! read lock for one lookup or one cursor step and never hold it between calls (cursors keep their
 //! position by key and re-seek). Every memtable belongs to one WAL segment: the WAL rotates when the
 //! memtable does, so flushing memtable *n* makes WAL segment *n* obsolete.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::ops::Bound;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use parking_lot::RwLock;
@@ -17,20 +18,64 @@ use super::key::{self, ValueKind};
 use crate::batch::{BatchOp, WriteBatch};
 use crate::error::Result;
 
-/// Bytes charged per entry on top of key and value (map node and allocation overhead, approximately).
-const ENTRY_OVERHEAD: u64 = 48;
+/// Bytes charged per entry on top of key and value: the set's 16-byte element with B-tree node slack, the
+/// entry's allocation (reference counts and length prefix) and the allocator's header, approximately.
+const ENTRY_OVERHEAD: u64 = 64;
 
-/// An internal key ordered by [`key::compare`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct IKey(Vec<u8>);
+/// One version, in a single shared allocation: the internal key's length (4 bytes, little-endian), the
+/// internal key, the value. Ordered by [`key::compare`] of the internal keys; cloning shares the bytes.
+#[derive(Clone, Debug)]
+struct Entry(Arc<[u8]>);
 
-impl Ord for IKey {
-    fn cmp(&self, other: &Self) -> Ordering {
-        key::compare(&self.0, &other.0)
+impl Entry {
+    fn new(ikey: &[u8], value: &[u8]) -> Self {
+        let mut bytes = Vec::with_capacity(4 + ikey.len() + value.len());
+        bytes.extend_from_slice(&(ikey.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(ikey);
+        bytes.extend_from_slice(value);
+        Entry(bytes.into())
+    }
+
+    /// A search key: an internal key with an empty value.
+    fn probe(user_key: &[u8], seq: u64, kind: ValueKind) -> Self {
+        let mut bytes = Vec::with_capacity(4 + user_key.len() + key::TRAILER_LEN);
+        bytes.extend_from_slice(&((user_key.len() + key::TRAILER_LEN) as u32).to_le_bytes());
+        key::encode_into(&mut bytes, user_key, seq, kind);
+        Entry(bytes.into())
+    }
+
+    fn split(&self) -> (&[u8], &[u8]) {
+        let (len, rest) = self.0.split_at_checked(4).unwrap_or((&[], &self.0));
+        let len = len
+            .first_chunk::<4>()
+            .map_or(0, |b| u32::from_le_bytes(*b) as usize);
+        rest.split_at_checked(len).unwrap_or((rest, &[]))
+    }
+
+    fn ikey(&self) -> &[u8] {
+        self.split().0
+    }
+
+    fn value(&self) -> &[u8] {
+        self.split().1
     }
 }
 
-impl PartialOrd for IKey {
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Entry {}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> Ordering {
+        key::compare(self.ikey(), other.ikey())
+    }
+}
+
+impl PartialOrd for Entry {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
@@ -39,7 +84,7 @@ impl PartialOrd for IKey {
 /// Recent writes of one WAL segment.
 #[derive(Debug)]
 pub struct Memtable {
-    map: RwLock<BTreeMap<IKey, Vec<u8>>>,
+    set: RwLock<BTreeSet<Entry>>,
     bytes: AtomicU64,
     segment: u64,
 }
@@ -48,7 +93,7 @@ impl Memtable {
     /// An empty memtable whose records are logged in WAL segment `segment`.
     pub fn new(segment: u64) -> Self {
         Memtable {
-            map: RwLock::new(BTreeMap::new()),
+            set: RwLock::new(BTreeSet::new()),
             bytes: AtomicU64::new(0),
             segment,
         }
@@ -66,69 +111,89 @@ impl Memtable {
 
     /// True if nothing was inserted.
     pub fn is_empty(&self) -> bool {
-        self.map.read().is_empty()
+        self.set.read().is_empty()
     }
 
     /// Inserts every entry of `batch`, entry `i` with sequence `first_seq + i`, under one write lock.
     pub fn insert_batch(&self, first_seq: u64, batch: &WriteBatch) {
-        let mut map = self.map.write();
-        let mut added = 0u64;
-        for (i, op) in batch.iter().enumerate() {
-            let seq = first_seq + i as u64;
-            let (k, kind, value) = match op {
-                BatchOp::Put { key, value } => (key, ValueKind::Put, value),
-                BatchOp::Delete { key } => (key, ValueKind::Delete, &[][..]),
-            };
-            added += (k.len() + key::TRAILER_LEN + value.len()) as u64 + ENTRY_OVERHEAD;
-            map.insert(IKey(key::encode(k, seq, kind)), value.to_vec());
-        }
+        let mut ikey = Vec::new();
+        let entries: Vec<Entry> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, op)| {
+                let (k, kind, value) = match op {
+                    BatchOp::Put { key, value } => (key, ValueKind::Put, value),
+                    BatchOp::Delete { key } => (key, ValueKind::Delete, &[][..]),
+                };
+                ikey.clear();
+                key::encode_into(&mut ikey, k, first_seq + i as u64, kind);
+                Entry::new(&ikey, value)
+            })
+            .collect();
+        // Charged by the bytes each entry holds; the entries are built before the lock is taken.
+        let added: u64 = entries
+            .iter()
+            .map(|e| e.0.len() as u64 + ENTRY_OVERHEAD)
+            .sum();
+        let mut set = self.set.write();
+        set.extend(entries);
+        drop(set);
         self.bytes.fetch_add(added, AtomicOrdering::Relaxed);
     }
 
     /// The newest version of `user_key` with sequence ≤ `seq`: its kind and value.
     pub fn get(&self, user_key: &[u8], seq: u64) -> Option<(ValueKind, Vec<u8>)> {
-        let target = IKey(key::encode(user_key, seq, ValueKind::Put));
-        let map = self.map.read();
-        let (k, v) = map.range(target..).next()?;
-        let (found, _, kind) = key::decode(&k.0)?;
-        (found == user_key).then(|| (kind, v.clone()))
+        let target = Entry::probe(user_key, seq, ValueKind::Put);
+        let set = self.set.read();
+        let e = set.range(target..).next()?;
+        let (found, _, kind) = key::decode(e.ikey())?;
+        (found == user_key).then(|| (kind, e.value().to_vec()))
     }
 
-    /// Every entry in internal-key order (for flushing).
-    pub fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.map
+    /// Runs `f` over every entry (internal key, value) in internal-key order, borrowed under the read
+    /// lock: for flushing a sealed memtable (no writer changes it) without copying it.
+    pub fn with_entries<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Iterator<Item = (&[u8], &[u8])>) -> R,
+    ) -> R {
+        let set = self.set.read();
+        f(&mut set.iter().map(|e| (e.ikey(), e.value())))
+    }
+
+    fn first_after(&self, bound: Bound<Entry>) -> Option<Entry> {
+        self.set
             .read()
-            .iter()
-            .map(|(k, v)| (k.0.clone(), v.clone()))
-            .collect()
-    }
-
-    fn first_after(&self, bound: Bound<IKey>) -> Option<(Vec<u8>, Vec<u8>)> {
-        let map = self.map.read();
-        map.range((bound, Bound::Unbounded))
+            .range((bound, Bound::Unbounded))
             .next()
-            .map(|(k, v)| (k.0.clone(), v.clone()))
+            .cloned()
     }
 
-    fn last_before(&self, bound: Bound<IKey>) -> Option<(Vec<u8>, Vec<u8>)> {
-        let map = self.map.read();
-        map.range((Bound::Unbounded, bound))
+    fn last_before(&self, bound: Bound<Entry>) -> Option<Entry> {
+        self.set
+            .read()
+            .range((Bound::Unbounded, bound))
             .next_back()
-            .map(|(k, v)| (k.0.clone(), v.clone()))
+            .cloned()
     }
 }
 
-/// A cursor over a shared memtable that re-seeks on every step, holding no lock between calls.
+/// A cursor over a shared memtable that re-seeks on every step, holding no lock between calls. The entry
+/// it stands on is shared with the memtable, not copied.
 pub struct MemtableIter {
-    mem: std::sync::Arc<Memtable>,
-    current: Option<(Vec<u8>, Vec<u8>)>,
+    mem: Arc<Memtable>,
+    current: Option<Entry>,
 }
 
 impl MemtableIter {
     /// An unpositioned cursor.
-    pub fn new(mem: std::sync::Arc<Memtable>) -> Self {
+    pub fn new(mem: Arc<Memtable>) -> Self {
         MemtableIter { mem, current: None }
     }
+}
+
+/// A search bound for an internal key given as bytes.
+fn bound_for(ikey: &[u8]) -> Entry {
+    Entry::new(ikey, &[])
 }
 
 impl InternalIter for MemtableIter {
@@ -143,25 +208,25 @@ impl InternalIter for MemtableIter {
     }
 
     fn seek(&mut self, target: &[u8]) -> Result<()> {
-        self.current = self.mem.first_after(Bound::Included(IKey(target.to_vec())));
+        self.current = self.mem.first_after(Bound::Included(bound_for(target)));
         Ok(())
     }
 
     fn seek_for_prev(&mut self, target: &[u8]) -> Result<()> {
-        self.current = self.mem.last_before(Bound::Included(IKey(target.to_vec())));
+        self.current = self.mem.last_before(Bound::Included(bound_for(target)));
         Ok(())
     }
 
     fn next(&mut self) -> Result<()> {
-        if let Some((k, _)) = self.current.take() {
-            self.current = self.mem.first_after(Bound::Excluded(IKey(k)));
+        if let Some(e) = self.current.take() {
+            self.current = self.mem.first_after(Bound::Excluded(e));
         }
         Ok(())
     }
 
     fn prev(&mut self) -> Result<()> {
-        if let Some((k, _)) = self.current.take() {
-            self.current = self.mem.last_before(Bound::Excluded(IKey(k)));
+        if let Some(e) = self.current.take() {
+            self.current = self.mem.last_before(Bound::Excluded(e));
         }
         Ok(())
     }
@@ -171,18 +236,17 @@ impl InternalIter for MemtableIter {
     }
 
     fn key(&self) -> &[u8] {
-        self.current.as_ref().map_or(&[], |(k, _)| k)
+        self.current.as_ref().map_or(&[], Entry::ikey)
     }
 
     fn value(&self) -> &[u8] {
-        self.current.as_ref().map_or(&[], |(_, v)| v)
+        self.current.as_ref().map_or(&[], Entry::value)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn newest_visible_version_wins() {

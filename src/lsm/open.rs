@@ -109,8 +109,9 @@ impl LsmEngine {
                 versions: &versions,
                 options: &options,
             };
-            let entries = replayed.entries().into_iter().map(Ok);
-            let tables = write_tables(&sink, 0, entries, WritePurpose::MemtableFlush)?;
+            let tables = replayed.with_entries(|entries| {
+                write_tables(&sink, 0, entries.map(Ok), WritePurpose::MemtableFlush)
+            })?;
             edit.added = tables.into_iter().map(|m| (0, m)).collect();
         }
         versions.log_and_apply(edit)?;
