@@ -1,19 +1,21 @@
 //! The block cache shared by every table of a database.
 //!
 //! Decoded data blocks are kept under the key `(table number, block offset)` and charged by their decoded
-//! length. The cache is split into [`SHARDS`] independent LRU shards, each behind its own mutex and holding
-//! an equal share of the capacity, so a lookup locks one shard only and never a global lock. Table numbers
-//! are never reused, so a deleted table's blocks are merely dead weight until evicted (or dropped with
-//! [`BlockCache::evict_table`]).
+//! length. The cache is split into [`SHARDS`] independent shards, each holding an equal share of the
+//! capacity and evicting by CLOCK (second chance): a hit takes its shard's lock shared and sets the
+//! block's reference bit, so concurrent hits never exclude each other and no recency list is reordered;
+//! an insert takes the shard's lock exclusively and sweeps the clock hand, clearing reference bits, until
+//! an unreferenced block makes room. Table numbers are never reused, so a deleted table's blocks are
+//! merely dead weight until evicted (or dropped with [`BlockCache::evict_table`]).
 //!
 //! A block larger than a shard's share is not cached (it is returned to the reader and dropped after use).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 
 use super::block::Block;
 
@@ -23,46 +25,89 @@ pub const SHARDS: usize = 16;
 type Key = (u64, u64);
 
 struct Slot {
+    key: Key,
     block: Arc<Block>,
     charge: u64,
-    tick: u64,
+    referenced: AtomicBool,
 }
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<Key, Slot>,
-    /// Recency order: tick → key; the smallest tick is the least recently used.
-    lru: BTreeMap<u64, Key>,
-    tick: u64,
+    /// Key → index in `slots`.
+    map: HashMap<Key, usize>,
+    /// The clock: occupied slots and holes left by removals (reused through `free`).
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    hand: usize,
     usage: u64,
 }
 
 impl Shard {
-    fn touch(&mut self, key: Key) -> Option<Arc<Block>> {
-        self.tick += 1;
-        let tick = self.tick;
-        let slot = self.map.get_mut(&key)?;
-        self.lru.remove(&slot.tick);
-        slot.tick = tick;
-        self.lru.insert(tick, key);
+    fn get(&self, key: Key) -> Option<Arc<Block>> {
+        let slot = self.slots.get(*self.map.get(&key)?)?.as_ref()?;
+        slot.referenced.store(true, Ordering::Relaxed);
         Some(Arc::clone(&slot.block))
     }
 
+    fn remove_at(&mut self, index: usize) -> u64 {
+        let Some(slot) = self.slots.get_mut(index).and_then(Option::take) else {
+            return 0;
+        };
+        self.map.remove(&slot.key);
+        self.free.push(index);
+        self.usage -= slot.charge;
+        slot.charge
+    }
+
     fn remove(&mut self, key: &Key) -> u64 {
-        match self.map.remove(key) {
-            Some(slot) => {
-                self.lru.remove(&slot.tick);
-                self.usage -= slot.charge;
-                slot.charge
-            }
+        match self.map.get(key) {
+            Some(&index) => self.remove_at(index),
             None => 0,
+        }
+    }
+
+    /// Evicts one block: the first unreferenced one from the hand on, clearing reference bits on the
+    /// way (two sweeps at most). Returns the bytes freed, `None` if the shard is empty.
+    fn evict_one(&mut self) -> Option<u64> {
+        let n = self.slots.len();
+        for _ in 0..2 * n {
+            let index = self.hand;
+            self.hand = if index + 1 >= n { 0 } else { index + 1 };
+            let Some(slot) = self.slots.get(index).and_then(Option::as_ref) else {
+                continue;
+            };
+            if !slot.referenced.swap(false, Ordering::Relaxed) {
+                return Some(self.remove_at(index));
+            }
+        }
+        None
+    }
+
+    fn insert(&mut self, key: Key, block: &Arc<Block>, charge: u64) {
+        let slot = Slot {
+            key,
+            block: Arc::clone(block),
+            charge,
+            referenced: AtomicBool::new(false),
+        };
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        };
+        if let Some(place) = self.slots.get_mut(index) {
+            *place = Some(slot);
+            self.map.insert(key, index);
+            self.usage += charge;
         }
     }
 }
 
-/// A bounded, sharded LRU cache of decoded blocks.
+/// A bounded, sharded CLOCK cache of decoded blocks.
 pub struct BlockCache {
-    shards: Vec<Mutex<Shard>>,
+    shards: Vec<RwLock<Shard>>,
     shard_capacity: u64,
     capacity: u64,
     usage: AtomicU64,
@@ -82,7 +127,7 @@ impl BlockCache {
     pub fn new(capacity_bytes: usize) -> Arc<Self> {
         let capacity = capacity_bytes as u64;
         Arc::new(BlockCache {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
             shard_capacity: capacity / SHARDS as u64,
             capacity,
             usage: AtomicU64::new(0),
@@ -99,7 +144,7 @@ impl BlockCache {
         self.capacity
     }
 
-    fn shard(&self, key: Key) -> Option<&Mutex<Shard>> {
+    fn shard(&self, key: Key) -> Option<&RwLock<Shard>> {
         // A fixed mix of both parts, so neighbouring offsets and tables spread over the shards.
         let mut h = key.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ key.1;
         h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -107,13 +152,13 @@ impl BlockCache {
         self.shards.get((h % SHARDS as u64) as usize)
     }
 
-    /// The block of table `number` at `offset`, marking it recently used.
+    /// The block of table `number` at `offset`, marking it referenced.
     pub(crate) fn get(&self, number: u64, offset: u64) -> Option<Arc<Block>> {
-        self.shard((number, offset))?.lock().touch((number, offset))
+        self.shard((number, offset))?.read().get((number, offset))
     }
 
-    /// Caches `block` as table `number`'s block at `offset`, evicting the least recently used blocks of
-    /// its shard to make room.
+    /// Caches `block` as table `number`'s block at `offset`, evicting unreferenced blocks of its shard
+    /// to make room.
     pub(crate) fn insert(&self, number: u64, offset: u64, block: &Arc<Block>) {
         let key = (number, offset);
         let charge = block.len() as u64;
@@ -123,30 +168,15 @@ impl BlockCache {
         let Some(shard) = self.shard(key) else {
             return;
         };
-        let mut shard = shard.lock();
+        let mut shard = shard.write();
         let mut freed = shard.remove(&key);
         while shard.usage + charge > self.shard_capacity {
-            let Some((_, victim)) = shard.lru.pop_first() else {
-                break;
-            };
-            // The map entry goes too; its recency entry was just popped.
-            if let Some(slot) = shard.map.remove(&victim) {
-                shard.usage -= slot.charge;
-                freed += slot.charge;
+            match shard.evict_one() {
+                Some(n) => freed += n,
+                None => break,
             }
         }
-        shard.tick += 1;
-        let tick = shard.tick;
-        shard.map.insert(
-            key,
-            Slot {
-                block: Arc::clone(block),
-                charge,
-                tick,
-            },
-        );
-        shard.lru.insert(tick, key);
-        shard.usage += charge;
+        shard.insert(key, block, charge);
         drop(shard);
         self.usage.fetch_add(charge, Ordering::Relaxed);
         self.usage.fetch_sub(freed, Ordering::Relaxed);
@@ -155,14 +185,14 @@ impl BlockCache {
     /// Drops every cached block of table `number` (when the table is deleted).
     pub fn evict_table(&self, number: u64) {
         for shard in &self.shards {
-            let mut shard = shard.lock();
-            let keys: Vec<Key> = shard
+            let mut shard = shard.write();
+            let doomed: Vec<usize> = shard
                 .map
-                .keys()
-                .filter(|k| k.0 == number)
-                .copied()
+                .iter()
+                .filter(|(k, _)| k.0 == number)
+                .map(|(_, &i)| i)
                 .collect();
-            let freed: u64 = keys.iter().map(|k| shard.remove(k)).sum();
+            let freed: u64 = doomed.into_iter().map(|i| shard.remove_at(i)).sum();
             drop(shard);
             self.usage.fetch_sub(freed, Ordering::Relaxed);
         }
@@ -201,6 +231,27 @@ mod tests {
         cache.insert(1, 0, &block(10));
         assert!(cache.get(1, 0).is_none());
         assert_eq!(cache.usage(), 0);
+    }
+
+    #[test]
+    fn a_referenced_block_gets_a_second_chance() {
+        // One shard's share holds two blocks of this size.
+        let b = block(100);
+        let cache = BlockCache::new(SHARDS * (2 * b.len() + b.len() / 2));
+        // Keys that land in one shard.
+        let shard_of = |off| cache.shard((7, off)).map(|s| s as *const _);
+        let same: Vec<u64> = (0..1000)
+            .filter(|&o| shard_of(o) == shard_of(0))
+            .take(3)
+            .collect();
+        cache.insert(7, same[0], &b);
+        cache.insert(7, same[1], &b);
+        assert!(cache.get(7, same[0]).is_some()); // referenced
+        cache.insert(7, same[2], &b); // evicts the unreferenced one
+        assert!(cache.get(7, same[0]).is_some());
+        assert!(cache.get(7, same[1]).is_none());
+        assert!(cache.get(7, same[2]).is_some());
+        assert!(cache.usage() <= cache.capacity());
     }
 
     #[test]
