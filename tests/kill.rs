@@ -341,40 +341,47 @@ fn kill_rounds(test: &str, kind: Kind, durability: &str) -> u64 {
     rounds
 }
 
-fn child_mode() -> bool {
+/// The parents run one at a time. A `LOCK` file descriptor is close-on-exec, but a child spawned by one
+/// test thread holds a copy of every descriptor of the process from its fork until its exec: had another
+/// test just closed a database, its flock would outlive the close for that moment and the next open
+/// would be `Locked`.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// In a child: runs the writer and returns None. In the parent: waits for its [`SERIAL`] turn.
+fn child_mode() -> Option<std::sync::MutexGuard<'static, ()>> {
     match std::env::var(CHILD) {
         Ok(dir) => {
             writer(&dir);
-            true
+            None
         }
-        Err(_) => false,
+        Err(_) => Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner())),
     }
 }
 
 #[test]
 fn kill_lsm_sync_acks() {
-    if !child_mode() {
+    if let Some(_serial) = child_mode() {
         kill_rounds("kill_lsm_sync_acks", Kind::Lsm, "sync");
     }
 }
 
 #[test]
 fn kill_lsm_flush_acks() {
-    if !child_mode() {
+    if let Some(_serial) = child_mode() {
         kill_rounds("kill_lsm_flush_acks", Kind::Lsm, "flush");
     }
 }
 
 #[test]
 fn kill_btree_sync_acks() {
-    if !child_mode() {
+    if let Some(_serial) = child_mode() {
         kill_rounds("kill_btree_sync_acks", Kind::BTree, "sync");
     }
 }
 
 #[test]
 fn kill_btree_flush_acks() {
-    if !child_mode() {
+    if let Some(_serial) = child_mode() {
         kill_rounds("kill_btree_flush_acks", Kind::BTree, "flush");
     }
 }
@@ -459,14 +466,14 @@ fn crash_points(test: &str, kind: Kind) -> u64 {
 
 #[test]
 fn crash_points_lsm() {
-    if !child_mode() {
+    if let Some(_serial) = child_mode() {
         assert!(crash_points("crash_points_lsm", Kind::Lsm) > 0);
     }
 }
 
 #[test]
 fn crash_points_btree() {
-    if !child_mode() {
+    if let Some(_serial) = child_mode() {
         assert!(crash_points("crash_points_btree", Kind::BTree) > 0);
     }
 }
