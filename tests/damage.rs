@@ -1415,6 +1415,15 @@ case!(
 );
 
 case!(
+    btree_data_grown_by_zero_pages_beyond_the_header_is_ignored,
+    bt(Closed),
+    |f| {
+        f.disk.write_at("data", f.disk.len("data"), &[0; 2 * PAGE]);
+        Expect::Intact
+    }
+);
+
+case!(
     btree_data_shorter_than_header_page_count_is_corruption,
     bt(Closed),
     |f| {
@@ -1525,6 +1534,16 @@ case!(
     |f| {
         let w = wal(&f);
         f.disk.flip_bit(&w, 25, 2);
+        Expect::Refused(w)
+    }
+);
+
+case!(
+    btree_wal_synced_record_bit_flip_sim_is_corruption,
+    bt_sim(SyncedTail),
+    |f| {
+        let w = wal(&f);
+        f.disk.flip_bit(&w, 150, 4);
         Expect::Refused(w)
     }
 );
