@@ -15,6 +15,7 @@ pub const CRASH_POINTS: &[&str] = &[
     "flush.sst.synced",
     "flush.manifest.synced",
     "flush.old_wal.before_delete",
+    "compact.move.synced",
     "compact.outputs.synced",
     "compact.manifest.synced",
     "manifest.roll.new_written",

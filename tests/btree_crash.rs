@@ -354,3 +354,89 @@ fn recovery_report_counts_replayed_batches_and_a_torn_tail() {
     assert_eq!(db.get(b"key079").unwrap(), Some(value(79, 0)));
     db.verify().unwrap();
 }
+
+/// I7 (TESTING.md C.7 case 23): a recovery that itself crashes at any of its mutating operations (WAL
+/// replay, doublewrite restore, the recovery checkpoint), recovered again after a process kill or a
+/// power loss, gives the state of one clean recovery. `RUMDB_RECOVERY_CRASHES=all` tries every run crash
+/// point under every mode and every recovery crash point.
+#[test]
+fn a_crash_during_recovery_recovers_the_same_state() {
+    let exhaustive = std::env::var("RUMDB_RECOVERY_CRASHES").is_ok_and(|v| v == "all");
+    let mut sum = engine_history::RecoveryCrashes::default();
+    for seed in seeds(2) {
+        let mut steps = engine_history::generate(seed, 40);
+        steps.insert(12, engine_history::Step::Reopen);
+        steps.insert(20, engine_history::Step::Flush);
+        let r = engine_history::check_recovery_crash_matrix(&Tiny, seed, &steps, exhaustive)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{e}\nreproduce: RUMDB_SEED={seed} cargo test --test btree_crash a_crash_during"
+                )
+            });
+        sum.recovery_ops += r.recovery_ops;
+        sum.points += r.points;
+        sum.images += r.images;
+    }
+    println!(
+        "btree: {} crash points inside recovery covered ({} recovery ops seen), {} images recovered again",
+        sum.points, sum.recovery_ops, sum.images
+    );
+    assert!(sum.points > 20, "recovery crash points: {sum:?}");
+}
+
+/// Regression (found by I7): recovery removed the old WAL segments and created the next one without a
+/// directory fsync in between. A power loss during that recovery that kept the new segment but undid the
+/// removal left the old last segment — whose damaged tail recovery had just tolerated — as a *sealed*
+/// segment, and the next open refused it as Corruption.
+#[test]
+fn a_power_loss_during_recovery_never_seals_a_damaged_tail() {
+    let sim = SimBackend::new(21);
+    let db = BTreeEngine::open_with(Storage::new(Arc::new(sim.clone())), tiny()).unwrap();
+    for i in 0..20u32 {
+        db.put(format!("key{i:03}").as_bytes(), &value(i, 0))
+            .unwrap();
+    }
+    db.close().unwrap();
+    // A torn, unsynced tail in the last segment: garbage where the next record would start.
+    let segment = sim
+        .file_names()
+        .into_iter()
+        .filter(|f| rumdb::wal::parse_segment_name(f).is_some())
+        .max()
+        .unwrap();
+    let len = sim.read_file(&segment).unwrap().len() as u64;
+    sim.corrupt(&segment, len, &[0xA5; 64]).unwrap();
+    let image = sim.crash(CrashMode::ProcessKill);
+    let recovery_ops = {
+        let copy = image.crash(CrashMode::ProcessKill);
+        let db = BTreeEngine::open_with(Storage::new(Arc::new(copy.clone())), tiny()).unwrap();
+        assert!(db.stats().recovery.truncated_bytes > 0);
+        copy.mutating_ops()
+    };
+    let mut images = 0;
+    for k in 1..=recovery_ops {
+        for _ in 0..16 {
+            let copy = image.crash(CrashMode::ProcessKill);
+            copy.set_fault_plan(rumdb::testing::FaultPlan {
+                crash_at_op: Some(k),
+                ..Default::default()
+            });
+            let interrupted = BTreeEngine::open_with(Storage::new(Arc::new(copy.clone())), tiny());
+            let again = copy.crash(CrashMode::PowerLossAny {
+                garbage: false,
+                zeros: false,
+            });
+            drop(interrupted);
+            let db = BTreeEngine::open_with(Storage::new(Arc::new(again)), tiny())
+                .unwrap_or_else(|e| panic!("recovery crashed at its op {k}: {e}"));
+            for i in 0..20u32 {
+                assert_eq!(
+                    db.get(format!("key{i:03}").as_bytes()).unwrap(),
+                    Some(value(i, 0))
+                );
+            }
+            images += 1;
+        }
+    }
+    assert!(images > 0);
+}

@@ -448,6 +448,11 @@ impl BTreeEngine {
         for s in &segments {
             shared.storage.remove(&wal::segment_name(*s))?;
         }
+        // The removals are durable before the next segment exists: a power loss must never keep the new
+        // segment and bring an old one back, whose tolerated damaged tail would then sit in a sealed one.
+        if !segments.is_empty() {
+            shared.storage.sync_dir()?;
+        }
         let next_segment = segments.last().map_or(1, |s| s + 1);
         shared.wal = Some(WalWriter::create(&shared.storage, next_segment)?);
         if opened.creating {
@@ -533,6 +538,9 @@ fn restore_doublewrite(
         return Ok(header);
     };
     if image.header.lsn <= header.lsn || image.header.counter != header.counter + 1 {
+        // The header in place already describes the image, but it may be a failed run's write whose fsync
+        // failed, read back from the page cache: make it durable before the doublewrite file goes.
+        file.sync_data()?;
         return Ok(header);
     }
     for (pgno, bytes) in &image.pages {

@@ -10,8 +10,8 @@
 //! then delete the old manifest — so after any crash `CURRENT` names a complete manifest.
 //!
 //! Recovery reads `CURRENT` (missing, empty or malformed: `Corruption`, never a fresh database), replays
-//! the manifest it names (missing: `Corruption`; a torn last edit is dropped, damage to a synced edit is
-//! `Corruption`), and opens every table the result names (missing, or of another size: `Corruption`).
+//! the manifest it names (missing, or without its complete first record, the snapshot: `Corruption`; a torn
+//! last edit is dropped, damage to a synced edit is `Corruption`), and opens every table the result names (missing, or of another size: `Corruption`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -153,7 +153,7 @@ impl VersionSet {
         })?;
         let mut tables: [BTreeMap<u64, TableMeta>; NUM_LEVELS] = Default::default();
         let mut counters = Counters::default();
-        replay_file(
+        let outcome = replay_file(
             storage,
             name,
             number,
@@ -163,6 +163,16 @@ impl VersionSet {
                 apply_to_maps(&mut tables, &mut counters, &edit, name)
             },
         )?;
+        // The snapshot record was synced before CURRENT named this manifest, so a manifest without it
+        // (empty, or its first record torn) is damage, not a torn tail: tolerating it would open an empty
+        // database and collect every table as an orphan.
+        if outcome.records == 0 {
+            return Err(Error::corruption(
+                name,
+                Some(0),
+                "no complete snapshot record, though CURRENT names the manifest",
+            ));
+        }
         let all = VersionEdit {
             added: tables
                 .iter()

@@ -6,7 +6,10 @@
 //! - **I3 read paths agree:** every key's `get`, the forward scan and the reverse scan give that state;
 //! - **I4 structure:** `verify()` passes;
 //! - **I5 files:** the engine's own check that no orphan is left and no referenced file is missing;
-//! - **I6 idempotence:** crashing again right after recovery and recovering again gives the same state.
+//! - **I6 idempotence:** crashing again right after recovery and recovering again gives the same state;
+//! - **I7 crash during recovery** ([`check_recovery_crashes`]): a recovery of the same crash image that
+//!   itself crashes at any of its mutating operations, recovered again, gives the same state as one
+//!   clean recovery (and I3–I5 hold).
 //!
 //! Engines plug in through [`EngineUnderTest`]: how to open one on a storage, and how to list the
 //! files it considers orphans.
@@ -231,6 +234,120 @@ pub fn check_crash<T: EngineUnderTest>(
     crash_at: Option<u64>,
     mode: CrashMode,
 ) -> std::result::Result<u64, String> {
+    Ok(crash_and_recover(eut, seed, steps, crash_at, mode)?.ops)
+}
+
+/// How many crash points a [`check_recovery_crashes`] call covered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryCrashes {
+    /// Mutating operations the clean recovery of the crash image performed.
+    pub recovery_ops: u64,
+    /// Crash points inside that recovery that were tried (each under every mode asked for).
+    pub points: u64,
+    /// Crash images of an interrupted recovery that were recovered again and checked.
+    pub images: u64,
+}
+
+/// I7, crash during recovery (TESTING.md C.7 case 23): runs `steps` with a crash at `crash_at` under
+/// `mode`, recovers once cleanly (checking every oracle of [`check_crash`]), then opens the same crash
+/// image again with a crash at the `k`-th mutating operation of recovery, for every `k` up to the number
+/// the clean recovery performed (at most `cap` of them, evenly spread, the last included), crashes that
+/// interrupted recovery under each of `after` and recovers again normally: the state must equal the
+/// single-recovery state, `verify()` must pass and no file may be orphaned or missing.
+///
+/// # Errors
+/// A description of the violated rule.
+pub fn check_recovery_crashes<T: EngineUnderTest>(
+    eut: &T,
+    seed: u64,
+    steps: &[Step],
+    crash_at: Option<u64>,
+    mode: CrashMode,
+    after: &[CrashMode],
+    cap: u64,
+) -> std::result::Result<RecoveryCrashes, String> {
+    let first = crash_and_recover(eut, seed, steps, crash_at, mode)?;
+    let mut out = RecoveryCrashes {
+        recovery_ops: first.recovery_ops,
+        ..RecoveryCrashes::default()
+    };
+    let total = first.recovery_ops;
+    let points: Vec<u64> = if total <= cap {
+        (1..=total).collect()
+    } else {
+        let mut p: Vec<u64> = (1..=cap).map(|i| (i * total).div_ceil(cap)).collect();
+        p.dedup();
+        p
+    };
+    for k in points {
+        let what = |msg: String| {
+            format!(
+                "seed {seed} crash_at {crash_at:?} mode {mode:?}, recovery crashed at its op {k} of {total}: {msg}"
+            )
+        };
+        // A fresh copy of the crash image (ProcessKill of a post-reboot disk copies it exactly).
+        let copy = first.image.crash(CrashMode::ProcessKill);
+        copy.set_fault_plan(FaultPlan {
+            crash_at_op: Some(k),
+            ..FaultPlan::default()
+        });
+        // The interrupted recovery may fail or (when the failed operation is best effort) succeed; the
+        // handle stays alive until the crash, like a process that dies mid-recovery.
+        let interrupted = eut.open(Storage::new(Arc::new(copy.clone())));
+        for &again_mode in after {
+            let again = copy.crash(again_mode);
+            let storage = Storage::new(Arc::new(again));
+            let db = eut
+                .open(storage.clone())
+                .map_err(|e| what(format!("recovery after {again_mode:?} failed: {e}")))?;
+            let state = read_state(&db, &first.keys).map_err(what)?;
+            if state != first.recovered {
+                return Err(what(format!(
+                    "after {again_mode:?} the state ({} keys) differs from the single-recovery state ({} keys)",
+                    state.len(),
+                    first.recovered.len()
+                )));
+            }
+            db.verify()
+                .map_err(|e| what(format!("verify after {again_mode:?}: {e}")))?;
+            let stray = eut
+                .stray_files(&db, &storage)
+                .map_err(|e| what(format!("listing: {e}")))?;
+            if !stray.is_empty() {
+                return Err(what(format!(
+                    "orphans or missing files after {again_mode:?}: {stray:?}"
+                )));
+            }
+            out.images += 1;
+        }
+        drop(interrupted);
+        out.points += 1;
+    }
+    Ok(out)
+}
+
+/// What one crash and clean recovery produced.
+struct Recovered {
+    /// Mutating operations of the run up to the crash.
+    ops: u64,
+    /// The crash image, untouched by recovery (copy it with `crash(ProcessKill)`).
+    image: SimBackend,
+    /// The state the clean recovery found.
+    recovered: Model,
+    /// Every key the history wrote.
+    keys: Vec<Vec<u8>>,
+    /// Mutating operations the clean recovery (the open) performed.
+    recovery_ops: u64,
+}
+
+/// Runs, crashes, recovers a copy of the image and checks I1–I6.
+fn crash_and_recover<T: EngineUnderTest>(
+    eut: &T,
+    seed: u64,
+    steps: &[Step],
+    crash_at: Option<u64>,
+    mode: CrashMode,
+) -> std::result::Result<Recovered, String> {
     let what = |msg: String| format!("seed {seed} crash_at {crash_at:?} mode {mode:?}: {msg}");
     let sim = SimBackend::new(seed ^ crash_at.unwrap_or(0).rotate_left(17));
     // Creation completes first: a directory whose creation was interrupted has engine files and no
@@ -246,7 +363,8 @@ pub fn check_crash<T: EngineUnderTest>(
     });
     let r = run(eut, &Storage::new(Arc::new(sim.clone())), steps);
     let ops = sim.mutating_ops() - base;
-    let image = sim.crash(mode);
+    let pristine = sim.crash(mode);
+    let image = pristine.crash(CrashMode::ProcessKill);
     let keys: Vec<Vec<u8>> = r
         .states
         .iter()
@@ -254,11 +372,12 @@ pub fn check_crash<T: EngineUnderTest>(
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let recovered = {
+    let (recovered, recovery_ops) = {
         let storage = Storage::new(Arc::new(image.clone()));
         let db = eut
             .open(storage.clone())
             .map_err(|e| what(format!("recovery failed: {e}")))?;
+        let recovery_ops = image.mutating_ops();
         let state = read_state(&db, &keys).map_err(what)?;
         db.verify().map_err(|e| what(format!("verify: {e}")))?;
         let stray = eut
@@ -269,7 +388,7 @@ pub fn check_crash<T: EngineUnderTest>(
                 "orphans or missing files after recovery: {stray:?}"
             )));
         }
-        state
+        (state, recovery_ops)
     };
     let low = if mode == CrashMode::ProcessKill {
         r.flushed
@@ -299,7 +418,13 @@ pub fn check_crash<T: EngineUnderTest>(
             "second recovery differs from the first (first matched batch {k})"
         )));
     }
-    Ok(ops)
+    Ok(Recovered {
+        ops,
+        image: pristine,
+        recovered,
+        keys,
+        recovery_ops,
+    })
 }
 
 /// Every crash point of `steps` under every mode in `modes`, plus a crash after the end. Returns the
@@ -322,4 +447,45 @@ pub fn check_every_crash_point<T: EngineUnderTest>(
         }
     }
     Ok(checked)
+}
+
+/// I7 over one history: [`check_recovery_crashes`] at a sample of run crash points (about sixteen, the
+/// end included) under `ProcessKill` and a torn power loss, each recovery crash recovered after a
+/// `ProcessKill` and a `PowerLossDropAll`, at most 64 recovery crash points per image. `exhaustive`
+/// takes every run crash point under every mode of [`ENGINE_CRASH_MODES`], every recovery crash point
+/// and every mode after it. Returns the sums over every image.
+///
+/// # Errors
+/// The first violation.
+pub fn check_recovery_crash_matrix<T: EngineUnderTest>(
+    eut: &T,
+    seed: u64,
+    steps: &[Step],
+    exhaustive: bool,
+) -> std::result::Result<RecoveryCrashes, String> {
+    let total = check_crash(eut, seed, steps, None, CrashMode::ProcessKill)?;
+    let sampled = [
+        CrashMode::ProcessKill,
+        CrashMode::PowerLossPrefix { torn: true },
+    ];
+    let after_sampled = [CrashMode::ProcessKill, CrashMode::PowerLossDropAll];
+    let (modes, after, cap, stride): (&[CrashMode], &[CrashMode], u64, u64) = if exhaustive {
+        (&ENGINE_CRASH_MODES, &ENGINE_CRASH_MODES, u64::MAX, 1)
+    } else {
+        (&sampled, &after_sampled, 64, (total / 15).max(1))
+    };
+    let mut sum = RecoveryCrashes::default();
+    for &mode in modes {
+        let points = (1..=total)
+            .filter(|c| c % stride == 0)
+            .map(Some)
+            .chain([None]);
+        for crash_at in points {
+            let r = check_recovery_crashes(eut, seed, steps, crash_at, mode, after, cap)?;
+            sum.recovery_ops += r.recovery_ops;
+            sum.points += r.points;
+            sum.images += r.images;
+        }
+    }
+    Ok(sum)
 }
