@@ -287,7 +287,7 @@ struct Property {
     lsm: Option<f64>,
 }
 
-fn find<'a>(results: &[&'a Value], engine: &str, workload: &str) -> Option<&'a Value> {
+pub fn find<'a>(results: &[&'a Value], engine: &str, workload: &str) -> Option<&'a Value> {
     results
         .iter()
         .copied()
@@ -295,7 +295,7 @@ fn find<'a>(results: &[&'a Value], engine: &str, workload: &str) -> Option<&'a V
 }
 
 /// Write amplification over fillrandom + overwrite together.
-fn load_wa(results: &[&Value], engine: &str) -> Option<f64> {
+pub fn load_wa(results: &[&Value], engine: &str) -> Option<f64> {
     let parts: Vec<&Value> = ["fillrandom", "overwrite"]
         .iter()
         .filter_map(|w| find(results, engine, w))
@@ -304,7 +304,7 @@ fn load_wa(results: &[&Value], engine: &str) -> Option<f64> {
     (parts.len() == 2).then(|| sum("written_total") / sum("user_bytes"))
 }
 
-fn load_sa(results: &[&Value], engine: &str) -> Option<f64> {
+pub fn load_sa(results: &[&Value], engine: &str) -> Option<f64> {
     space_amp_close(find(results, engine, "overwrite")?)
 }
 

@@ -1,12 +1,12 @@
 //! Two hand-written SVG plots: throughput per workload (bars, log scale) and the RUM scatter (write amp
-//! against space amp, read amp as the marker's label).
+//! against space amp, read amp as the engine marker's label).
 
 use std::fmt::Write;
 use std::path::Path;
 
 use serde_json::Value;
 
-use crate::report::{ops_per_sec, read_amp, space_amp_close, wa_logical};
+use crate::report::{load_sa, load_wa, ops_per_sec, read_amp, space_amp_close, wa_logical};
 
 fn colour(engine: &str) -> &'static str {
     if engine == "lsm" {
@@ -29,12 +29,12 @@ fn header(w: u32, h: u32, title: &str) -> String {
     )
 }
 
-fn legend(s: &mut String, engines: &[String], x: f64) {
-    for (i, e) in engines.iter().enumerate() {
+fn legend(s: &mut String, engines: &[String], labels: &[String], x: f64) {
+    for (i, (e, label)) in engines.iter().zip(labels).enumerate() {
         let y = 34.0 + 14.0 * i as f64;
         let _ = writeln!(
             s,
-            "<rect x=\"{x}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{y}\">{e}</text>",
+            "<rect x=\"{x}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{y}\">{label}</text>",
             y - 9.0,
             colour(e),
             x + 14.0
@@ -91,19 +91,20 @@ pub fn throughput(results: &[&Value], engines: &[String], workloads: &[String]) 
             bottom + 14.0
         );
     }
-    legend(&mut s, engines, f64::from(w) - 90.0);
+    legend(&mut s, engines, engines, f64::from(w) - 90.0);
     s.push_str("</svg>\n");
     s
 }
 
 /// Write amplification (x, log scale) against space amplification after close (y), one marker per engine
-/// and writing workload, labelled with the engine's read amplification (fetches per get in readrandom).
+/// and writing workload (small), and one per engine at its fillrandom + overwrite figures (large) labelled
+/// with its read amplification (fetches per get in readrandom).
 pub fn rum(results: &[&Value], engines: &[String]) -> String {
     let (w, h, left, right, bottom, top) = (760u32, 480u32, 70.0, 740.0, 430.0, 40.0);
     let mut s = header(
         w,
         h,
-        "RUM: write amp (log) vs space amp after close; label = read amp (fetches/get, readrandom)",
+        "RUM: write amp (log) vs space amp after close; large markers labelled with read amp",
     );
     let points: Vec<(String, String, f64, f64)> = results
         .iter()
@@ -162,13 +163,11 @@ pub fn rum(results: &[&Value], engines: &[String]) -> String {
         (top + bottom) / 2.0
     );
     for (e, wl, wa, sa) in &points {
-        let label = match ra(e) {
-            Some(r) => format!("{wl} ra={r:.2}"),
-            None => wl.clone(),
-        };
+        let label = wl;
+        // Small markers: each writing workload on its own.
         let _ = writeln!(
             s,
-            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"5\" fill=\"{}\"><title>{e} {wl}: wa {wa:.2}, sa {sa:.2}</title></circle><text x=\"{:.1}\" y=\"{:.1}\" fill=\"{}\">{label}</text>",
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{}\"><title>{e} {wl}: wa {wa:.2}, sa {sa:.2}</title></circle><text x=\"{:.1}\" y=\"{:.1}\" fill=\"{}\">{label}</text>",
             x(*wa),
             y(*sa),
             colour(e),
@@ -177,7 +176,27 @@ pub fn rum(results: &[&Value], engines: &[String]) -> String {
             colour(e)
         );
     }
-    legend(&mut s, engines, right - 80.0);
+    // One large marker per engine at its fillrandom + overwrite figures, labelled with its read amp.
+    for e in engines {
+        let (Some(wa), Some(sa)) = (load_wa(results, e), load_sa(results, e)) else {
+            continue;
+        };
+        let label = match ra(e) {
+            Some(r) => format!("{e} (fill+overwrite): read amp {r:.2}"),
+            None => format!("{e} (fill+overwrite)"),
+        };
+        let _ = writeln!(
+            s,
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"10\" fill=\"none\" stroke=\"{}\" stroke-width=\"3\"/><text x=\"{:.1}\" y=\"{:.1}\" fill=\"{}\" font-weight=\"bold\">{label}</text>",
+            x(wa),
+            y(sa),
+            colour(e),
+            x(wa) + 12.0,
+            y(sa) + 16.0,
+            colour(e)
+        );
+    }
+    legend(&mut s, engines, engines, right - 80.0);
     s.push_str("</svg>\n");
     s
 }
