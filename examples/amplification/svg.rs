@@ -185,14 +185,20 @@ pub fn rum(results: &[&Value], engines: &[String]) -> String {
             Some(r) => format!("{e} (fill+overwrite): read amp {r:.2}"),
             None => format!("{e} (fill+overwrite)"),
         };
+        // Labels right of the middle grow leftwards so they stay inside the plot.
+        let (anchor, dx) = if x(wa) > (left + right) / 2.0 {
+            ("end", -12.0)
+        } else {
+            ("start", 12.0)
+        };
         let _ = writeln!(
             s,
-            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"10\" fill=\"none\" stroke=\"{}\" stroke-width=\"3\"/><text x=\"{:.1}\" y=\"{:.1}\" fill=\"{}\" font-weight=\"bold\">{label}</text>",
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"10\" fill=\"none\" stroke=\"{}\" stroke-width=\"3\"/><text x=\"{:.1}\" y=\"{:.1}\" fill=\"{}\" font-weight=\"bold\" text-anchor=\"{anchor}\">{label}</text>",
             x(wa),
             y(sa),
             colour(e),
-            x(wa) + 12.0,
-            y(sa) + 16.0,
+            x(wa) + dx,
+            y(sa) + 22.0,
             colour(e)
         );
     }
