@@ -1,0 +1,169 @@
+//! The amplification report: both engines on the same workloads, with throughput, latency percentiles,
+//! write amplification by purpose beside the OS's count, read and space amplification and peak memory,
+//! ending with the textbook B-tree vs LSM-tree table filled with measured values and a verdict per row.
+//!
+//! ```sh
+//! cargo run --release --example amplification                    # about a minute at 200,000 keys
+//! cargo run --release --example amplification -- --keys 1000000 --json out.json --svg plots/
+//! cargo run --release --example amplification -- --help
+//! ```
+//!
+//! Each engine runs in its own child process (this binary re-executed with a hidden `--child ENGINE`), so
+//! its peak memory (VmHWM) and its OS I/O counters (/proc/self/io) are its own. A child prints one JSON
+//! line per workload on stdout; progress goes to stderr.
+
+mod child;
+mod cli;
+mod measure;
+mod report;
+mod svg;
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cfg = match cli::parse(&args) {
+        Ok(c) => c,
+        Err(msg) => {
+            if !msg.is_empty() {
+                eprintln!("error: {msg}\n");
+            }
+            eprint!("{}", cli::USAGE);
+            std::process::exit(if msg.is_empty() { 0 } else { 2 });
+        }
+    };
+    let result = match &cfg.child {
+        Some(engine) => child::run(&cfg, engine),
+        None => parent(&cfg, &args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn print_setup(cfg: &cli::Config) {
+    let lsm = child::lsm_options(cfg);
+    let bt = child::btree_options(cfg);
+    let features: Vec<&str> = [("testing", cfg!(feature = "testing"))]
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(f, _)| *f)
+        .collect();
+    println!("# rumdb amplification report\n");
+    println!(
+        "build: profile {} (debug_assertions {}), features [{}]{}",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        if cfg!(debug_assertions) { "on" } else { "off" },
+        features.join(", "),
+        if cfg!(debug_assertions) {
+            " -- figures from a debug build are meaningless; use --release"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "machine: {} cores available; databases in {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cfg.dir
+            .as_ref()
+            .map_or_else(std::env::temp_dir, |d| d.clone())
+            .display()
+    );
+    println!(
+        "data: {} keys of {} B (decimal id zero-padded; present = even ids, missing = odd), values of {} B \
+         ({:.0}% repeating its random part); {} reads per read workload; {} Sync puts in sync1 and sync8",
+        cfg.keys,
+        cfg.key_size,
+        cfg.value_size,
+        cfg.compressible * 100.0,
+        cfg.reads,
+        cfg.sync_puts
+    );
+    println!(
+        "durability: {:?} for fills, updates, deletes and appends (fills in batches of 1,000); Sync in sync1/sync8",
+        cfg.durability
+    );
+    println!(
+        "LSM: memtable {} MiB, block cache {} MiB, compression off on every level, block {} B, bloom {} bits/key, \
+         L0 trigger {}, L1 target {} MiB, ratio {}, background threads",
+        lsm.memtable_bytes >> 20,
+        lsm.block_cache_bytes >> 20,
+        lsm.table.block_size,
+        lsm.table.bloom_bits_per_key,
+        lsm.l0_compaction_trigger,
+        lsm.base_level_bytes >> 20,
+        lsm.level_size_ratio
+    );
+    println!(
+        "B-tree: buffer pool {} MiB, page {} B, checkpoint at {} dirty pages (capped at the pool's {} pages)",
+        bt.pool_bytes >> 20,
+        bt.page_size,
+        bt.max_dirty_pages,
+        bt.pool_bytes / bt.page_size
+    );
+}
+
+fn run_child(engine: &str, args: &[String]) -> child::Res<Vec<Value>> {
+    let exe = std::env::current_exe()?;
+    let mut proc = Command::new(exe)
+        .arg("--child")
+        .arg(engine)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let mut lines = Vec::new();
+    if let Some(out) = proc.stdout.take() {
+        for line in std::io::BufReader::new(out).lines() {
+            lines.push(serde_json::from_str(&line?)?);
+        }
+    }
+    let status = proc.wait()?;
+    if !status.success() {
+        return Err(format!("the {engine} child failed ({status})").into());
+    }
+    Ok(lines)
+}
+
+fn parent(cfg: &cli::Config, args: &[String]) -> child::Res<()> {
+    let start = Instant::now();
+    print_setup(cfg);
+    let mut results = Vec::new();
+    for engine in &cfg.engines {
+        eprintln!("{engine}:");
+        results.extend(run_child(engine, args)?);
+    }
+    let ordered = report::ordered(&results, &cfg.engines);
+    report::print_tables(&ordered);
+    let verdicts = report::print_textbook(&ordered);
+    println!("\n(wall time {:.0} s)", start.elapsed().as_secs_f64());
+    if let Some(path) = &cfg.json {
+        let all = json!({
+            "config": {
+                "keys": cfg.keys, "reads": cfg.reads, "key_size": cfg.key_size,
+                "value_size": cfg.value_size, "compressible": cfg.compressible,
+                "durability": format!("{:?}", cfg.durability), "cache_mib": cfg.cache_mib,
+                "memtable_mib": cfg.memtable_mib, "compression": "off",
+                "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+            },
+            "results": ordered,
+            "verdicts": verdicts.iter().map(|(p, v)| json!({"property": p, "verdict": v})).collect::<Vec<_>>(),
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&all)?)?;
+        eprintln!("wrote {}", path.display());
+    }
+    if let Some(dir) = &cfg.svg {
+        svg::write(dir, &ordered, &cfg.engines, &cfg.workloads)?;
+        eprintln!("wrote {}/throughput.svg and rum.svg", dir.display());
+    }
+    Ok(())
+}
