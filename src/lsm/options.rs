@@ -2,19 +2,9 @@
 
 use super::edit::NUM_LEVELS;
 use super::sstable::{Compression, ReadPath, TableOptions};
+pub use crate::engine::Background;
 use crate::identity::CreateOptions;
 use crate::wal::RecoveryMode;
-
-/// Where flushes and compactions run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Background {
-    /// On one background worker thread owned by the handle.
-    #[default]
-    Threads,
-    /// Inline, at deterministic points: in the write that crosses a threshold, or in an explicit
-    /// `flush`/`compact` call. Every simulated-backend test uses it so seeds reproduce.
-    Manual,
-}
 
 /// Options of [`LsmEngine`](super::LsmEngine).
 #[derive(Clone, Debug)]
