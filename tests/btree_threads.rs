@@ -139,3 +139,66 @@ fn writers_and_readers_beside_background_checkpoints_then_reopen() {
     check_final(&db);
     db.close().unwrap();
 }
+
+/// A failed fsync in the background checkpoint poisons the handle: `wait_idle` and later writes return
+/// `Poisoned` with the cause, reads still see every acknowledged write (the frozen copy stays), and a
+/// reopen after a process kill recovers them all from the WAL.
+#[test]
+fn a_failed_background_checkpoint_poisons_and_reopen_recovers() {
+    use rumdb::storage::Storage;
+    use rumdb::testing::{CrashMode, Fault, FaultPlan, OpKind, SimBackend};
+    let sim = SimBackend::new(3);
+    let opts = BTreeOptions {
+        background: Background::Threads,
+        pool_bytes: 16 * 512,
+        max_dirty_pages: 1000,
+        ..BTreeOptions::tiny()
+    };
+    let db = BTreeEngine::open_with(Storage::new(Arc::new(sim.clone())), opts).unwrap();
+    // The freeze fsyncs the sealed WAL segment (in the writer), the thread then the doublewrite file:
+    // fail that one.
+    sim.set_fault_plan(FaultPlan {
+        fail: vec![Fault {
+            op: OpKind::SyncData,
+            nth: sim.op_count(OpKind::SyncData) + 2,
+            kind: std::io::ErrorKind::Other,
+        }],
+        ..Default::default()
+    });
+    // Half of max_dirty_pages (capped at the 16-page pool: 8) starts the checkpoint.
+    let mut acked = 0u64;
+    for i in 0..200u64 {
+        let r = db.write(
+            WriteBatch::new().put(&key(0, i), &value(0, i, 1)),
+            WriteOptions::new(Durability::Flush),
+        );
+        match r {
+            Ok(()) => acked = i + 1,
+            Err(e) => {
+                assert!(matches!(e, rumdb::Error::Poisoned { .. }), "{e:?}");
+                break;
+            }
+        }
+    }
+    let idle = db.wait_idle();
+    assert!(
+        matches!(&idle, Err(rumdb::Error::Poisoned { cause }) if cause.contains("SyncData")),
+        "{idle:?}"
+    );
+    assert!(matches!(
+        db.put(b"later", b"refused"),
+        Err(rumdb::Error::Poisoned { .. })
+    ));
+    assert!(acked > 8, "the checkpoint started after {acked} writes");
+    for i in 0..acked {
+        assert_eq!(db.get(&key(0, i)).unwrap(), Some(value(0, i, 1)), "{i}");
+    }
+    drop(db);
+    sim.set_fault_plan(FaultPlan::default());
+    let image = sim.crash(CrashMode::ProcessKill);
+    let db = BTreeEngine::open_with(Storage::new(Arc::new(image)), BTreeOptions::tiny()).unwrap();
+    for i in 0..acked {
+        assert_eq!(db.get(&key(0, i)).unwrap(), Some(value(0, i, 1)), "{i}");
+    }
+    db.verify().unwrap();
+}

@@ -7,9 +7,10 @@
 //!   checks under the shard's write lock (pins are taken under the read lock, so none can appear meanwhile).
 //! - **CLOCK**: resident pages sit in a ring; the hand gives a referenced page a second chance (clears the
 //!   bit) and evicts the first unreferenced, unpinned, clean page. Only misses and new pages run the hand.
-//! - **No-steal**: a dirty page is never evicted; only a checkpoint writes it and marks it clean. If every
-//!   page is dirty or pinned the pool holds more than its capacity until the next checkpoint (the writer runs
-//!   one at `max_dirty_pages`, so the excess is bounded by one batch).
+//! - **No-steal**: a dirty page is never evicted; a checkpoint's freeze copies it and marks it clean (misses
+//!   are then served from the frozen copy until the checkpoint is durable). If every page is dirty or
+//!   pinned the pool holds more than its capacity until the next freeze (at `max_dirty_pages` at the latest,
+//!   so the excess is bounded by one batch).
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
