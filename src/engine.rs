@@ -7,6 +7,18 @@ use crate::batch::WriteBatch;
 use crate::error::{EngineKind, Error, Result};
 use crate::stats::{Stats, VerifyReport};
 
+/// Where background work runs: LSM flushes and compactions, B-tree checkpoints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Background {
+    /// On one background worker thread owned by the handle.
+    #[default]
+    Threads,
+    /// Inline, at deterministic points: in the write that crosses a threshold, or in an explicit
+    /// `flush`/`compact` call (B-tree: the writer that reaches `max_dirty_pages`, and `flush`). Every
+    /// simulated-backend test uses it so seeds reproduce.
+    Manual,
+}
+
 /// A key and its value, as iterators yield them.
 pub type KvPair = (Vec<u8>, Vec<u8>);
 

@@ -46,8 +46,8 @@ pub mod testing;
 pub use batch::{BatchOp, WriteBatch};
 pub use btree::{BTreeEngine, BTreeOptions};
 pub use engine::{
-    Cursor, Durability, Engine, EngineExt, Iter, KvPair, Limits, Snapshot, SnapshotSource,
-    WriteOptions,
+    Background, Cursor, Durability, Engine, EngineExt, Iter, KvPair, Limits, Snapshot,
+    SnapshotSource, WriteOptions,
 };
 pub use error::{EngineKind, Error, Result};
 pub use lsm::{LsmEngine, LsmOptions};

@@ -463,3 +463,16 @@ contract_suite!(btree_tiny, |dir| {
         rumdb::BTreeOptions::tiny(),
     )?))
 });
+
+// The tiny geometry with background checkpoints: the thread checkpoints at 6 dirty pages or 4 KiB of WAL,
+// so checkpoints run beside the suite's writes and reads, and pool misses hit frozen copies.
+contract_suite!(btree_threads, |dir| {
+    Ok(Box::new(rumdb::BTreeEngine::open(
+        dir,
+        rumdb::BTreeOptions {
+            background: rumdb::Background::Threads,
+            checkpoint_wal_bytes: 4 << 10,
+            ..rumdb::BTreeOptions::tiny()
+        },
+    )?))
+});

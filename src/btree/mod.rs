@@ -8,21 +8,33 @@
 //! order. LSNs are consecutive, one per non-empty batch. `Buffered` leaves the record in the WAL's buffer,
 //! `Flush` hands it to the OS before returning, `Sync` hands it to the OS under the writer mutex and waits
 //! for the fsync (`sync_through`) after releasing it, so concurrent `Sync` writers share fsyncs.
-//! [`Engine::sync`] syncs the WAL only. Dirty pages stay in the pool (no-steal) until a checkpoint, which
-//! runs when the dirty pages reach `max_dirty_pages` (inline, by the writer that reached the limit; a
-//! background checkpoint is later work), on [`Engine::flush`] and on close. The header's LSN says which
-//! batches the data file holds.
+//! [`Engine::sync`] syncs the WAL only. Dirty pages stay in the pool (no-steal) until a checkpoint
+//! writes them. The header's LSN says which batches the data file holds. When checkpoints run
+//! ([`BTreeOptions::background`]):
+//! - `Threads` (default): one checkpoint thread. After a batch, when the dirty pages reach half of
+//!   `max_dirty_pages` or the WAL since the last checkpoint reaches `checkpoint_wal_bytes`, the writer
+//!   freezes the dirty set (step 1 below) and hands it to the thread, which does steps 2–5 without the
+//!   writer mutex while writers go on (and may dirty the same pages again). A writer waits (a stall in
+//!   [`Stats`]) only if the dirty pages reach `max_dirty_pages` while a checkpoint is in flight.
+//! - `Manual`: the writer that reaches `max_dirty_pages` (or the WAL bound) runs the whole checkpoint
+//!   inline; deterministic, for simulated-backend tests.
 //!
-//! A checkpoint, under the writer mutex (the tree is at a batch boundary L; readers go on):
-//! 1. rotates the WAL to a new segment (sealing and syncing the old one), so every batch ≤ L is in a
-//!    segment before the new one;
-//! 2. writes every dirty page, sealed, and the new header slot (counter + 1, LSN L) to the doublewrite file
+//! Either way [`Engine::flush`] and close wait for the checkpoint in flight, then run one inline.
+//!
+//! A checkpoint at batch boundary L:
+//! 1. under the writer mutex (readers go on): rotates the WAL to a new segment (sealing and syncing the
+//!    old one), so every batch ≤ L is in a segment before the new one; copies every dirty page, sealed,
+//!    into the frozen set, installs it in the page store and marks the pool's copies clean. While the
+//!    frozen set exists a pool miss is served from it, never from the file (which may lack the page), and
+//!    its bytes count as `checkpoint_copy` in [`crate::MemoryUsage`];
+//! 2. writes the frozen pages and the new header slot (counter + 1, LSN L) to the doublewrite file
 //!    (below), replacing any, fsyncs it and the directory;
 //! 3. grows the data file to the new page count (`set_len`), writes the pages in place, fsyncs;
 //! 4. writes the header slot its counter selects (the inactive one), fsyncs;
-//! 5. deletes the WAL segments up to the sealed one and the doublewrite file.
+//! 5. deletes the WAL segments up to the sealed one and the doublewrite file, then drops the frozen set.
 //!
-//! A failure at any step poisons the handle (`Poisoned` on later writes); a reopen recovers.
+//! A failure at any step poisons the handle (`Poisoned` on later writes; the frozen set stays, so reads
+//! stay correct); a reopen recovers.
 //!
 //! Recovery at open, each step durable before the next, so a crash during recovery recovers again to the
 //! same state:
@@ -185,7 +197,8 @@
 //!
 //! The `pool` module: CLOCK replacement, pinning, dirty tracking, no-steal. Memory is the pool
 //! (`pool_bytes`), which may exceed its size only while every page in it is dirty or pinned (one batch
-//! larger than the pool), plus the overlay (`snapshot_memory`).
+//! larger than the pool), plus the frozen copy of a checkpoint in flight (the dirty pages at its batch
+//! boundary, about `max_dirty_pages`), plus the overlay (`snapshot_memory`).
 
 mod cursor;
 mod doublewrite;
@@ -208,12 +221,15 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Instant;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::batch::{BatchOp, WriteBatch};
 use crate::engine::{
-    Durability, Engine, Iter, Limits, MAX_BATCH_LEN, MAX_VALUE_LEN, Snapshot, WriteOptions,
+    Background, Durability, Engine, Iter, Limits, MAX_BATCH_LEN, MAX_VALUE_LEN, Snapshot,
+    WriteOptions,
 };
 use crate::error::{EngineKind, Error, Result};
 use crate::identity::{self, CreateOptions};
@@ -225,7 +241,7 @@ use cursor::{BTreeCursor, BTreeSnapshot, SnapHandle};
 use header::{Header, SLOT_BYTES};
 use page::{DATA_FILE, Geometry, LeafNode};
 use pool::Pool;
-use store::{PageStore, Tally};
+use store::{Frozen, PageStore, Tally};
 use tree::{Reader, TreeState};
 
 /// The B-tree's format version (data file and header).
@@ -239,8 +255,16 @@ pub struct BTreeOptions {
     pub page_size: usize,
     /// Bytes of the buffer pool (default 64 MiB); at least two pages.
     pub pool_bytes: usize,
-    /// Dirty pages that trigger a checkpoint (default 8,192; at most the pool's page count).
+    /// Dirty pages at which a writer waits for a checkpoint (default 8,192; at most the pool's page
+    /// count). In `Threads` mode the background checkpoint starts at half of it; in `Manual` mode the
+    /// writer that reaches it runs the checkpoint inline.
     pub max_dirty_pages: usize,
+    /// WAL bytes written since the last checkpoint that trigger one (default 64 MiB): bounds the log a
+    /// reopen replays when few pages are dirty.
+    pub checkpoint_wal_bytes: u64,
+    /// Where checkpoints run (default `Threads`: one background thread; `Manual`: inline, deterministic,
+    /// for simulated-backend tests).
+    pub background: Background,
     /// Bytes the snapshot overlay may hold before the oldest snapshot is released (default 64 MiB).
     pub snapshot_memory: usize,
     /// Creation rules.
@@ -253,6 +277,8 @@ impl Default for BTreeOptions {
             page_size: 4096,
             pool_bytes: 64 << 20,
             max_dirty_pages: 8192,
+            checkpoint_wal_bytes: 64 << 20,
+            background: Background::Threads,
             snapshot_memory: 64 << 20,
             create: CreateOptions::default(),
         }
@@ -261,12 +287,14 @@ impl Default for BTreeOptions {
 
 impl BTreeOptions {
     /// Small pages and a pool of a few pages: splits, merges, overflow chains and eviction happen with
-    /// little data. For tests.
+    /// little data; checkpoints inline (`Manual`). For tests.
     pub fn tiny() -> Self {
         BTreeOptions {
             page_size: 512,
             pool_bytes: 16 * 512,
             max_dirty_pages: 12,
+            checkpoint_wal_bytes: 64 << 20,
+            background: Background::Manual,
             snapshot_memory: 1 << 20,
             create: CreateOptions::default(),
         }
@@ -279,9 +307,12 @@ impl BTreeOptions {
                 self.page_size
             )));
         }
-        if self.pool_bytes < 2 * self.page_size || self.max_dirty_pages == 0 {
+        if self.pool_bytes < 2 * self.page_size
+            || self.max_dirty_pages == 0
+            || self.checkpoint_wal_bytes == 0
+        {
             return Err(Error::invalid(
-                "the pool must hold two pages and max_dirty_pages be at least 1",
+                "the pool must hold two pages, max_dirty_pages and checkpoint_wal_bytes be at least 1",
             ));
         }
         Ok(())
@@ -321,7 +352,20 @@ struct Counters {
     user_bytes: AtomicU64,
     batches: AtomicU64,
     checkpoints: AtomicU64,
+    stalls: AtomicU64,
+    stall_micros: AtomicU64,
     reads: AtomicReadCounters,
+}
+
+/// The background checkpoint's state, under `Shared::bg`.
+#[derive(Debug, Default)]
+struct BgState {
+    /// A frozen set handed to the worker, not yet taken.
+    job: Option<Arc<Frozen>>,
+    /// A frozen set exists that is not yet durable (handed over or being written).
+    busy: bool,
+    /// Close asks the worker to finish its job and exit.
+    stop: bool,
 }
 
 /// What the handle, its snapshots and its iterators share.
@@ -339,6 +383,15 @@ pub(crate) struct Shared {
     lock: Mutex<Option<LockGuard>>,
     checkpoint_counter: AtomicU64,
     max_dirty: usize,
+    /// `Threads`: dirty pages that start a background checkpoint.
+    soft_dirty: usize,
+    checkpoint_wal_bytes: u64,
+    background: Background,
+    /// The background checkpoint's state; `bg_cv` signals every change.
+    bg: Mutex<BgState>,
+    bg_cv: Condvar,
+    /// The checkpoint thread (`Threads` mode), joined at close.
+    worker: Mutex<Option<JoinHandle<()>>>,
     snapshot_memory: u64,
     counters: Counters,
     /// The WAL; `None` only while recovery replays (its checkpoints do not rotate a log).
@@ -397,6 +450,7 @@ impl BTreeEngine {
                 file,
                 pool: Pool::new(capacity, page_size),
                 durable_lsn: AtomicU64::new(header.lsn),
+                frozen: RwLock::new(None),
             },
             tree: RwLock::new(TreeState {
                 root: header.root,
@@ -417,6 +471,12 @@ impl BTreeEngine {
             lock: Mutex::new(Some(opened.lock)),
             checkpoint_counter: AtomicU64::new(header.counter),
             max_dirty: options.max_dirty_pages.min(capacity).max(1),
+            soft_dirty: (options.max_dirty_pages.min(capacity) / 2).max(1),
+            checkpoint_wal_bytes: options.checkpoint_wal_bytes,
+            background: options.background,
+            bg: Mutex::new(BgState::default()),
+            bg_cv: Condvar::new(),
+            worker: Mutex::new(None),
             snapshot_memory: options.snapshot_memory as u64,
             counters: Counters::default(),
             wal: None,
@@ -463,9 +523,16 @@ impl BTreeEngine {
         report.truncated_bytes = outcome.truncated_bytes;
         report.truncated_at = outcome.truncated_at;
         shared.recovery = report;
-        Ok(BTreeEngine {
-            shared: Arc::new(shared),
-        })
+        let shared = Arc::new(shared);
+        if shared.background == Background::Threads {
+            let worker = Arc::clone(&shared);
+            let handle = std::thread::Builder::new()
+                .name("rumdb-btree-checkpoint".into())
+                .spawn(move || worker.run_worker())
+                .map_err(Error::Io)?;
+            *shared.worker.lock() = Some(handle);
+        }
+        Ok(BTreeEngine { shared })
     }
 }
 
@@ -698,13 +765,12 @@ impl Shared {
         Ok(())
     }
 
-    /// The checkpoint: freezes the dirty set at the current batch boundary L, rotates the WAL (so every
-    /// batch ≤ L is in an older segment), writes the dirty pages and the new header slot to the doublewrite
-    /// file and syncs it, writes the pages in place (growing the file first) and syncs, writes the inactive
-    /// header slot and syncs, then deletes the WAL segments before the rotation and the doublewrite file.
-    /// REQUIRES: the writer mutex (the tree is at a batch boundary and no page changes meanwhile; readers
-    /// go on). A failure poisons the handle.
-    fn checkpoint(&self) -> Result<()> {
+    /// The first half of a checkpoint, at the current batch boundary L: rotates the WAL (so every batch
+    /// ≤ L is in an older segment), copies every dirty page, sealed, into the frozen set, installs it in
+    /// the page store and marks the pool's pages clean (a later batch may dirty them again; the pool then
+    /// holds the newer copy). Returns `None` if there is nothing to checkpoint.
+    /// REQUIRES: the writer mutex, and no frozen set in flight.
+    fn freeze(&self) -> Result<Option<Arc<Frozen>>> {
         let header = {
             let st = self.tree.read();
             Header {
@@ -721,24 +787,48 @@ impl Shared {
         };
         let dirty = self.store.pool.dirty_frames();
         if dirty.is_empty() && header.lsn == self.store.durable_lsn.load(Ordering::Acquire) {
-            return Ok(());
+            return Ok(None);
         }
+        let sealed = match &self.wal {
+            Some(wal) => Some(
+                wal.rotate(wal.segment() + 1)
+                    .inspect_err(|e| self.poison(e))?,
+            ),
+            None => None,
+        };
+        let pages: Vec<(u32, Vec<u8>)> = dirty
+            .iter()
+            .map(|f| {
+                let mut buf = f.read().to_vec();
+                page::seal(&mut buf, f.pgno());
+                (f.pgno(), buf)
+            })
+            .collect();
+        let frozen = Arc::new(Frozen {
+            header,
+            pages,
+            sealed,
+        });
+        // Installed before the pages turn clean (and evictable), so a miss finds them.
+        *self.store.frozen.write() = Some(Arc::clone(&frozen));
+        self.store.pool.mark_clean(&dirty);
+        drop(dirty);
+        self.store.pool.trim();
+        Ok(Some(frozen))
+    }
+
+    /// The second half of a checkpoint: writes the frozen pages and header slot to the doublewrite file
+    /// and syncs it, writes the pages in place (growing the file first) and syncs, writes the inactive
+    /// header slot and syncs, then deletes the WAL segments up to the sealed one and the doublewrite file,
+    /// and only then drops the frozen set. Needs no lock: the frozen set is immutable, and no other
+    /// checkpoint runs meanwhile. A failure poisons the handle and leaves the frozen set in place (reads
+    /// go on seeing the pages the file may lack).
+    fn write_frozen(&self, frozen: &Frozen) -> Result<()> {
+        let header = frozen.header;
         let geo = self.store.geo;
         let file = &self.store.file;
         let written = (|| -> Result<()> {
-            let sealed = match &self.wal {
-                Some(wal) => Some(wal.rotate(wal.segment() + 1)?),
-                None => None,
-            };
-            let pages: Vec<(u32, Vec<u8>)> = dirty
-                .iter()
-                .map(|f| {
-                    let mut buf = f.read().to_vec();
-                    page::seal(&mut buf, f.pgno());
-                    (f.pgno(), buf)
-                })
-                .collect();
-            let image = doublewrite::encode(&header, &pages, BTREE_FORMAT_VERSION);
+            let image = doublewrite::encode(&header, &frozen.pages, BTREE_FORMAT_VERSION);
             doublewrite::write(&self.storage, &image)?;
             drop(image);
             crate::crash_point::hit("btree.checkpoint.after_doublewrite");
@@ -747,7 +837,7 @@ impl Shared {
             if file.len()? < need {
                 file.set_len(need)?;
             }
-            for (pgno, buf) in &pages {
+            for (pgno, buf) in &frozen.pages {
                 file.write_at(geo.offset(*pgno), buf, WritePurpose::PageWriteback)?;
             }
             // The pages (and the file's new length) are durable before a header describes them.
@@ -755,7 +845,7 @@ impl Shared {
             let slot = (header.counter % 2) as u32;
             file.write_at(geo.offset(slot), &header.encode(), WritePurpose::Header)?;
             file.sync_data()?;
-            if let Some(sealed) = sealed {
+            if let Some(sealed) = frozen.sealed {
                 for s in wal::list_segments(&self.storage)?
                     .into_iter()
                     .filter(|s| *s <= sealed)
@@ -771,17 +861,121 @@ impl Shared {
         }
         self.checkpoint_counter
             .store(header.counter, Ordering::Release);
+        // The file now holds the pages and a header that allows them: only then may misses read it.
         self.store.durable_lsn.store(header.lsn, Ordering::Release);
-        self.store.pool.mark_clean(&dirty);
-        drop(dirty);
-        self.store.pool.trim();
+        *self.store.frozen.write() = None;
         self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// A whole checkpoint, inline. REQUIRES: the writer mutex, and no background checkpoint in flight.
+    fn checkpoint(&self) -> Result<()> {
+        match self.freeze()? {
+            Some(frozen) => self.write_frozen(&frozen),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until no background checkpoint is in flight. Returns whether the caller waited.
+    fn wait_checkpoint(&self) -> bool {
+        let mut bg = self.bg.lock();
+        let waited = bg.busy;
+        while bg.busy {
+            self.bg_cv.wait(&mut bg);
+        }
+        waited
+    }
+
+    /// After a batch, REQUIRES the writer mutex: starts a checkpoint if one is due. `Manual`: inline when
+    /// the dirty pages reach `max_dirty` or the WAL since the last checkpoint reaches
+    /// `checkpoint_wal_bytes`. `Threads`: at half of `max_dirty` (or the WAL bound), freezes the dirty set
+    /// and hands it to the worker, unless one is in flight; only at `max_dirty` does the writer wait for
+    /// the one in flight (a stall).
+    fn maybe_checkpoint(&self) -> Result<()> {
+        let dirty = self.store.pool.dirty_count();
+        let wal_due = self
+            .wal
+            .as_ref()
+            .is_some_and(|w| w.end().offset >= self.checkpoint_wal_bytes);
+        if self.background == Background::Manual {
+            if dirty >= self.max_dirty || wal_due {
+                return self.checkpoint();
+            }
+            return Ok(());
+        }
+        if dirty < self.soft_dirty && !wal_due {
+            return Ok(());
+        }
+        {
+            let mut bg = self.bg.lock();
+            if bg.busy {
+                if dirty < self.max_dirty {
+                    return Ok(());
+                }
+                let start = Instant::now();
+                while bg.busy {
+                    self.bg_cv.wait(&mut bg);
+                }
+                self.counters.stalls.fetch_add(1, Ordering::Relaxed);
+                self.counters.stall_micros.fetch_add(
+                    u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
+                    Ordering::Relaxed,
+                );
+            }
+        }
+        // The checkpoint in flight may have failed.
+        self.check_poisoned()?;
+        let Some(frozen) = self.freeze()? else {
+            return Ok(());
+        };
+        let mut bg = self.bg.lock();
+        bg.busy = true;
+        bg.job = Some(frozen);
+        self.bg_cv.notify_all();
+        Ok(())
+    }
+
+    /// The checkpoint thread: writes each frozen set handed over, until close stops it.
+    fn run_worker(&self) {
+        loop {
+            let job = {
+                let mut bg = self.bg.lock();
+                loop {
+                    if let Some(job) = bg.job.take() {
+                        break Some(job);
+                    }
+                    if bg.stop {
+                        break None;
+                    }
+                    self.bg_cv.wait(&mut bg);
+                }
+            };
+            let Some(job) = job else { return };
+            // A failure poisons the handle; later writes report it.
+            let _ = self.write_frozen(&job);
+            drop(job);
+            let mut bg = self.bg.lock();
+            bg.busy = false;
+            self.bg_cv.notify_all();
+        }
+    }
+
+    /// Stops the checkpoint thread after its job in flight, and joins it.
+    fn stop_worker(&self) {
+        {
+            let mut bg = self.bg.lock();
+            bg.stop = true;
+            self.bg_cv.notify_all();
+        }
+        if let Some(handle) = self.worker.lock().take() {
+            let _ = handle.join();
+        }
     }
 
     fn checkpoint_now(&self) -> Result<()> {
         let _w = self.writer.lock();
         self.check_open()?;
+        self.wait_checkpoint();
         self.check_poisoned()?;
         self.checkpoint()
     }
@@ -851,10 +1045,7 @@ impl Engine for BTreeEngine {
                 .user_bytes
                 .fetch_add(batch.user_bytes(), Ordering::Relaxed);
             s.counters.batches.fetch_add(1, Ordering::Relaxed);
-            if s.store.pool.dirty_count() >= s.max_dirty {
-                // Inline in this part: the writer runs the checkpoint (a background one is later work).
-                s.checkpoint()?;
-            }
+            s.maybe_checkpoint()?;
             Some(pos)
         };
         drop(guard);
@@ -895,7 +1086,10 @@ impl Engine for BTreeEngine {
     }
 
     fn wait_idle(&self) -> Result<()> {
-        self.shared.check_open()
+        let s = &self.shared;
+        s.check_open()?;
+        s.wait_checkpoint();
+        s.check_poisoned()
     }
 
     fn verify(&self) -> Result<VerifyReport> {
@@ -917,6 +1111,9 @@ impl Engine for BTreeEngine {
         out.reads = c.reads.snapshot();
         out.memory.buffer_pool = s.store.pool.resident_bytes();
         out.memory.snapshot_overlay = s.tree.read().overlay.bytes();
+        out.memory.checkpoint_copy = s.store.frozen_bytes();
+        out.stalls = c.stalls.load(Ordering::Relaxed);
+        out.stall_micros = c.stall_micros.load(Ordering::Relaxed);
         out.dirty_pages = s.store.pool.dirty_count() as u64;
         out.checkpoints = c.checkpoints.load(Ordering::Relaxed);
         out.recovery = s.recovery.clone();
@@ -933,6 +1130,8 @@ impl Engine for BTreeEngine {
         if s.closed.swap(true, Ordering::AcqRel) {
             return Err(Error::Closed);
         }
+        // The background checkpoint in flight finishes first.
+        s.stop_worker();
         // A poisoned handle may hold part of a batch in the pool: it is not written.
         let result = s.check_poisoned().and_then(|()| s.checkpoint());
         let result = match &s.wal {

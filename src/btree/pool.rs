@@ -7,17 +7,45 @@
 //!   checks under the shard's write lock (pins are taken under the read lock, so none can appear meanwhile).
 //! - **CLOCK**: resident pages sit in a ring; the hand gives a referenced page a second chance (clears the
 //!   bit) and evicts the first unreferenced, unpinned, clean page. Only misses and new pages run the hand.
-//! - **No-steal**: a dirty page is never evicted; only a checkpoint writes it and marks it clean. If every
-//!   page is dirty or pinned the pool holds more than its capacity until the next checkpoint (the writer runs
-//!   one at `max_dirty_pages`, so the excess is bounded by one batch).
+//! - **No-steal**: a dirty page is never evicted; a checkpoint's freeze copies it and marks it clean (misses
+//!   are then served from the frozen copy until the checkpoint is durable). If every page is dirty or
+//!   pinned the pool holds more than its capacity until the next freeze (at `max_dirty_pages` at the latest,
+//!   so the excess is bounded by one batch).
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 
 const SHARDS: usize = 16;
+
+/// Hashes a page number with one multiply (Fibonacci hashing) instead of SipHash: page numbers are not
+/// attacker-chosen, and the table lookup is on every page access.
+#[derive(Default)]
+struct PgnoHasher(u64);
+
+impl Hasher for PgnoHasher {
+    fn finish(&self) -> u64 {
+        // Fold the well-mixed high half into the low bits the table indexes by: page numbers in one shard
+        // share their low bits, and a product's low bits depend only on the factor's low bits.
+        self.0 ^ (self.0 >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// One shard of the page table.
+type PageTable = HashMap<u32, PageRef, BuildHasherDefault<PgnoHasher>>;
 
 /// One resident page.
 #[derive(Debug)]
@@ -53,7 +81,7 @@ pub(crate) type PageRef = Arc<Frame>;
 pub(crate) struct Pool {
     capacity: usize,
     page_size: usize,
-    table: Vec<RwLock<HashMap<u32, PageRef>>>,
+    table: Vec<RwLock<PageTable>>,
     clock: Mutex<VecDeque<u32>>,
     dirty: Mutex<Vec<PageRef>>,
     resident: AtomicU64,
@@ -66,7 +94,9 @@ impl Pool {
         Pool {
             capacity: capacity.max(2),
             page_size,
-            table: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            table: (0..SHARDS)
+                .map(|_| RwLock::new(PageTable::default()))
+                .collect(),
             clock: Mutex::new(VecDeque::new()),
             dirty: Mutex::new(Vec::new()),
             resident: AtomicU64::new(0),
@@ -78,7 +108,7 @@ impl Pool {
         clippy::indexing_slicing,
         reason = "the table has SHARDS entries and the index is taken modulo SHARDS"
     )]
-    fn shard(&self, pgno: u32) -> &RwLock<HashMap<u32, PageRef>> {
+    fn shard(&self, pgno: u32) -> &RwLock<PageTable> {
         &self.table[pgno as usize % SHARDS]
     }
 
@@ -258,6 +288,16 @@ mod tests {
         drop(pinned);
         pool.trim();
         assert!(pool.resident_bytes() <= 3 * 16);
+    }
+
+    #[test]
+    fn page_numbers_of_one_shard_spread_over_the_low_hash_bits() {
+        use std::hash::BuildHasher;
+        let build = BuildHasherDefault::<PgnoHasher>::default();
+        let buckets: std::collections::HashSet<u64> = (0..1024u32)
+            .map(|m| build.hash_one(m * SHARDS as u32 + 5) & 1023)
+            .collect();
+        assert!(buckets.len() > 512, "{} of 1024 buckets", buckets.len());
     }
 
     #[test]

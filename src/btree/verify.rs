@@ -1,7 +1,8 @@
 //! `verify()`: walks every page and checks every invariant the tree relies on.
 //!
-//! - every page passes its check: checksum (pages clean in the pool are read from storage; dirty pages,
-//!   whose checksum is set when a checkpoint writes them, are checked structurally), format, type, LSN;
+//! - every page passes its check: checksum (pages clean in the pool are read from storage, or from the
+//!   frozen copy of a running checkpoint, which is sealed; dirty pages, whose checksum is set when a
+//!   checkpoint freezes them, are checked structurally), format, type, LSN;
 //! - keys are strictly ascending within a page and across leaves, and every key of a subtree lies within
 //!   the fence keys its parent's separators give it (`lower ≤ key < upper`);
 //! - every leaf is at the same depth (the header's height), no non-root page is empty;
@@ -75,7 +76,13 @@ impl Walk<'_> {
                 page::check_structure(&b, pgno, self.st.version, &geo)?;
                 b
             }
-            None => self.store.read_checked(pgno, ReadPurpose::Verify)?,
+            None => match self.store.frozen_copy(pgno) {
+                Some(b) => {
+                    page::check(&b, pgno, self.st.version, &geo)?;
+                    b
+                }
+                None => self.store.read_checked(pgno, ReadPurpose::Verify)?,
+            },
         };
         self.report.blocks += 1;
         self.report.bytes += bytes.len() as u64;

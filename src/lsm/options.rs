@@ -4,20 +4,10 @@ use super::edit::NUM_LEVELS;
 use super::sstable::builder::{MAX_BLOCK_SIZE, MAX_RESTART_INTERVAL};
 use super::sstable::filter::MAX_BITS_PER_KEY;
 use super::sstable::{Compression, ReadPath, TableOptions};
+pub use crate::engine::Background;
 use crate::error::{Error, Result};
 use crate::identity::CreateOptions;
 use crate::wal::RecoveryMode;
-
-/// Where flushes and compactions run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Background {
-    /// On one background worker thread owned by the handle.
-    #[default]
-    Threads,
-    /// Inline, at deterministic points: in the write that crosses a threshold, or in an explicit
-    /// `flush`/`compact` call. Every simulated-backend test uses it so seeds reproduce.
-    Manual,
-}
 
 /// Options of [`LsmEngine`](super::LsmEngine).
 #[derive(Clone, Debug)]

@@ -329,6 +329,7 @@ fn larger_page_sizes_work_end_to_end() {
             page_size,
             pool_bytes: 8 * page_size,
             max_dirty_pages: 6,
+            background: crate::Background::Manual,
             ..BTreeOptions::default()
         };
         let db = open(&storage, opts);
