@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use rumdb::btree::{BTreeEngine, BTreeOptions};
 use rumdb::storage::Storage;
-use rumdb::testing::engine_history::{self, EngineUnderTest};
+use rumdb::testing::engine_history;
+use rumdb::testing::engines::BTreeTiny as Tiny;
 use rumdb::testing::{CrashMode, SimBackend};
 use rumdb::{Durability, Engine, WriteBatch, WriteOptions};
 
@@ -26,45 +27,7 @@ fn seeds(default: u64) -> Vec<u64> {
 }
 
 fn tiny() -> BTreeOptions {
-    BTreeOptions {
-        max_dirty_pages: 6,
-        ..BTreeOptions::tiny()
-    }
-}
-
-struct Tiny;
-
-impl EngineUnderTest for Tiny {
-    type E = BTreeEngine;
-
-    fn open(&self, storage: Storage) -> rumdb::Result<BTreeEngine> {
-        BTreeEngine::open_with(storage, tiny())
-    }
-
-    /// Outside a checkpoint the directory holds IDENTITY, LOCK, `data` and WAL segments, nothing else.
-    fn stray_files(&self, _engine: &BTreeEngine, storage: &Storage) -> rumdb::Result<Vec<String>> {
-        let listed = storage.list()?;
-        let mut stray: Vec<String> = listed
-            .iter()
-            .filter(|f| {
-                !(["IDENTITY", "LOCK", "data"].contains(&f.as_str())
-                    || rumdb::wal::parse_segment_name(f).is_some())
-            })
-            .map(|f| format!("orphan {f}"))
-            .collect();
-        for need in ["IDENTITY", "data"] {
-            if !listed.iter().any(|f| f == need) {
-                stray.push(format!("missing {need}"));
-            }
-        }
-        if !listed
-            .iter()
-            .any(|f| rumdb::wal::parse_segment_name(f).is_some())
-        {
-            stray.push("missing WAL segment".into());
-        }
-        Ok(stray)
-    }
+    Tiny::options()
 }
 
 /// Every crash point of seeded workloads with several checkpoints and a reopen, under every crash mode.

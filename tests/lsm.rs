@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use rumdb::storage::Storage;
 use rumdb::testing::engine_history::{self, EngineUnderTest};
+use rumdb::testing::engines::LsmTiny as Tiny;
 use rumdb::testing::{CrashMode, Rng, SimBackend};
 use rumdb::{Durability, Engine, LsmEngine, LsmOptions, WriteBatch, WriteOptions};
 
@@ -23,41 +24,6 @@ fn seeds(default: u64) -> Vec<u64> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(default);
     (0..n).collect()
-}
-
-struct Tiny;
-
-impl EngineUnderTest for Tiny {
-    type E = LsmEngine;
-
-    fn open(&self, storage: Storage) -> rumdb::Result<LsmEngine> {
-        let options = LsmOptions {
-            memtable_bytes: 2 << 10,
-            l0_compaction_trigger: 3,
-            // A 2 KiB L1 (20 KiB L2, 200 KiB L3) and 2 KiB tables: the workloads spread over three or
-            // more levels, so compactions of every kind run under the model and crash checks.
-            base_level_bytes: 2 << 10,
-            target_file_bytes: 2 << 10,
-            ..LsmOptions::tiny()
-        };
-        LsmEngine::open_with(storage, options)
-    }
-
-    fn stray_files(&self, engine: &LsmEngine, storage: &Storage) -> rumdb::Result<Vec<String>> {
-        let live = engine.live_files();
-        let listed = storage.list()?;
-        let mut stray: Vec<String> = listed
-            .iter()
-            .filter(|f| !live.contains(f))
-            .map(|f| format!("orphan {f}"))
-            .collect();
-        stray.extend(
-            live.iter()
-                .filter(|f| !listed.contains(f))
-                .map(|f| format!("missing {f}")),
-        );
-        Ok(stray)
-    }
 }
 
 /// Thousands of random operations with flushes, compactions and reopens agree with a BTreeMap after every
