@@ -1,10 +1,11 @@
 //! The speed workload the engine issues compare against peers (fjall, RocksDB, redb, LMDB) on this
 //! machine class: keys are the decimal id zero-padded to 16 bytes; values are 100 bytes, 50 random bytes
 //! followed by a copy of them; present keys have even ids, absent-key lookups use odd ids; writes go in
-//! batches of 1,000 with `Flush` durability; reads run after close and reopen; default options.
+//! batches of 1,000 with `Flush` durability (or `buffered` / `sync` when named); reads run after close
+//! and reopen; default options.
 //!
 //! ```sh
-//! cargo run --release --example speed -- lsm|btree [KEYS] [READS]
+//! cargo run --release --example speed -- lsm|btree [KEYS] [READS] [buffered|flush|sync]
 //! ```
 //!
 //! Prints ops/s for fillseq, fillrandom, overwrite, readrandom, readmissing and 100-entry scans.
@@ -51,7 +52,7 @@ fn shuffled(n: u64, seed: u64) -> Vec<u64> {
     ids
 }
 
-fn fill(db: &dyn Engine, ids: &[u64], rng: &mut Rng) -> rumdb::Result<f64> {
+fn fill(db: &dyn Engine, ids: &[u64], rng: &mut Rng, durability: Durability) -> rumdb::Result<f64> {
     let start = Instant::now();
     let mut batch = WriteBatch::new();
     for chunk in ids.chunks(1000) {
@@ -59,7 +60,7 @@ fn fill(db: &dyn Engine, ids: &[u64], rng: &mut Rng) -> rumdb::Result<f64> {
         for &id in chunk {
             batch.put(&key(id), &value(rng));
         }
-        db.write(&batch, WriteOptions::new(Durability::Flush))?;
+        db.write(&batch, WriteOptions::new(durability))?;
     }
     Ok(ids.len() as f64 / start.elapsed().as_secs_f64())
 }
@@ -79,21 +80,31 @@ fn main() -> rumdb::Result<()> {
         .next()
         .and_then(|a| a.parse().ok())
         .unwrap_or(n.min(200_000));
-    println!("engine {engine}, {n} keys, {reads} reads, default options");
+    let durability = match args.next().as_deref() {
+        None | Some("flush") => Durability::Flush,
+        Some("buffered") => Durability::Buffered,
+        Some("sync") => Durability::Sync,
+        Some(other) => {
+            return Err(rumdb::Error::invalid(format!(
+                "unknown durability {other:?} (buffered, flush or sync)"
+            )))
+        }
+    };
+    println!("engine {engine}, {n} keys, {reads} reads, {durability:?} writes, default options");
     let mut rng = Rng::new(42);
 
     let seq_dir = tempfile::tempdir()?;
     let db = open(&engine, seq_dir.path())?;
     let ids: Vec<u64> = (0..n).map(|i| i * 2).collect();
-    report("fillseq", fill(db.as_ref(), &ids, &mut rng)?);
+    report("fillseq", fill(db.as_ref(), &ids, &mut rng, durability)?);
     db.close()?;
     drop(db);
     drop(seq_dir);
 
     let dir = tempfile::tempdir()?;
     let db = open(&engine, dir.path())?;
-    report("fillrandom", fill(db.as_ref(), &shuffled(n, 1), &mut rng)?);
-    report("overwrite", fill(db.as_ref(), &shuffled(n, 2), &mut rng)?);
+    report("fillrandom", fill(db.as_ref(), &shuffled(n, 1), &mut rng, durability)?);
+    report("overwrite", fill(db.as_ref(), &shuffled(n, 2), &mut rng, durability)?);
     db.close()?;
     let stats = db.stats();
     let by_purpose: Vec<String> = stats
