@@ -300,7 +300,12 @@ impl BTreeOptions {
         }
     }
 
-    fn check(&self) -> Result<()> {
+    /// Checks that the options describe a working engine, so a bad value is an `InvalidArgument` at open,
+    /// before the directory is touched, rather than a failure later.
+    ///
+    /// # Errors
+    /// `InvalidArgument` naming the bad option.
+    pub fn check(&self) -> Result<()> {
         if !valid_page_size(self.page_size) {
             return Err(Error::invalid(format!(
                 "page size {} is not a power of two from 512 to 16384",
@@ -406,6 +411,7 @@ impl BTreeEngine {
     /// # Errors
     /// As [`BTreeEngine::open_with`].
     pub fn open(dir: &Path, options: BTreeOptions) -> Result<Self> {
+        options.check()?;
         let storage = Storage::os(dir, options.create.create_if_missing)?;
         Self::open_with(storage, options)
     }

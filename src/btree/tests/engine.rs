@@ -387,3 +387,29 @@ fn ascending_loads_fill_their_leaves() {
     println!("ascending {seq} bytes, random {random} bytes");
     assert!(seq * 10 < random * 8, "ascending {seq} vs random {random}");
 }
+
+#[test]
+fn open_with_bad_options_creates_no_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    for bad in [
+        BTreeOptions {
+            page_size: 1000,
+            ..BTreeOptions::default()
+        },
+        BTreeOptions {
+            max_dirty_pages: 0,
+            ..BTreeOptions::default()
+        },
+        BTreeOptions {
+            checkpoint_wal_bytes: 0,
+            ..BTreeOptions::default()
+        },
+    ] {
+        assert!(matches!(
+            BTreeEngine::open(&path, bad),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(!path.exists(), "a rejected open created {}", path.display());
+    }
+}
