@@ -17,7 +17,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 const SHARDS: usize = 16;
 
@@ -70,6 +70,11 @@ impl Frame {
     /// The page bytes.
     pub fn read(&self) -> RwLockReadGuard<'_, Box<[u8]>> {
         self.data.read()
+    }
+
+    /// The page bytes, for the writer to edit in place; the writer then calls [`Pool::mark_dirty`].
+    pub fn write(&self) -> RwLockWriteGuard<'_, Box<[u8]>> {
+        self.data.write()
     }
 }
 
@@ -161,8 +166,13 @@ impl Pool {
                 return;
             }
         };
+        self.mark_dirty(&frame);
+    }
+
+    /// Marks a resident frame the writer changed in place as dirty. Writer only.
+    pub fn mark_dirty(&self, frame: &PageRef) {
         if !frame.dirty.swap(true, Ordering::AcqRel) {
-            self.dirty.lock().push(frame);
+            self.dirty.lock().push(Arc::clone(frame));
         }
     }
 

@@ -16,6 +16,7 @@ use super::header::MAX_HEIGHT;
 use super::page::{
     self, InternalNode, LeafCell, LeafNode, Node, PAGE_HEADER_LEN, PageType, StoredValue, ValueRef,
 };
+use super::pool::PageRef;
 use super::store::PageStore;
 use super::tree::{Reader, TreeState};
 
@@ -53,6 +54,16 @@ fn split_point(sizes: &[usize], lo: usize, hi: usize) -> usize {
         }
     }
     m.clamp(lo, hi.max(lo))
+}
+
+/// What [`Writer::find_in_leaf`] found.
+struct FoundInLeaf {
+    /// The leaf, pinned.
+    frame: PageRef,
+    /// The key's index, or where it would go.
+    pos: std::result::Result<usize, usize>,
+    /// The key's stored value, if present.
+    old: Option<StoredValue>,
 }
 
 impl<'a> Writer<'a> {
@@ -264,8 +275,10 @@ impl<'a> Writer<'a> {
 
     /// Sets `key` to `value`.
     ///
-    /// The common case — the leaf still fits a page — rebuilds the leaf by copying raw cells
-    /// ([`page::leaf_rebuild`]); only a split goes through the decoded node and [`Writer::settle`].
+    /// The common case edits the leaf in place ([`page::leaf_put_in_place`]); when its free space is too
+    /// fragmented for that, the leaf is rebuilt by copying raw cells ([`page::leaf_rebuild`]); only a split
+    /// goes through the decoded node and [`Writer::settle`]. The old value is noted for snapshots before the
+    /// page changes.
     ///
     /// # Errors
     /// `Corruption`, `Io`: the tree may be partly changed, and the caller poisons the handle.
@@ -273,15 +286,40 @@ impl<'a> Writer<'a> {
         let (path, leaf_pg) = self.descend_path(key)?;
         let stored = self.write_value(key, value)?;
         let cell = page::encode_leaf_cell(key, &stored);
-        let (pos, old, rebuilt) = self.edit_leaf(leaf_pg, key, Some(&cell))?;
-        self.note_prior(key, old.as_ref())?;
-        if let Some(old) = &old {
+        let found = self.find_in_leaf(leaf_pg, key)?;
+        self.note_prior(key, found.old.as_ref())?;
+        if let Some(old) = &found.old {
             self.free_value(old)?;
         }
-        if let Some((bytes, _)) = rebuilt {
-            self.store.pool.put_dirty(leaf_pg, bytes);
-            return Ok(());
+        let (at, replace) = match found.pos {
+            Ok(i) => (i, true),
+            Err(i) => (i, false),
+        };
+        {
+            let mut p = found.frame.write();
+            let fits = page::leaf_put_in_place(&mut p, at, replace, &cell, self.lsn)
+                || match page::leaf_rebuild(
+                    &p,
+                    leaf_pg,
+                    at,
+                    replace,
+                    Some(&cell),
+                    self.lsn,
+                    &self.geo(),
+                )? {
+                    Some((bytes, _)) => {
+                        p.copy_from_slice(&bytes);
+                        true
+                    }
+                    None => false,
+                };
+            drop(p);
+            if fits {
+                self.store.pool.mark_dirty(&found.frame);
+                return Ok(());
+            }
         }
+        let pos = found.pos;
         let mut leaf = self.load_leaf(leaf_pg)?;
         self.appending = false;
         match pos {
@@ -314,15 +352,20 @@ impl<'a> Writer<'a> {
     /// As [`Writer::put`].
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
         let (path, leaf_pg) = self.descend_path(key)?;
-        let (pos, old, rebuilt) = self.edit_leaf(leaf_pg, key, None)?;
-        let (Ok(i), Some(old)) = (pos, old) else {
+        let found = self.find_in_leaf(leaf_pg, key)?;
+        let (Ok(i), Some(old)) = (found.pos, found.old) else {
             return Ok(());
         };
         self.note_prior(key, Some(&old))?;
         self.free_value(&old)?;
-        let (bytes, used) = rebuilt.ok_or_else(|| bug("a leaf grew by a delete"))?;
+        let (bytes, used) = {
+            let p = found.frame.read();
+            page::leaf_rebuild(&p, leaf_pg, i, true, None, self.lsn, &self.geo())?
+                .ok_or_else(|| bug("a leaf grew by a delete"))?
+        };
         if path.is_empty() || used - PAGE_HEADER_LEN >= self.geo().usable() / 4 {
-            self.store.pool.put_dirty(leaf_pg, bytes);
+            found.frame.write().copy_from_slice(&bytes);
+            self.store.pool.mark_dirty(&found.frame);
             return Ok(());
         }
         let mut leaf = self.load_leaf(leaf_pg)?;
@@ -333,44 +376,31 @@ impl<'a> Writer<'a> {
         self.settle(path, leaf_pg, Node::Leaf(leaf))
     }
 
-    /// Finds `key` in leaf `pgno` and rebuilds the leaf with `cell` in its place (or without it if `cell` is
-    /// `None`). Returns the search result, the old value if the key was there, and the rebuilt page unless
-    /// it outgrew a page (or there was nothing to delete).
-    #[expect(clippy::type_complexity, reason = "a private helper's three results")]
-    fn edit_leaf(
-        &self,
-        pgno: u32,
-        key: &[u8],
-        cell: Option<&[u8]>,
-    ) -> Result<(
-        std::result::Result<usize, usize>,
-        Option<StoredValue>,
-        Option<(Vec<u8>, usize)>,
-    )> {
+    /// Finds `key` in leaf `pgno`: the pinned frame, the search result and the old value if the key is there.
+    fn find_in_leaf(&self, pgno: u32, key: &[u8]) -> Result<FoundInLeaf> {
         let geo = self.geo();
         let f = self
             .store
             .fetch(pgno, self.st.page_count, ReadPurpose::Compaction)?;
-        let p = f.page.read();
-        if page::page_type(&p) != Some(PageType::Leaf) {
-            return Err(geo.corrupt(pgno, "expected a leaf"));
-        }
-        let pos = page::leaf_search(&p, key, pgno, &geo)?;
-        let (at, replace) = match pos {
-            Ok(i) => (i, true),
-            Err(i) => (i, false),
+        let (pos, old) = {
+            let p = f.page.read();
+            if page::page_type(&p) != Some(PageType::Leaf) {
+                return Err(geo.corrupt(pgno, "expected a leaf"));
+            }
+            let pos = page::leaf_search(&p, key, pgno, &geo)?;
+            let old = match pos {
+                Ok(i) => Some(page::stored_value(
+                    page::leaf_cell(&p, i, pgno, &geo)?.value,
+                )),
+                Err(_) => None,
+            };
+            (pos, old)
         };
-        let old = match pos {
-            Ok(i) => Some(page::stored_value(
-                page::leaf_cell(&p, i, pgno, &geo)?.value,
-            )),
-            Err(_) => None,
-        };
-        if cell.is_none() && old.is_none() {
-            return Ok((pos, None, None));
-        }
-        let rebuilt = page::leaf_rebuild(&p, pgno, at, replace, cell, self.lsn, &geo)?;
-        Ok((pos, old, rebuilt))
+        Ok(FoundInLeaf {
+            frame: f.page,
+            pos,
+            old,
+        })
     }
 
     // ----- restoring the invariants ------------------------------------------------------------------

@@ -592,6 +592,45 @@ pub(crate) fn stored_value(v: ValueRef<'_>) -> StoredValue {
     }
 }
 
+/// The writer's fastest path: puts `cell` (encoded by [`encode_leaf_cell`]) into leaf `page` in place, at
+/// index `at`, replacing the cell there if `replace`, and stamps the page with `lsn`. The cell goes into the
+/// free space between the slot array and the cell area; a replaced cell's bytes are left behind as a hole
+/// (the format allows cells anywhere in the cell area), which [`leaf_rebuild`] reclaims. Returns false,
+/// with the page unchanged, when that free space is too small or `at` is out of range.
+pub(crate) fn leaf_put_in_place(
+    page: &mut [u8],
+    at: usize,
+    replace: bool,
+    cell: &[u8],
+    lsn: u64,
+) -> bool {
+    let n = cell_count(page);
+    let start = content_start(page);
+    let slots_end = PAGE_HEADER_LEN + n * SLOT_LEN;
+    let need = cell.len() + if replace { 0 } else { SLOT_LEN };
+    let in_range = if replace { at < n } else { at <= n };
+    if !in_range || start > page.len() || start < slots_end + need {
+        return false;
+    }
+    let cell_at = start - cell.len();
+    put_at(page, cell_at, cell);
+    let count = if replace {
+        n
+    } else {
+        let from = PAGE_HEADER_LEN + at * SLOT_LEN;
+        page.copy_within(from..slots_end, from + SLOT_LEN);
+        n + 1
+    };
+    put_at(
+        page,
+        PAGE_HEADER_LEN + at * SLOT_LEN,
+        &(cell_at as u16).to_le_bytes(),
+    );
+    put_at(page, 8, &lsn.to_le_bytes());
+    finish_tree_page(page, count, cell_at);
+    true
+}
+
 /// The writer's fast path: leaf `page` rebuilt with `new_cell` (encoded by [`encode_leaf_cell`]) inserted at
 /// index `at`, or replacing cell `at` if `replace` (removing it if `new_cell` is `None`), by copying the
 /// other cells' bytes — no decoding. Returns the page and the bytes it uses, or `None` if it would not fit

@@ -166,3 +166,56 @@ fn overflow_and_free_pages() {
     assert_eq!(check(&f, 6, 3, &GEO).unwrap(), PageType::Free);
     assert_eq!(link_a(&f), 5);
 }
+
+#[test]
+fn in_place_puts_match_the_decoded_edit_and_leave_reclaimable_holes() {
+    let mut rng = crate::testing::Rng::new(11);
+    let mut want = leaf();
+    let mut p = want.encode(5, &GEO);
+    let (mut in_place, mut rebuilt, mut full) = (0, 0, 0);
+    for lsn in 6..2000u64 {
+        let key = format!("k{:02}", rng.below(40)).into_bytes();
+        let value = StoredValue::Inline(vec![lsn as u8; rng.below(30) as usize]);
+        let cell = encode_leaf_cell(&key, &value);
+        let pos = leaf_search(&p, &key, 3, &GEO).unwrap();
+        let (at, replace) = match pos {
+            Ok(i) => (i, true),
+            Err(i) => (i, false),
+        };
+        let before = p.clone();
+        if leaf_put_in_place(&mut p, at, replace, &cell, lsn) {
+            in_place += 1;
+        } else {
+            assert_eq!(p, before, "a refused in-place put changed the page");
+            match leaf_rebuild(&p, 3, at, replace, Some(&cell), lsn, &GEO).unwrap() {
+                Some((bytes, _)) => {
+                    rebuilt += 1;
+                    p = bytes;
+                }
+                None => {
+                    // The leaf is full of live cells: drop a key, as a split would move some away.
+                    full += 1;
+                    let victim = rng.below(want.cells.len() as u64) as usize;
+                    let (bytes, _) = leaf_rebuild(&p, 3, victim, true, None, lsn, &GEO)
+                        .unwrap()
+                        .unwrap();
+                    p = bytes;
+                    want.cells.remove(victim);
+                    continue;
+                }
+            }
+        }
+        let cell = LeafCell { key, value };
+        match pos {
+            Ok(i) => want.cells[i] = cell,
+            Err(i) => want.cells.insert(i, cell),
+        }
+        let mut sealed = p.clone();
+        seal(&mut sealed, 3);
+        assert_eq!(check(&sealed, 3, lsn, &GEO).unwrap(), PageType::Leaf);
+        assert_eq!(page_lsn(&p), lsn);
+        assert_eq!(LeafNode::decode(&p, 3, &GEO).unwrap().cells, want.cells);
+    }
+    // All three paths ran: in place, rebuild to reclaim the holes, and a page full of live cells.
+    assert!(in_place > rebuilt && rebuilt > 20 && full > 20, "{in_place} {rebuilt} {full}");
+}
