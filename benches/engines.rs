@@ -29,26 +29,13 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use rumdb::lsm::memtable::Memtable;
 use rumdb::lsm::sstable::filter::{self, Filter};
 use rumdb::testing::Rng;
+use rumdb::testing::workload::{key, value};
 use rumdb::{
     BTreeEngine, BTreeOptions, Engine, EngineExt, LsmEngine, LsmOptions, WriteBatch, WriteOptions,
 };
 use tempfile::TempDir;
 
 const ENGINES: [&str; 2] = ["lsm", "btree"];
-
-fn key(id: u64) -> [u8; 16] {
-    let mut k = [0u8; 16];
-    k.copy_from_slice(format!("{id:016}").as_bytes());
-    k
-}
-
-fn value(rng: &mut Rng) -> [u8; 100] {
-    let mut v = [0u8; 100];
-    let (a, b) = v.split_at_mut(50);
-    rng.fill(a);
-    b.copy_from_slice(a);
-    v
-}
 
 fn keys() -> u64 {
     std::env::var("RUMDB_BENCH_KEYS")

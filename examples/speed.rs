@@ -10,45 +10,15 @@
 //!
 //! Prints ops/s for fillseq, fillrandom, overwrite, readrandom, readmissing and 100-entry scans.
 
-use std::path::Path;
 use std::time::Instant;
 
 use rumdb::testing::Rng;
-use rumdb::{
-    BTreeEngine, BTreeOptions, Durability, Engine, EngineExt, LsmEngine, LsmOptions, WriteBatch,
-    WriteOptions,
-};
-
-fn key(id: u64) -> [u8; 16] {
-    let mut k = [0u8; 16];
-    k.copy_from_slice(format!("{id:016}").as_bytes());
-    k
-}
-
-fn value(rng: &mut Rng) -> [u8; 100] {
-    let mut v = [0u8; 100];
-    let (a, b) = v.split_at_mut(50);
-    rng.fill(a);
-    b.copy_from_slice(a);
-    v
-}
-
-fn open(engine: &str, dir: &Path) -> rumdb::Result<Box<dyn Engine>> {
-    match engine {
-        "lsm" => Ok(Box::new(LsmEngine::open(dir, LsmOptions::default())?)),
-        "btree" => Ok(Box::new(BTreeEngine::open(dir, BTreeOptions::default())?)),
-        other => Err(rumdb::Error::invalid(format!(
-            "unknown engine {other:?} (lsm or btree)"
-        ))),
-    }
-}
+use rumdb::testing::workload::{self, key, open_default as open, value};
+use rumdb::{Durability, Engine, EngineExt, WriteBatch, WriteOptions};
 
 fn shuffled(n: u64, seed: u64) -> Vec<u64> {
     let mut ids: Vec<u64> = (0..n).map(|i| i * 2).collect();
-    let mut rng = Rng::new(seed);
-    for i in (1..ids.len()).rev() {
-        ids.swap(i, rng.below(i as u64 + 1) as usize);
-    }
+    workload::shuffle(&mut ids, seed);
     ids
 }
 

@@ -6,6 +6,7 @@ pub mod engines;
 pub mod fuzz;
 mod model;
 pub mod wal_history;
+pub mod workload;
 
 pub use crate::storage::sim::{CrashMode, Fault, FaultPlan, OpKind, Rng, SimBackend};
 pub use model::{MODEL_FORMAT_VERSION, ModelEngine, ModelOptions};

@@ -217,5 +217,8 @@ fn in_place_puts_match_the_decoded_edit_and_leave_reclaimable_holes() {
         assert_eq!(LeafNode::decode(&p, 3, &GEO).unwrap().cells, want.cells);
     }
     // All three paths ran: in place, rebuild to reclaim the holes, and a page full of live cells.
-    assert!(in_place > rebuilt && rebuilt > 20 && full > 20, "{in_place} {rebuilt} {full}");
+    assert!(
+        in_place > rebuilt && rebuilt > 20 && full > 20,
+        "{in_place} {rebuilt} {full}"
+    );
 }
