@@ -87,7 +87,7 @@ fn main() -> rumdb::Result<()> {
         Some(other) => {
             return Err(rumdb::Error::invalid(format!(
                 "unknown durability {other:?} (buffered, flush or sync)"
-            )))
+            )));
         }
     };
     println!("engine {engine}, {n} keys, {reads} reads, {durability:?} writes, default options");
@@ -103,8 +103,14 @@ fn main() -> rumdb::Result<()> {
 
     let dir = tempfile::tempdir()?;
     let db = open(&engine, dir.path())?;
-    report("fillrandom", fill(db.as_ref(), &shuffled(n, 1), &mut rng, durability)?);
-    report("overwrite", fill(db.as_ref(), &shuffled(n, 2), &mut rng, durability)?);
+    report(
+        "fillrandom",
+        fill(db.as_ref(), &shuffled(n, 1), &mut rng, durability)?,
+    );
+    report(
+        "overwrite",
+        fill(db.as_ref(), &shuffled(n, 2), &mut rng, durability)?,
+    );
     db.close()?;
     let stats = db.stats();
     let by_purpose: Vec<String> = stats
