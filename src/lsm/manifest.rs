@@ -11,7 +11,10 @@
 //!
 //! Recovery reads `CURRENT` (missing, empty or malformed: `Corruption`, never a fresh database), replays
 //! the manifest it names (missing, or without its complete first record, the snapshot: `Corruption`; a torn
-//! last edit is dropped, damage to a synced edit is `Corruption`), and opens every table the result names (missing, or of another size: `Corruption`).
+//! last edit is dropped, damage to a synced edit is `Corruption`), checks that the oldest live WAL segment it
+//! names exists whenever a newer segment does (a manifest that lost synced edits names a segment a later
+//! flush deleted: `Corruption`, before anything is rewritten or collected; see `check_log_number`), and
+//! opens every table the result names (missing, or of another size: `Corruption`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
