@@ -10,17 +10,46 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Every crash point in the code, for tests that iterate over them.
+///
+/// A `wal.` point is reached by both engines (in their WAL, never in the LSM manifest, which shares the
+/// framing); `flush.`, `compact.` and `manifest.` points by the LSM engine; `btree.` points by the B-tree
+/// engine. `wal.append.*` and `btree.commit.wal_synced` are reached only by `Sync` writes.
 pub const CRASH_POINTS: &[&str] = &[
+    // WAL: a record handed to the OS, before its fsync; after the fsync, before waiters are released.
+    "wal.append.before_sync",
+    "wal.append.after_sync",
+    // WAL rotation: the next segment created (the sealed one synced), before the directory fsync;
+    // `before_dir_sync` is also reached when an open creates the segment it starts writing.
     "wal.rotate.after_create",
+    "wal.rotate.before_dir_sync",
+    // Flush: the table written but not synced; synced; the manifest edit appended but not synced;
+    // synced; the sealed memtable dropped, its WAL segments not yet deleted.
+    "flush.sst.written",
     "flush.sst.synced",
+    "flush.manifest.appended",
     "flush.manifest.synced",
     "flush.old_wal.before_delete",
+    // Compaction: a trivial move recorded; outputs synced; the edit synced; an input about to be deleted.
     "compact.move.synced",
     "compact.outputs.synced",
     "compact.manifest.synced",
+    "compact.inputs.before_delete",
+    // Manifest rollover: the new manifest synced; `CURRENT.tmp` synced, not renamed; renamed; the old
+    // manifest about to be deleted.
     "manifest.roll.new_written",
+    "manifest.roll.current_tmp_synced",
     "manifest.roll.after_rename",
+    "manifest.roll.before_old_delete",
+    // B-tree: a Sync commit's WAL record synced, before the call returns; the doublewrite file synced;
+    // half of a page written in place (then the abort: a torn page the doublewrite file must repair);
+    // the pages synced; the header slot written, not synced; the WAL segments deleted, the doublewrite
+    // file not yet.
+    "btree.commit.wal_synced",
     "btree.checkpoint.after_doublewrite",
+    "btree.writeback.mid_page",
+    "btree.checkpoint.pages_synced",
+    "btree.checkpoint.header_written",
+    "btree.checkpoint.wal_deleted",
 ];
 
 static ARMED: AtomicBool = AtomicBool::new(true);
@@ -38,6 +67,14 @@ fn target() -> &'static Option<(String, u64)> {
 /// Marks crash point `name`; aborts the process if it is the armed point's `nth` hit.
 #[inline]
 pub fn hit(name: &str) {
+    hit_then(name, || {});
+}
+
+/// Marks crash point `name`; on the armed point's `nth` hit, runs `before_abort` (e.g. writes half of a
+/// page, to leave a torn write behind) and then aborts the process. Disarmed, `before_abort` never runs
+/// and the cost is one relaxed atomic load.
+#[inline]
+pub fn hit_then(name: &str, before_abort: impl FnOnce()) {
     if !ARMED.load(Ordering::Relaxed) {
         return;
     }
@@ -45,6 +82,7 @@ pub fn hit(name: &str) {
         None => ARMED.store(false, Ordering::Relaxed),
         Some((armed, nth)) if armed == name => {
             if HITS.fetch_add(1, Ordering::Relaxed) + 1 == *nth {
+                before_abort();
                 std::process::abort();
             }
         }
@@ -63,5 +101,13 @@ mod tests {
             hit(p);
         }
         assert!(target().is_none() || std::env::var("RUMDB_CRASH_AT").is_ok());
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names = CRASH_POINTS.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), CRASH_POINTS.len());
     }
 }

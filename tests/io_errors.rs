@@ -123,18 +123,31 @@ type Ran = (
 /// Runs `phase` with `fault` planted; returns its result, the handle (if any) and the number of `op`
 /// operations the phase issued.
 fn run_phase(kind: Kind, phase: Phase, op: OpKind, fault: Option<(u64, ErrorKind)>) -> Ran {
+    run_phase_with(kind, phase, op, fault, |plan| plan)
+}
+
+/// [`run_phase`] with the fault plan adjusted by `plan` (it gets the plan with the fault, if any).
+fn run_phase_with(
+    kind: Kind,
+    phase: Phase,
+    op: OpKind,
+    fault: Option<(u64, ErrorKind)>,
+    plan: impl FnOnce(FaultPlan) -> FaultPlan,
+) -> Ran {
     let (sim, db, acked) = prepare(kind, phase);
     let base = sim.op_count(op);
-    if let Some((nth, err)) = fault {
-        sim.set_fault_plan(FaultPlan {
-            fail: vec![Fault {
-                op,
-                nth: base + nth,
-                kind: err,
-            }],
-            ..FaultPlan::default()
-        });
-    }
+    let fail = fault
+        .map(|(nth, err)| Fault {
+            op,
+            nth: base + nth,
+            kind: err,
+        })
+        .into_iter()
+        .collect();
+    sim.set_fault_plan(plan(FaultPlan {
+        fail,
+        ..FaultPlan::default()
+    }));
     let (result, db) = match (phase, db) {
         (Phase::Open, _) => match open(kind, Storage::new(Arc::new(sim.clone()))) {
             Ok(db) => (Ok(()), Some(db)),
@@ -202,10 +215,14 @@ fn restart_then_power_loss(
     phase: Phase,
     op: OpKind,
     fault: (u64, ErrorKind),
+    drops: bool,
     ctx: &str,
 ) {
     let ctx = format!("{ctx}, restart on the same disk");
-    let (sim, _, db, acked, _) = run_phase(kind, phase, op, Some(fault));
+    let (sim, _, db, acked, _) = run_phase_with(kind, phase, op, Some(fault), |p| FaultPlan {
+        fsync_drops_data_on_error: drops,
+        ..p
+    });
     drop(db);
     sim.set_fault_plan(FaultPlan::default());
     let db = open(kind, Storage::new(Arc::new(sim.clone())))
@@ -229,7 +246,17 @@ fn positions(count: u64) -> Vec<u64> {
 }
 
 fn run_case(kind: Kind, phase: Phase, op: OpKind, err: ErrorKind) {
-    let name = format!("{kind:?} {phase:?} {op:?} {err:?}");
+    run_case_with(kind, phase, op, err, false);
+}
+
+/// [`run_case`]; with `drops`, a failed fsync also discards the file's unsynced bytes (Linux: the page
+/// cache drops the dirty pages and a later fsync "succeeds"), so what the handle wrote and read back is no
+/// longer there after the failure (C.7 #20).
+fn run_case_with(kind: Kind, phase: Phase, op: OpKind, err: ErrorKind, drops: bool) {
+    let name = format!(
+        "{kind:?} {phase:?} {op:?} {err:?}{}",
+        if drops { " drops data" } else { "" }
+    );
     let (_, result, _, _, count) = run_phase(kind, phase, op, None);
     result.unwrap_or_else(|e| panic!("{name}: the phase fails without a fault: {e}"));
     if count == 0 {
@@ -246,7 +273,11 @@ fn run_case(kind: Kind, phase: Phase, op: OpKind, err: ErrorKind) {
     let nths = positions(count);
     for &nth in &nths {
         let ctx = format!("{name} at {nth} of {count}");
-        let (sim, result, db, acked, _) = run_phase(kind, phase, op, Some((nth, err)));
+        let (sim, result, db, acked, _) =
+            run_phase_with(kind, phase, op, Some((nth, err)), |p| FaultPlan {
+                fsync_drops_data_on_error: drops,
+                ..p
+            });
         match &result {
             Err(Error::Io(e)) => assert_eq!(e.kind(), err, "{ctx}: {e}"),
             Err(e) => panic!("{ctx}: expected Io, got {e}"),
@@ -263,7 +294,7 @@ fn run_case(kind: Kind, phase: Phase, op: OpKind, err: ErrorKind) {
         }
         check_recovery(kind, &sim, &acked, &ctx);
         drop(db);
-        restart_then_power_loss(kind, phase, op, (nth, err), &ctx);
+        restart_then_power_loss(kind, phase, op, (nth, err), drops, &ctx);
     }
     println!("{name}: {count} ops in the phase, fault injected at {nths:?}");
 }
@@ -349,4 +380,161 @@ cases! {
     btree_open_recovery_dir_fsync_eio: BTree Open SyncDir EIO;
     btree_open_recovery_rename_eio: BTree Open Rename EIO;
     btree_open_recovery_rename_enospc: BTree Open Rename ENOSPC;
+}
+
+/// C.7 #20: fsync fails with EIO and the kernel drops the file's unsynced data. Every phase that syncs.
+macro_rules! dropping_fsync_cases {
+    ($($name:ident: $kind:ident $phase:ident;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                run_case_with(Kind::$kind, Phase::$phase, OpKind::SyncData, EIO, true);
+            }
+        )*
+    };
+}
+
+dropping_fsync_cases! {
+    lsm_write_fsync_eio_drops_data: Lsm Write;
+    lsm_flush_fsync_eio_drops_data: Lsm Flush;
+    lsm_compaction_fsync_eio_drops_data: Lsm Compact;
+    lsm_open_rollover_fsync_eio_drops_data: Lsm Open;
+    btree_write_fsync_eio_drops_data: BTree Write;
+    btree_checkpoint_fsync_eio_drops_data: BTree Flush;
+    btree_open_recovery_fsync_eio_drops_data: BTree Open;
+}
+
+// C.7 #22: a short write or an EINTR, once. The storage layer's write-all loop must finish the write, so
+// the phase succeeds, and nothing is silently cut short: a reopen after a process kill and after a power
+// loss holds every acknowledged write (and the phase's own write) and passes `verify()`.
+
+/// How one write is disturbed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hiccup {
+    /// The nth write (append or write_at) writes half its bytes and returns the short count.
+    Short,
+    /// The nth operation of this kind fails with `Interrupted` (EINTR) and writes nothing.
+    Eintr(OpKind),
+}
+
+/// The number of write operations so far (append and write_at together, as `short_write_at` counts).
+fn writes(sim: &SimBackend) -> u64 {
+    sim.op_count(OpKind::Append) + sim.op_count(OpKind::WriteAt)
+}
+
+/// What a disturbed phase left: the disk, the acknowledged keys (the phase's own write included), the
+/// writes the phase issued and its operations of the disturbed kind.
+type Hiccuped = (SimBackend, Vec<u32>, u64, u64);
+
+/// Runs `phase` with `hiccup` at operation `nth` (of the disturbed kind) of the phase, or undisturbed.
+fn run_hiccup(kind: Kind, phase: Phase, hiccup: Hiccup, nth: Option<u64>, ctx: &str) -> Hiccuped {
+    let (sim, db, mut acked) = prepare(kind, phase);
+    let base = writes(&sim);
+    let kind_base = match hiccup {
+        Hiccup::Short => base,
+        Hiccup::Eintr(op) => sim.op_count(op),
+    };
+    if let Some(nth) = nth {
+        sim.set_fault_plan(match hiccup {
+            Hiccup::Short => FaultPlan {
+                short_write_at: Some(kind_base + nth),
+                ..FaultPlan::default()
+            },
+            Hiccup::Eintr(op) => FaultPlan {
+                fail: vec![Fault {
+                    op,
+                    nth: kind_base + nth,
+                    kind: ErrorKind::Interrupted,
+                }],
+                ..FaultPlan::default()
+            },
+        });
+    }
+    let result = match (phase, &db) {
+        (Phase::Open, _) => open(kind, Storage::new(Arc::new(sim.clone()))).and_then(|db| {
+            check_acked(db.as_ref(), &acked, ctx);
+            db.close()
+        }),
+        (Phase::Write, Some(db)) => {
+            let r = db.write(
+                WriteBatch::new().put(&key(900), &value(900)),
+                WriteOptions::new(Durability::Sync),
+            );
+            acked.push(900);
+            r
+        }
+        (Phase::Flush, Some(db)) => db.flush(),
+        (Phase::Compact, Some(db)) => db.compact(),
+        (_, None) => unreachable!("only the open phase starts without a handle"),
+    };
+    result.unwrap_or_else(|e| panic!("{ctx}: the phase failed: {e}"));
+    if let Some(db) = &db {
+        check_acked(db.as_ref(), &acked, &format!("{ctx}, same handle"));
+        db.put(b"after", b"ok")
+            .unwrap_or_else(|e| panic!("{ctx}: a later write: {e}"));
+    }
+    drop(db);
+    let of_kind = match hiccup {
+        Hiccup::Short => writes(&sim),
+        Hiccup::Eintr(op) => sim.op_count(op),
+    } - kind_base;
+    (sim.clone(), acked, writes(&sim) - base, of_kind)
+}
+
+fn hiccup_case(kind: Kind, phase: Phase, hiccup: Hiccup) {
+    let name = format!("{kind:?} {phase:?} {hiccup:?}");
+    let (_, _, count, of_kind) = run_hiccup(kind, phase, hiccup, None, &name);
+    assert!(of_kind > 0, "{name}: the phase issues no write to disturb");
+    let nths = positions(of_kind);
+    for &nth in &nths {
+        let ctx = format!("{name} at {nth} of {of_kind}");
+        let (sim, acked, disturbed, _) = run_hiccup(kind, phase, hiccup, Some(nth), &ctx);
+        sim.set_fault_plan(FaultPlan::default());
+        for mode in [CrashMode::ProcessKill, CrashMode::PowerLossDropAll] {
+            let image = sim.crash(mode);
+            let db = open(kind, Storage::new(Arc::new(image)))
+                .unwrap_or_else(|e| panic!("{ctx}: reopen after {mode:?}: {e}"));
+            check_acked(
+                db.as_ref(),
+                &acked,
+                &format!("{ctx}, reopened after {mode:?}"),
+            );
+            db.verify()
+                .unwrap_or_else(|e| panic!("{ctx}: verify after {mode:?}: {e}"));
+        }
+        // The hiccup fired, and the write-all loop issued one more write to finish it.
+        assert_eq!(
+            disturbed,
+            count + 1,
+            "{ctx}: expected one extra write to finish the disturbed one"
+        );
+    }
+    println!("{name}: {of_kind} ops in the phase, disturbed at {nths:?}");
+}
+
+macro_rules! hiccup_cases {
+    ($($name:ident: $kind:ident $phase:ident $hiccup:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                hiccup_case(Kind::$kind, Phase::$phase, $hiccup);
+            }
+        )*
+    };
+}
+
+hiccup_cases! {
+    lsm_write_short_write: Lsm Write Hiccup::Short;
+    lsm_flush_short_write: Lsm Flush Hiccup::Short;
+    lsm_compaction_short_write: Lsm Compact Hiccup::Short;
+    lsm_open_short_write: Lsm Open Hiccup::Short;
+    lsm_write_append_eintr: Lsm Write Hiccup::Eintr(OpKind::Append);
+    lsm_flush_append_eintr: Lsm Flush Hiccup::Eintr(OpKind::Append);
+    lsm_compaction_append_eintr: Lsm Compact Hiccup::Eintr(OpKind::Append);
+    btree_write_short_write: BTree Write Hiccup::Short;
+    btree_checkpoint_short_write: BTree Flush Hiccup::Short;
+    btree_open_short_write: BTree Open Hiccup::Short;
+    btree_write_append_eintr: BTree Write Hiccup::Eintr(OpKind::Append);
+    btree_checkpoint_append_eintr: BTree Flush Hiccup::Eintr(OpKind::Append);
+    btree_checkpoint_write_at_eintr: BTree Flush Hiccup::Eintr(OpKind::WriteAt);
 }

@@ -13,7 +13,7 @@
 //! - **Crash points:** for every name in [`rumdb::crash_point::CRASH_POINTS`], a writer armed with
 //!   `RUMDB_CRASH_AT=<name>:<nth>` must die by `abort` (SIGABRT) — never exit cleanly, which would mean
 //!   the point is not reached — and the reopened directory must hold every acknowledged batch and pass
-//!   `verify()`.
+//!   `verify()`. The writer uses `Sync` durability for the points only a synced write reaches.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -397,6 +397,16 @@ fn engines_of(point: &str) -> Vec<Kind> {
     }
 }
 
+/// The durability the writer uses for a crash point: `Sync` for the points only a synced write reaches
+/// (the WAL's fsync, the B-tree's synced commit), `Flush` otherwise (cheaper: no fsync per write).
+fn durability_for(point: &str) -> &'static str {
+    if point.starts_with("wal.append.") || point == "btree.commit.wal_synced" {
+        "sync"
+    } else {
+        "flush"
+    }
+}
+
 /// Arms each crash point of `kind` at its first hit and at a later one (rollover runs once per open: first
 /// hit only), runs a writer until it aborts, and checks the reopened directory. Returns the runs.
 fn crash_points(test: &str, kind: Kind) -> u64 {
@@ -422,7 +432,7 @@ fn crash_points(test: &str, kind: Kind) -> u64 {
             let spec = Spec {
                 test,
                 kind,
-                durability: "flush",
+                durability: durability_for(point),
                 start: 0,
                 limit,
                 keys: if point == "compact.move.synced" {

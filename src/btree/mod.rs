@@ -844,12 +844,20 @@ impl Shared {
                 file.set_len(need)?;
             }
             for (pgno, buf) in &frozen.pages {
-                file.write_at(geo.offset(*pgno), buf, WritePurpose::PageWriteback)?;
+                let offset = geo.offset(*pgno);
+                // Armed, writes the first half of the page in place and dies: a torn page.
+                crate::crash_point::hit_then("btree.writeback.mid_page", || {
+                    let half = buf.get(..buf.len() / 2).unwrap_or_default();
+                    let _ = file.write_at(offset, half, WritePurpose::PageWriteback);
+                });
+                file.write_at(offset, buf, WritePurpose::PageWriteback)?;
             }
             // The pages (and the file's new length) are durable before a header describes them.
             file.sync_data()?;
+            crate::crash_point::hit("btree.checkpoint.pages_synced");
             let slot = (header.counter % 2) as u32;
             file.write_at(geo.offset(slot), &header.encode(), WritePurpose::Header)?;
+            crate::crash_point::hit("btree.checkpoint.header_written");
             file.sync_data()?;
             if let Some(sealed) = frozen.sealed {
                 for s in wal::list_segments(&self.storage)?
@@ -858,6 +866,7 @@ impl Shared {
                 {
                     self.storage.remove(&wal::segment_name(s))?;
                 }
+                crate::crash_point::hit("btree.checkpoint.wal_deleted");
             }
             doublewrite::remove(&self.storage)
         })();
@@ -1061,7 +1070,11 @@ impl Engine for BTreeEngine {
             (Durability::Flush, None) => wal.flush(),
             _ => Ok(()),
         };
-        durable.inspect_err(|e| s.poison(e))
+        durable.inspect_err(|e| s.poison(e))?;
+        if options.durability == Durability::Sync && pos.is_some() {
+            crate::crash_point::hit("btree.commit.wal_synced");
+        }
+        Ok(())
     }
 
     fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<Iter> {

@@ -108,7 +108,8 @@ impl Shared {
             crate::crash_point::hit("flush.sst.synced");
         }
         let written: u64 = edit.added.iter().map(|(_, m)| m.file_size).sum();
-        self.versions.log_and_apply(edit)?;
+        self.versions
+            .log_and_apply_at(edit, Some("flush.manifest.appended"))?;
         crate::crash_point::hit("flush.manifest.synced");
         self.record_level(0, |s| {
             s.written += written;

@@ -11,7 +11,10 @@
 //!
 //! Recovery reads `CURRENT` (missing, empty or malformed: `Corruption`, never a fresh database), replays
 //! the manifest it names (missing, or without its complete first record, the snapshot: `Corruption`; a torn
-//! last edit is dropped, damage to a synced edit is `Corruption`), and opens every table the result names (missing, or of another size: `Corruption`).
+//! last edit is dropped, damage to a synced edit is `Corruption`), checks that the oldest live WAL segment it
+//! names exists whenever a newer segment does (a manifest that lost synced edits names a segment a later
+//! flush deleted: `Corruption`, before anything is rewritten or collected; see `check_log_number`), and
+//! opens every table the result names (missing, or of another size: `Corruption`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -188,11 +191,13 @@ impl VersionSet {
             counters.next_file = counters.next_file.max(t.meta.number + 1);
             counters.last_sequence = counters.last_sequence.max(t.meta.max_seq);
         }
+        check_log_number(storage, name, counters.log_number)?;
         // Roll over: the recovered state goes into a fresh manifest, so a torn tail is never appended to.
         let fresh = counters.next_file;
         counters.next_file += 1;
         let log = write_snapshot(storage, fresh, &version, counters)?;
         // CURRENT names the new manifest durably: the old one may go (a failure leaves an orphan).
+        crate::crash_point::hit("manifest.roll.before_old_delete");
         let _ = storage.remove(name);
         let set = VersionSet {
             log: Mutex::new(log),
@@ -238,7 +243,17 @@ impl VersionSet {
     /// # Errors
     /// `Io` (the caller poisons its handle: the edit's fate is unknown); `Corruption` for an inconsistent
     /// edit.
-    pub fn log_and_apply(&self, mut edit: VersionEdit) -> Result<()> {
+    pub fn log_and_apply(&self, edit: VersionEdit) -> Result<()> {
+        self.log_and_apply_at(edit, None)
+    }
+
+    /// [`VersionSet::log_and_apply`], passing crash point `appended` (if any) between the append of the
+    /// edit and its fsync.
+    pub(crate) fn log_and_apply_at(
+        &self,
+        mut edit: VersionEdit,
+        appended: Option<&'static str>,
+    ) -> Result<()> {
         let mut log = self.log.lock();
         let base = self.current();
         let counters = {
@@ -256,7 +271,11 @@ impl VersionSet {
         };
         let next = base.apply(&edit, |m| self.opener.open(m, ReadPurpose::Compaction))?;
         next.check()?;
-        log.writer.append(&edit.encode(), Durability::Sync)?;
+        let end = log.writer.append(&edit.encode(), Durability::Flush)?;
+        if let Some(point) = appended {
+            crate::crash_point::hit(point);
+        }
+        log.writer.sync_through(end)?;
         let obsolete: Vec<Arc<TableHandle>> = base
             .all()
             .filter(|t| {
@@ -291,6 +310,7 @@ impl VersionSet {
         let fresh = write_snapshot(&self.opener.storage, number, &self.current(), counters)?;
         let old = std::mem::replace(log, fresh);
         // The new CURRENT is durable: the old manifest may go. A failure leaves an orphan for the next open.
+        crate::crash_point::hit("manifest.roll.before_old_delete");
         let _ = self.opener.storage.remove(&manifest_name(old.number));
         Ok(())
     }
@@ -360,7 +380,44 @@ fn write_snapshot(
     writer.append(&edit.encode(), Durability::Sync)?;
     crate::crash_point::hit("manifest.roll.new_written");
     let current = format!("{}\n", manifest_name(number));
-    storage.write_file_atomic(CURRENT, current.as_bytes(), WritePurpose::Manifest)?;
+    storage.write_file_atomic_at(
+        CURRENT,
+        current.as_bytes(),
+        WritePurpose::Manifest,
+        Some("manifest.roll.current_tmp_synced"),
+    )?;
     crate::crash_point::hit("manifest.roll.after_rename");
     Ok(Log { writer, number })
+}
+
+/// Checks the recovered log number against the WAL segments in the directory: if any segment numbered
+/// at or above it exists, the segment it names must exist too. Segments are created in increasing
+/// number order, each with a directory fsync before anything durable names it, and a segment is deleted
+/// only after a synced manifest edit has moved the log number past it; so after any crash the oldest
+/// live segment exists, or (a crash at open between the edit naming the new segment and its creation)
+/// no segment at or above it does. A manifest that lost synced edits (cut after an early record) names
+/// an old log number whose segment a later flush deleted: refused here, before the rollover rewrites
+/// the manifest and before orphan collection could delete the tables the lost edits added. Log number
+/// 0 means the edit that finished the database's creation is gone: the manifest itself is damaged.
+fn check_log_number(storage: &Storage, manifest: &str, log_number: u64) -> Result<()> {
+    if log_number == 0 {
+        return Err(Error::corruption(
+            manifest,
+            None,
+            "log number 0: the edit that finished the database's creation is missing",
+        ));
+    }
+    let segments = crate::wal::list_segments(storage)?;
+    if !segments.contains(&log_number) && segments.iter().any(|s| *s > log_number) {
+        return Err(Error::corruption(
+            crate::wal::segment_name(log_number),
+            None,
+            format!(
+                "missing, though {manifest} names it as the oldest live WAL segment and newer \
+                 segments exist (the manifest lost the edits that made it obsolete, or the segment \
+                 was deleted)"
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -3,8 +3,9 @@
 //! Recovery steps, each durable before the next, so a crash at any point (recovery included) recovers
 //! again to the same state:
 //! 1. lock the directory and check `IDENTITY`;
-//! 2. read `CURRENT`, replay the manifest it names, open every table it lists (a missing or resized table is
-//!    `Corruption`) and roll over to a fresh manifest;
+//! 2. read `CURRENT`, replay the manifest it names, check that its oldest live WAL segment exists if a newer
+//!    one does, open every table it lists (a missing or resized table is `Corruption`) and roll over to a
+//!    fresh manifest;
 //! 3. replay the WAL segments at or above the manifest's log number into a memtable (a torn tail is
 //!    dropped and counted; damage in synced data is `Corruption`);
 //! 4. flush what was replayed to an L0 table and record it with a manifest edit whose log number is a new

@@ -71,6 +71,8 @@ impl TableHandle {
 impl Drop for TableHandle {
     fn drop(&mut self) {
         if self.obsolete.load(AtomicOrdering::Acquire) {
+            // Only a compaction's inputs (and a rewritten level's old tables) become obsolete.
+            crate::crash_point::hit("compact.inputs.before_delete");
             // Best effort: a file left behind is an orphan that the next open removes.
             let _ = self.storage.remove(&table_file_name(self.meta.number));
         }

@@ -222,6 +222,18 @@ impl Storage {
     /// # Errors
     /// `Io`.
     pub fn write_file_atomic(&self, name: &str, data: &[u8], purpose: WritePurpose) -> Result<()> {
+        self.write_file_atomic_at(name, data, purpose, None)
+    }
+
+    /// [`Storage::write_file_atomic`], passing crash point `tmp_synced` (if any) once the temp file is
+    /// synced, before the rename.
+    pub(crate) fn write_file_atomic_at(
+        &self,
+        name: &str,
+        data: &[u8],
+        purpose: WritePurpose,
+        tmp_synced: Option<&'static str>,
+    ) -> Result<()> {
         let tmp = format!("{name}.tmp");
         match self.backend.remove(&tmp) {
             Ok(()) => {}
@@ -232,6 +244,9 @@ impl Storage {
         file.append(data, purpose)?;
         file.sync_data()?;
         drop(file);
+        if let Some(point) = tmp_synced {
+            crate::crash_point::hit(point);
+        }
         self.rename(&tmp, name)?;
         self.sync_dir()
     }

@@ -141,6 +141,10 @@ impl WalWriter {
         purpose: WritePurpose,
     ) -> Result<Arc<Self>> {
         let file = storage.create_new(&name_of(segment))?;
+        if purpose == WritePurpose::Wal {
+            // The segment an open starts is a rotation too: the same directory fsync is pending.
+            crate::crash_point::hit("wal.rotate.before_dir_sync");
+        }
         storage.sync_dir()?;
         Ok(Arc::new(WalWriter {
             storage: storage.clone(),
@@ -247,7 +251,18 @@ impl WalWriter {
                 offset: st.appended,
             };
             let file = st.file.clone();
-            let result = MutexGuard::unlocked(&mut st, || file.sync_data());
+            // Crash points of the WAL only (the LSM manifest shares this writer).
+            let wal = st.purpose == WritePurpose::Wal;
+            let result = MutexGuard::unlocked(&mut st, || {
+                if wal {
+                    crate::crash_point::hit("wal.append.before_sync");
+                }
+                let synced = file.sync_data();
+                if wal && synced.is_ok() {
+                    crate::crash_point::hit("wal.append.after_sync");
+                }
+                synced
+            });
             st.sync_running = false;
             match result {
                 Ok(()) => st.synced = st.synced.max(upto),
@@ -283,7 +298,10 @@ impl WalWriter {
         let sealed = st.segment;
         let result = st.file.sync_data().and_then(|()| {
             let file = self.storage.create_new(&(self.name_of)(next))?;
-            crate::crash_point::hit("wal.rotate.after_create");
+            if st.purpose == WritePurpose::Wal {
+                crate::crash_point::hit("wal.rotate.after_create");
+                crate::crash_point::hit("wal.rotate.before_dir_sync");
+            }
             self.storage.sync_dir()?;
             Ok(file)
         });

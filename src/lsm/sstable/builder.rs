@@ -280,6 +280,9 @@ impl TableBuilder {
         self.writer.out.extend_from_slice(&footer.encode());
         self.writer.offset += FOOTER_LEN as u64;
         self.file.append(&self.writer.out, self.purpose)?;
+        if self.purpose == WritePurpose::MemtableFlush {
+            crate::crash_point::hit("flush.sst.written");
+        }
         self.file.sync_data()?;
         Ok(TableMeta {
             number: self.number,
