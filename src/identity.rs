@@ -62,7 +62,7 @@ impl Identity {
     /// Decodes and checks an `IDENTITY` file's bytes.
     ///
     /// # Errors
-    /// `Corruption` if the bytes are not a valid identity.
+    /// `Corruption` if the bytes are not a valid identity (including nonzero reserved bytes).
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let bad = |what: &str| Error::corruption(IDENTITY_FILE, Some(0), what);
         let arr: &[u8; LEN] = bytes
@@ -82,6 +82,17 @@ impl Identity {
                 .map(u32::from_le_bytes)
                 .ok_or_else(|| bad("short"))
         };
+        // Bytes 9..12 and 20..24 are zero in every version: a nonzero one is damage the CRC missed or a
+        // file this version cannot describe, and accepting it would re-encode to different bytes.
+        if body
+            .get(9..12)
+            .into_iter()
+            .chain(body.get(20..24))
+            .flatten()
+            .any(|&b| b != 0)
+        {
+            return Err(bad("nonzero reserved bytes"));
+        }
         let code = body.get(8).copied().ok_or_else(|| bad("short"))?;
         let kind = EngineKind::from_code(code)
             .ok_or_else(|| bad(&format!("unknown engine kind {code}")))?;
@@ -288,6 +299,27 @@ mod tests {
         }
         for len in 0..enc.len() {
             assert!(Identity::decode(&enc[..len]).is_err());
+        }
+    }
+
+    /// A nonzero reserved byte under a recomputed CRC (what identity_decode found: it decoded, and
+    /// re-encoded to other bytes) is `Corruption`.
+    #[test]
+    fn nonzero_reserved_bytes_under_a_valid_crc_are_corruption() {
+        let enc = Identity {
+            kind: EngineKind::Lsm,
+            format_version: 1,
+            page_size: 0,
+        }
+        .encode();
+        for at in (9..12).chain(20..24) {
+            let mut d = enc.clone();
+            d[at] = 0x29;
+            let crc = crc32fast::hash(&d[..24]);
+            d[24..].copy_from_slice(&crc.to_le_bytes());
+            let err = Identity::decode(&d).unwrap_err();
+            assert!(err.is_corruption(), "byte {at}: {err}");
+            assert!(err.to_string().contains("reserved"), "byte {at}: {err}");
         }
     }
 }

@@ -13,7 +13,9 @@ const PAGE_SIZE: usize = 512;
 
 /// `data[0]`: bit 0 set = seal the page first (fix its checksum, so the structure checks are reached),
 /// bits 1.. = the page number; `data[1..]`: the page (zero-padded or cut to 512 bytes). A page that passes
-/// the checks is searched, decoded, re-encoded and decoded again; the two decodes must be equal.
+/// the checks is searched, decoded, re-encoded and decoded again; the two decodes must be equal and the
+/// second encoding must equal the first byte for byte (the encoding is canonical, so a page the engine
+/// wrote re-encodes to its own bytes: see [`page_reencode`]).
 pub(crate) fn page_decode(data: &[u8]) -> Result<(), String> {
     let Some((&ctl, body)) = data.split_first() else {
         return Ok(());
@@ -47,7 +49,8 @@ pub(crate) fn page_decode(data: &[u8]) -> Result<(), String> {
             }
             let again = node.encode(lsn, &geo);
             match LeafNode::decode(&again, pgno, &geo) {
-                Ok(n2) if n2 == node => Ok(()),
+                Ok(n2) if n2 == node && n2.encode(lsn, &geo) == again => Ok(()),
+                Ok(n2) if n2 == node => Err("leaf page encoding is not byte-stable".into()),
                 other => Err(format!("leaf re-encode differs: {other:?} vs {node:?}")),
             }
         }
@@ -61,7 +64,8 @@ pub(crate) fn page_decode(data: &[u8]) -> Result<(), String> {
             }
             let again = node.encode(lsn, &geo);
             match InternalNode::decode(&again, pgno, &geo) {
-                Ok(n2) if n2 == node => Ok(()),
+                Ok(n2) if n2 == node && n2.encode(lsn, &geo) == again => Ok(()),
+                Ok(n2) if n2 == node => Err("internal page encoding is not byte-stable".into()),
                 other => Err(format!("internal re-encode differs: {other:?} vs {node:?}")),
             }
         }
@@ -74,6 +78,29 @@ pub(crate) fn page_decode(data: &[u8]) -> Result<(), String> {
         },
         PageType::Free => Ok(()),
     }
+}
+
+/// The page of a [`page_decode`] input re-encoded from its decoded node and sealed, if it is a leaf or
+/// an internal page that passes the checks: equal to the page itself for every page the engine writes.
+#[cfg(test)]
+pub(crate) fn page_reencode(data: &[u8]) -> Option<Vec<u8>> {
+    let (&ctl, body) = data.split_first()?;
+    let geo = Geometry {
+        page_size: PAGE_SIZE,
+    };
+    let pgno = 2 + u32::from(ctl >> 1);
+    let p = body.get(..PAGE_SIZE)?;
+    let mut again = match page::check(p, pgno, u64::MAX, &geo).ok()? {
+        PageType::Leaf => LeafNode::decode(p, pgno, &geo)
+            .ok()?
+            .encode(page_lsn(p), &geo),
+        PageType::Internal => InternalNode::decode(p, pgno, &geo)
+            .ok()?
+            .encode(page_lsn(p), &geo),
+        PageType::Overflow | PageType::Free => return None,
+    };
+    page::seal(&mut again, pgno);
+    Some(again)
 }
 
 /// `data[..64]` and `data[64..128]` as header slots 0 and 1 (512-byte pages): the chosen slot must be a

@@ -67,7 +67,8 @@ impl Header {
     /// Decodes and validates slot `slot` (0 or 1) read from the start of its page.
     ///
     /// # Errors
-    /// `Corruption` if the slot is not a valid header; `UnsupportedVersion` if it is valid but newer.
+    /// `Corruption` if the slot is not a valid header (including nonzero reserved bytes);
+    /// `UnsupportedVersion` if it is valid but newer.
     pub fn decode(bytes: &[u8], slot: u32, page_size: u32, supported: u32) -> Result<Self> {
         let bad = |what: String| {
             Error::corruption(
@@ -85,6 +86,11 @@ impl Header {
         let crc = u32_at(body, 60).unwrap_or(0);
         if crc != crc32fast::hash(body.get(..60).unwrap_or_default()) {
             return Err(bad("checksum mismatch".into()));
+        }
+        // Bytes 52..60 are reserved and always written as zero: accepting others would let a slot
+        // decode to a header that re-encodes to different bytes.
+        if body.get(52..60).unwrap_or_default().iter().any(|&b| b != 0) {
+            return Err(bad("nonzero reserved bytes".into()));
         }
         let w = |at| u32_at(body, at).unwrap_or(0);
         let h = Header {
@@ -187,6 +193,22 @@ mod tests {
             let mut d = enc;
             d[bit / 8] ^= 1 << (bit % 8);
             assert!(Header::decode(&d, 1, 512, 1).is_err(), "bit {bit}");
+        }
+    }
+
+    /// A nonzero reserved byte under a recomputed CRC (what btree_header_decode found: the slot decoded
+    /// and re-encoded to other bytes) is `Corruption`.
+    #[test]
+    fn nonzero_reserved_bytes_under_a_valid_crc_are_corruption() {
+        let enc = header(3).encode();
+        for at in 52..60 {
+            let mut d = enc;
+            d[at] = 0x2c;
+            let crc = crc32fast::hash(&d[..60]);
+            d[60..].copy_from_slice(&crc.to_le_bytes());
+            let err = Header::decode(&d, 1, 512, 1).unwrap_err();
+            assert!(err.is_corruption(), "byte {at}: {err}");
+            assert!(err.to_string().contains("reserved"), "byte {at}: {err}");
         }
     }
 

@@ -105,7 +105,7 @@ struct EntryHeader {
     value: Range<usize>,
 }
 
-/// A decoded block whose restart array and entry headers were validated when it was built.
+/// A decoded block whose restart array, entry headers and key order were validated when it was built.
 pub struct Block {
     data: Vec<u8>,
     /// Where the restart array starts (the end of the entries).
@@ -133,7 +133,8 @@ impl Block {
     /// Checks and wraps the decoded bytes of the block at `file_offset` of table `number`.
     ///
     /// # Errors
-    /// `Corruption` if the restart array or any entry header is malformed.
+    /// `Corruption` if the restart array or any entry header is malformed, or the keys are not strictly
+    /// increasing.
     pub(crate) fn new(data: Vec<u8>, number: u64, file_offset: u64) -> Result<Self> {
         let mut block = Block {
             data,
@@ -159,7 +160,10 @@ impl Block {
     }
 
     /// Walks every entry once: restart offsets must be exactly the entries that start a run, with
-    /// `shared` 0, and the entries must end exactly at the restart array. Returns the entry count.
+    /// `shared` 0, the entries must end exactly at the restart array, and the keys must be strictly
+    /// increasing in [`key::compare`] order (the binary search over restart points in
+    /// [`BlockIter::seek`] is only sound on sorted keys: unsorted ones would make it miss a present key
+    /// instead of reporting the damage). Returns the entry count.
     fn check_entries(&self) -> Result<usize> {
         if self.num_restarts == 0 {
             return if self.restarts_at == 0 {
@@ -169,7 +173,8 @@ impl Block {
             };
         }
         let mut offset = 0;
-        let mut key_len = 0usize;
+        let mut key = Vec::new();
+        let mut previous: Vec<u8> = Vec::new();
         let mut entries = 0usize;
         let mut next_restart = 0;
         while offset < self.restarts_at {
@@ -184,10 +189,16 @@ impl Block {
             } else if entries == 0 {
                 return Err(self.corruption("the first restart point is not the first entry"));
             }
-            if header.shared > key_len {
+            if header.shared > key.len() {
                 return Err(self.corruption("entry shares more than the previous key"));
             }
-            key_len = header.shared + header.suffix.len();
+            std::mem::swap(&mut key, &mut previous);
+            key.clear();
+            key.extend_from_slice(previous.get(..header.shared).unwrap_or_default());
+            key.extend_from_slice(self.slice(header.suffix.clone())?);
+            if entries > 0 && key::compare(&previous, &key) != Ordering::Less {
+                return Err(self.corruption("keys not in increasing order"));
+            }
             entries += 1;
             offset = header.value.end;
         }
