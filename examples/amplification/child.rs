@@ -20,15 +20,23 @@ use crate::measure::{self, Latency, OsIo, Progress};
 
 pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-/// The LSM options of the report: defaults except the memtable and cache sizes, compression off.
+/// The LSM options of the report: defaults except the memtable and cache sizes and, unless `--compression
+/// default`, the block compression of every level.
 pub fn lsm_options(cfg: &Config) -> LsmOptions {
     let mut o = LsmOptions {
         memtable_bytes: (cfg.memtable_mib as u64) << 20,
         block_cache_bytes: cfg.cache_mib << 20,
         ..Default::default()
     };
-    for c in o.level_compression.iter_mut() {
-        *c = rumdb::lsm::Compression::None;
+    let every_level = match cfg.compression {
+        crate::cli::Compression::Default => None,
+        crate::cli::Compression::Off => Some(rumdb::lsm::Compression::None),
+        crate::cli::Compression::On => Some(rumdb::lsm::Compression::Zstd { level: 1 }),
+    };
+    if let Some(every) = every_level {
+        for c in o.level_compression.iter_mut() {
+            *c = every;
+        }
     }
     o
 }

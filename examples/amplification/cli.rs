@@ -36,10 +36,35 @@ usage: cargo run --release --example amplification -- [FLAGS]
                       sync1,sync8,deleterandom,timeseries (default all)
   --cache-mib N       LSM block cache and B-tree buffer pool (default 8)
   --memtable-mib N    LSM memtable (default 4)
+  --compression C     LSM block compression: default (DESIGN.md: raw on L0-L1, zstd level 1 below),
+                      off (raw on every level: the textbook setting) or on (zstd level 1 on every
+                      level); the B-tree has no compression (default: default)
   --dir PATH          where the databases are created (default the system temp dir)
   --json PATH         write every result as JSON
   --svg DIR           write throughput.svg and rum.svg
 ";
+
+/// LSM block compression of a run (the B-tree stores pages raw whatever this says).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// The engine's default: raw on L0-L1, zstd level 1 below (DESIGN.md).
+    Default,
+    /// Raw blocks on every level.
+    Off,
+    /// zstd level 1 on every level.
+    On,
+}
+
+impl Compression {
+    /// The flag's spelling, as printed in the header and the JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Default => "default",
+            Compression::Off => "off",
+            Compression::On => "on",
+        }
+    }
+}
 
 /// The run's configuration: what the parent parsed, passed unchanged to each child.
 #[derive(Clone, Debug)]
@@ -55,6 +80,7 @@ pub struct Config {
     pub workloads: Vec<String>,
     pub cache_mib: usize,
     pub memtable_mib: usize,
+    pub compression: Compression,
     pub dir: Option<PathBuf>,
     pub json: Option<PathBuf>,
     pub svg: Option<PathBuf>,
@@ -100,6 +126,7 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
         workloads: WORKLOADS.iter().map(|w| w.to_string()).collect(),
         cache_mib: 8,
         memtable_mib: 4,
+        compression: Compression::Default,
         dir: None,
         json: None,
         svg: None,
@@ -136,6 +163,14 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
             "--workloads" => c.workloads = list(flag, v, &WORKLOADS)?,
             "--cache-mib" => c.cache_mib = number(flag, v)?,
             "--memtable-mib" => c.memtable_mib = number(flag, v)?,
+            "--compression" => {
+                c.compression = match v.as_str() {
+                    "default" => Compression::Default,
+                    "off" => Compression::Off,
+                    "on" => Compression::On,
+                    _ => return Err(format!("--compression: {v:?} is not default, off or on")),
+                }
+            }
             "--dir" => c.dir = Some(PathBuf::from(v)),
             "--json" => c.json = Some(PathBuf::from(v)),
             "--svg" => c.svg = Some(PathBuf::from(v)),
