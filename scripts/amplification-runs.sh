@@ -1,0 +1,29 @@
+#!/bin/sh
+# The amplification report runs behind BENCHMARKS.md, one after another, each writing its JSON, its SVGs
+# and its printed report under docs/bench/. The 5M-key run is separate (see BENCHMARKS.md): it is the
+# longest and was started first. Usage: scripts/amplification-runs.sh [NAME...] (default: every run).
+set -eu
+cd "$(dirname "$0")/.."
+cargo build --release --example amplification
+A=./target/release/examples/amplification
+run() {
+    name=$1
+    shift
+    echo "== $name: amplification $*" >&2
+    nice -n 5 "$A" "$@" --json "docs/bench/$name.json" --svg "docs/bench/$name" >"docs/bench/$name.txt"
+}
+want() { [ -z "$ONLY" ] || echo " $ONLY " | grep -q " $1 "; }
+ONLY="$*"
+# Data size (100 B values): the README's default run, then compression off (the textbook setting) at 200k and 1M.
+want keys200k-default && run keys200k-default
+want keys200k-off && run keys200k-off --compression off
+want keys1m-off && run keys1m-off --keys 1000000 --compression off
+# Value sizes, compression off, keys chosen so key + value bytes are about 23 MB (as 200,000 × 116 B).
+want value16-off && run value16-off --value-size 16 --keys 725000 --compression off
+want value1k-off && run value1k-off --value-size 1024 --keys 22300 --compression off
+want value16k-off && run value16k-off --value-size 16384 --keys 1415 --compression off
+# Compression on (zstd level 1 on every level), compressible and incompressible values.
+want keys200k-on && run keys200k-on --compression on
+want keys200k-on-incompressible && run keys200k-on-incompressible --compression on --compressible 0
+want keys200k-off-incompressible && run keys200k-off-incompressible --compression off --compressible 0
+want keys1m-on && run keys1m-on --keys 1000000 --compression on
