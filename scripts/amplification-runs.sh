@@ -27,3 +27,12 @@ want keys200k-on && run keys200k-on --compression on
 want keys200k-on-incompressible && run keys200k-on-incompressible --compression on --compressible 0
 want keys200k-off-incompressible && run keys200k-off-incompressible --compression off --compressible 0
 want keys1m-on && run keys1m-on --keys 1000000 --compression on
+# Options that change the answer, one at a time against keys200k-off (200,000 keys, compression off), on
+# the workloads the textbook rows use.
+O="--compression off --workloads fillrandom,overwrite,readrandom,readmissing,scan"
+want opt-pool64 && run opt-pool64 $O --cache-mib 64
+want opt-page1k && run opt-page1k $O --page-size 1024
+want opt-page16k && run opt-page16k $O --page-size 16384
+want opt-bloom0 && run opt-bloom0 $O --bloom-bits 0
+want opt-l1-4 && run opt-l1-4 $O --l1-mib 4
+want opt-l1-4-ratio4 && run opt-l1-4-ratio4 $O --l1-mib 4 --level-ratio 4

@@ -20,14 +20,17 @@ use crate::measure::{self, Latency, OsIo, Progress};
 
 pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-/// The LSM options of the report: defaults except the memtable and cache sizes and, unless `--compression
-/// default`, the block compression of every level.
+/// The LSM options of the report: defaults except the memtable and cache sizes, the bloom bits, L1 size and
+/// level ratio flags and, unless `--compression default`, the block compression of every level.
 pub fn lsm_options(cfg: &Config) -> LsmOptions {
     let mut o = LsmOptions {
         memtable_bytes: (cfg.memtable_mib as u64) << 20,
         block_cache_bytes: cfg.cache_mib << 20,
+        level_size_ratio: cfg.level_ratio,
+        base_level_bytes: cfg.l1_mib << 20,
         ..Default::default()
     };
+    o.table.bloom_bits_per_key = cfg.bloom_bits;
     let every_level = match cfg.compression {
         crate::cli::Compression::Default => None,
         crate::cli::Compression::Off => Some(rumdb::lsm::Compression::None),
@@ -41,10 +44,11 @@ pub fn lsm_options(cfg: &Config) -> LsmOptions {
     o
 }
 
-/// The B-tree options of the report: defaults except the pool size.
+/// The B-tree options of the report: defaults except the pool and page sizes.
 pub fn btree_options(cfg: &Config) -> BTreeOptions {
     BTreeOptions {
         pool_bytes: cfg.cache_mib << 20,
+        page_size: cfg.page_size,
         ..Default::default()
     }
 }
