@@ -427,6 +427,7 @@ def main():
         "compression": t_headline(runs, compression),
         "values": t_headline(runs, values),
         "default": t_headline(runs, ["keys200k-default"]),
+        "options": t_headline(runs, ["keys200k-off"] + [n for n in runs if n.startswith("opt-")]),
     }
     with open(DOC) as fh:
         doc = fh.read()
