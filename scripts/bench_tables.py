@@ -149,8 +149,14 @@ def verdict(run, prop):
 
 def describe(run):
     c = run["config"]
-    incompressible = ", incompressible" if c["compressible"] == 0 else ""
-    return f"{c['keys']:,} × {c['value_size']} B, compression {c['compression']}{incompressible}"
+    extra = ", incompressible" if c["compressible"] == 0 else ""
+    # Options that differ from the report's defaults (absent from older JSON: then the default).
+    for key, default, label in (("cache_mib", 8, "cache/pool {} MiB"), ("page_size", 4096, "page {} B"),
+                                ("bloom_bits", 10, "bloom {} bits/key"), ("l1_mib", 256, "L1 {} MiB"),
+                                ("level_ratio", 10, "ratio {}")):
+        if c.get(key, default) != default:
+            extra += ", " + label.format(c[key])
+    return f"{c['keys']:,} × {c['value_size']} B, compression {c['compression']}{extra}"
 
 
 # ---------------------------------------------------------------- tables
@@ -316,10 +322,18 @@ def amp_plot(runs, names, xval, xlabel, title, path):
         fh.write("\n".join(s) + "\n")
 
 
+# Runs whose change touches one engine only: the other engine's point would repeat keys200k-off's.
+ONLY_ENGINE = {"keys200k-on": "lsm", "keys200k-on-incompressible": "lsm", "keys1m-on": "lsm",
+               "keys200k-off-incompressible": "lsm", "opt-bloom0": "lsm", "opt-l1-4": "lsm",
+               "opt-l1-4-ratio4": "lsm", "opt-page1k": "btree", "opt-page16k": "btree"}
+
+
 def rum_plot(runs, path):
     pts = []
     for name, run in runs.items():
         for e in ENGINES:
+            if ONLY_ENGINE.get(name, e) != e:
+                continue
             wa, sa, ra = load_wa(run, e), load_sa(run, e), read_amp(run, e)
             if wa is not None and sa is not None:
                 pts.append((e, name, wa, sa, ra))
@@ -328,6 +342,8 @@ def rum_plot(runs, path):
     w, h, left, right, top, bottom = 980, 620, 70, 960, 50, 570
     s = svg_header(w, h, "RUM: write amp (log) vs space amp, every run; marker area ∝ read amp "
                          "(fetches per get), label = run and read amp")
+    s.append(f'<text x="{w / 2}" y="34" text-anchor="middle" font-size="10">runs that change one engine '
+             f'only (compression, bloom, L1/ratio: LSM; page size: B-tree) show that engine only</text>')
     xlo, xhi = log_axis(min(p[2] for p in pts), max(p[2] for p in pts))
     ticks = nice_ticks(max(0.0, min(p[3] for p in pts) - 0.1), max(p[3] for p in pts) + 0.1)
     smin, smax = ticks[0], ticks[-1]
