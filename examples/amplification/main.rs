@@ -146,8 +146,19 @@ fn run_child(engine: &str, args: &[String]) -> child::Res<Vec<Value>> {
     Ok(lines)
 }
 
+/// The 1-minute load average (/proc/loadavg), recorded in the JSON: how busy the machine was.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn parent(cfg: &cli::Config, args: &[String]) -> child::Res<()> {
     let start = Instant::now();
+    let load_start = load_average();
     print_setup(cfg);
     let mut results = Vec::new();
     for engine in &cfg.engines {
@@ -168,6 +179,7 @@ fn parent(cfg: &cli::Config, args: &[String]) -> child::Res<()> {
                 "level_ratio": cfg.level_ratio, "l1_mib": cfg.l1_mib, "page_size": cfg.page_size, "compression": cfg.compression.name(),
                 "sync_puts": cfg.sync_puts, "engines": cfg.engines, "workloads": cfg.workloads,
                 "wall_secs": start.elapsed().as_secs_f64(), "args": args,
+                "load_average_start": load_start, "load_average_end": load_average(),
                 "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
                 "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
             },
