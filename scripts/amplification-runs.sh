@@ -39,3 +39,4 @@ want opt-page16k && run opt-page16k $O --page-size 16384
 want opt-bloom0 && run opt-bloom0 $O --bloom-bits 0
 want opt-l1-4 && run opt-l1-4 $O --l1-mib 4
 want opt-l1-4-ratio4 && run opt-l1-4-ratio4 $O --l1-mib 4 --level-ratio 4
+true

@@ -169,9 +169,14 @@ def t_runs(runs):
         rows.append([f"`{name}`", f"{c['keys']:,}", c["value_size"], fmt(data_mb(run), 1),
                      c["compression"], c["compressible"], ", ".join(c.get("workloads", [])) if len(
                          c.get("workloads", WORKLOADS)) < len(WORKLOADS) else "all 12",
-                     f"{c.get('wall_secs', 0):.0f}", f"`amplification {args}`"])
+                     f"{c.get('wall_secs', 0):.0f}", load_avg(c), f"`amplification {args}`"])
     return table(["run", "keys", "value B", "key+value MB", "compression", "compressible", "workloads",
-                  "wall s", "command (./target/release/examples/…)"], rows)
+                  "wall s", "load avg start → end", "command (./target/release/examples/…)"], rows)
+
+
+def load_avg(c):
+    a, b = c.get("load_average_start"), c.get("load_average_end")
+    return "not recorded" if a is None else f"{a:.1f} → {b:.1f}"
 
 
 def t_headline(runs, names):
