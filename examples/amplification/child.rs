@@ -20,23 +20,35 @@ use crate::measure::{self, Latency, OsIo, Progress};
 
 pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-/// The LSM options of the report: defaults except the memtable and cache sizes, compression off.
+/// The LSM options of the report: defaults except the memtable and cache sizes, the bloom bits, L1 size and
+/// level ratio flags and, unless `--compression default`, the block compression of every level.
 pub fn lsm_options(cfg: &Config) -> LsmOptions {
     let mut o = LsmOptions {
         memtable_bytes: (cfg.memtable_mib as u64) << 20,
         block_cache_bytes: cfg.cache_mib << 20,
+        level_size_ratio: cfg.level_ratio,
+        base_level_bytes: cfg.l1_mib << 20,
         ..Default::default()
     };
-    for c in o.level_compression.iter_mut() {
-        *c = rumdb::lsm::Compression::None;
+    o.table.bloom_bits_per_key = cfg.bloom_bits;
+    let every_level = match cfg.compression {
+        crate::cli::Compression::Default => None,
+        crate::cli::Compression::Off => Some(rumdb::lsm::Compression::None),
+        crate::cli::Compression::On => Some(rumdb::lsm::Compression::Zstd { level: 1 }),
+    };
+    if let Some(every) = every_level {
+        for c in o.level_compression.iter_mut() {
+            *c = every;
+        }
     }
     o
 }
 
-/// The B-tree options of the report: defaults except the pool size.
+/// The B-tree options of the report: defaults except the pool and page sizes.
 pub fn btree_options(cfg: &Config) -> BTreeOptions {
     BTreeOptions {
         pool_bytes: cfg.cache_mib << 20,
+        page_size: cfg.page_size,
         ..Default::default()
     }
 }

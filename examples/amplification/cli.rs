@@ -36,10 +36,39 @@ usage: cargo run --release --example amplification -- [FLAGS]
                       sync1,sync8,deleterandom,timeseries (default all)
   --cache-mib N       LSM block cache and B-tree buffer pool (default 8)
   --memtable-mib N    LSM memtable (default 4)
+  --compression C     LSM block compression: default (DESIGN.md: raw on L0-L1, zstd level 1 below),
+                      off (raw on every level: the textbook setting) or on (zstd level 1 on every
+                      level); the B-tree has no compression (default: default)
+  --bloom-bits N      LSM bloom filter bits per key (default 10; 0: no filters)
+  --level-ratio N     LSM level size ratio (default 10)
+  --l1-mib N          LSM target size of L1 (default 256, the engine's default)
+  --page-size B       B-tree page size, a power of two 512..16384 (default 4096)
   --dir PATH          where the databases are created (default the system temp dir)
   --json PATH         write every result as JSON
   --svg DIR           write throughput.svg and rum.svg
 ";
+
+/// LSM block compression of a run (the B-tree stores pages raw whatever this says).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// The engine's default: raw on L0-L1, zstd level 1 below (DESIGN.md).
+    Default,
+    /// Raw blocks on every level.
+    Off,
+    /// zstd level 1 on every level.
+    On,
+}
+
+impl Compression {
+    /// The flag's spelling, as printed in the header and the JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Default => "default",
+            Compression::Off => "off",
+            Compression::On => "on",
+        }
+    }
+}
 
 /// The run's configuration: what the parent parsed, passed unchanged to each child.
 #[derive(Clone, Debug)]
@@ -55,6 +84,11 @@ pub struct Config {
     pub workloads: Vec<String>,
     pub cache_mib: usize,
     pub memtable_mib: usize,
+    pub compression: Compression,
+    pub bloom_bits: u32,
+    pub level_ratio: u64,
+    pub l1_mib: u64,
+    pub page_size: usize,
     pub dir: Option<PathBuf>,
     pub json: Option<PathBuf>,
     pub svg: Option<PathBuf>,
@@ -100,6 +134,11 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
         workloads: WORKLOADS.iter().map(|w| w.to_string()).collect(),
         cache_mib: 8,
         memtable_mib: 4,
+        compression: Compression::Default,
+        bloom_bits: 10,
+        level_ratio: 10,
+        l1_mib: 256,
+        page_size: 4096,
         dir: None,
         json: None,
         svg: None,
@@ -136,6 +175,18 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
             "--workloads" => c.workloads = list(flag, v, &WORKLOADS)?,
             "--cache-mib" => c.cache_mib = number(flag, v)?,
             "--memtable-mib" => c.memtable_mib = number(flag, v)?,
+            "--compression" => {
+                c.compression = match v.as_str() {
+                    "default" => Compression::Default,
+                    "off" => Compression::Off,
+                    "on" => Compression::On,
+                    _ => return Err(format!("--compression: {v:?} is not default, off or on")),
+                }
+            }
+            "--bloom-bits" => c.bloom_bits = number(flag, v)?,
+            "--level-ratio" => c.level_ratio = number(flag, v)?,
+            "--l1-mib" => c.l1_mib = number(flag, v)?,
+            "--page-size" => c.page_size = number(flag, v)?,
             "--dir" => c.dir = Some(PathBuf::from(v)),
             "--json" => c.json = Some(PathBuf::from(v)),
             "--svg" => c.svg = Some(PathBuf::from(v)),
@@ -152,15 +203,21 @@ pub fn parse(args: &[String]) -> Result<Config, String> {
     if !(0.0..=1.0).contains(&c.compressible) {
         return Err("--compressible must be within 0..1".into());
     }
+    if !c.page_size.is_power_of_two() || !(512..=16384).contains(&c.page_size) {
+        return Err("--page-size must be a power of two from 512 to 16384".into());
+    }
     let digits = (2 * c.keys + 1).to_string().len();
-    if c.key_size < digits || c.key_size > 496 {
+    let max_key = c.page_size / 8 - 16;
+    if c.key_size < digits || c.key_size > max_key {
         return Err(format!(
-            "--key-size must be {digits}..496 (the B-tree limit) to hold the ids of {} keys",
+            "--key-size must be {digits}..{max_key} (the B-tree limit) to hold the ids of {} keys",
             c.keys
         ));
     }
-    if c.value_size == 0 || c.cache_mib == 0 || c.memtable_mib == 0 {
-        return Err("--value-size, --cache-mib and --memtable-mib must be positive".into());
+    if c.value_size == 0 || c.cache_mib == 0 || c.memtable_mib == 0 || c.l1_mib == 0 {
+        return Err(
+            "--value-size, --cache-mib, --memtable-mib and --l1-mib must be positive".into(),
+        );
     }
     Ok(c)
 }

@@ -92,11 +92,22 @@ fn print_setup(cfg: &cli::Config) {
         "durability: {:?} for fills, updates, deletes and appends (fills in batches of 1,000); Sync in sync1/sync8",
         cfg.durability
     );
+    let compression: Vec<String> = lsm
+        .level_compression
+        .iter()
+        .enumerate()
+        .map(|(level, c)| match c {
+            rumdb::lsm::Compression::Zstd { level: z } => format!("L{level} zstd-{z}"),
+            _ => format!("L{level} raw"),
+        })
+        .collect();
     println!(
-        "LSM: memtable {} MiB, block cache {} MiB, compression off on every level, block {} B, bloom {} bits/key, \
+        "LSM: memtable {} MiB, block cache {} MiB, compression {} ({}), block {} B, bloom {} bits/key, \
          L0 trigger {}, L1 target {} MiB, ratio {}, background threads",
         lsm.memtable_bytes >> 20,
         lsm.block_cache_bytes >> 20,
+        cfg.compression.name(),
+        compression.join(" "),
         lsm.table.block_size,
         lsm.table.bloom_bits_per_key,
         lsm.l0_compaction_trigger,
@@ -104,7 +115,8 @@ fn print_setup(cfg: &cli::Config) {
         lsm.level_size_ratio
     );
     println!(
-        "B-tree: buffer pool {} MiB, page {} B, checkpoint at {} dirty pages (capped at the pool's {} pages)",
+        "B-tree: buffer pool {} MiB, page {} B, checkpoint at {} dirty pages (capped at the pool's {} pages), \
+         pages stored raw (no compression option)",
         bt.pool_bytes >> 20,
         bt.page_size,
         bt.max_dirty_pages,
@@ -134,8 +146,19 @@ fn run_child(engine: &str, args: &[String]) -> child::Res<Vec<Value>> {
     Ok(lines)
 }
 
+/// The 1-minute load average (/proc/loadavg), recorded in the JSON: how busy the machine was.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn parent(cfg: &cli::Config, args: &[String]) -> child::Res<()> {
     let start = Instant::now();
+    let load_start = load_average();
     print_setup(cfg);
     let mut results = Vec::new();
     for engine in &cfg.engines {
@@ -152,7 +175,12 @@ fn parent(cfg: &cli::Config, args: &[String]) -> child::Res<()> {
                 "keys": cfg.keys, "reads": cfg.reads, "key_size": cfg.key_size,
                 "value_size": cfg.value_size, "compressible": cfg.compressible,
                 "durability": format!("{:?}", cfg.durability), "cache_mib": cfg.cache_mib,
-                "memtable_mib": cfg.memtable_mib, "compression": "off",
+                "memtable_mib": cfg.memtable_mib, "bloom_bits": cfg.bloom_bits,
+                "level_ratio": cfg.level_ratio, "l1_mib": cfg.l1_mib, "page_size": cfg.page_size, "compression": cfg.compression.name(),
+                "sync_puts": cfg.sync_puts, "engines": cfg.engines, "workloads": cfg.workloads,
+                "wall_secs": start.elapsed().as_secs_f64(), "args": args,
+                "load_average_start": load_start, "load_average_end": load_average(),
+                "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
                 "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
             },
             "results": ordered,
