@@ -14,8 +14,7 @@ const PAGE_SIZE: usize = 512;
 /// `data[0]`: bit 0 set = seal the page first (fix its checksum, so the structure checks are reached),
 /// bits 1.. = the page number; `data[1..]`: the page (zero-padded or cut to 512 bytes). A page that passes
 /// the checks is searched, decoded, re-encoded and decoded again; the two decodes must be equal and the
-/// second encoding must equal the first byte for byte (the encoding is canonical, so a page the engine
-/// wrote re-encodes to its own bytes: see [`page_reencode`]).
+/// second encoding must equal the first byte for byte (the encoding is canonical: see [`page_reencode`]).
 pub(crate) fn page_decode(data: &[u8]) -> Result<(), String> {
     let Some((&ctl, body)) = data.split_first() else {
         return Ok(());
@@ -81,7 +80,8 @@ pub(crate) fn page_decode(data: &[u8]) -> Result<(), String> {
 }
 
 /// The page of a [`page_decode`] input re-encoded from its decoded node and sealed, if it is a leaf or
-/// an internal page that passes the checks: equal to the page itself for every page the engine writes.
+/// an internal page that passes the checks: canonical (cells packed in slot order), so a page the writer
+/// edited in place, which may hold holes, can differ from it while decoding to the same node.
 #[cfg(test)]
 pub(crate) fn page_reencode(data: &[u8]) -> Option<Vec<u8>> {
     let (&ctl, body) = data.split_first()?;
