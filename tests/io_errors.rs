@@ -489,19 +489,7 @@ fn hiccup_case(kind: Kind, phase: Phase, hiccup: Hiccup) {
     for &nth in &nths {
         let ctx = format!("{name} at {nth} of {of_kind}");
         let (sim, acked, disturbed, _) = run_hiccup(kind, phase, hiccup, Some(nth), &ctx);
-        sim.set_fault_plan(FaultPlan::default());
-        for mode in [CrashMode::ProcessKill, CrashMode::PowerLossDropAll] {
-            let image = sim.crash(mode);
-            let db = open(kind, Storage::new(Arc::new(image)))
-                .unwrap_or_else(|e| panic!("{ctx}: reopen after {mode:?}: {e}"));
-            check_acked(
-                db.as_ref(),
-                &acked,
-                &format!("{ctx}, reopened after {mode:?}"),
-            );
-            db.verify()
-                .unwrap_or_else(|e| panic!("{ctx}: verify after {mode:?}: {e}"));
-        }
+        check_recovery(kind, &sim, &acked, &ctx);
         // The hiccup fired, and the write-all loop issued one more write to finish it.
         assert_eq!(
             disturbed,

@@ -308,7 +308,7 @@ impl<'a> Writer<'a> {
                     &self.geo(),
                 )? {
                     Some((bytes, _)) => {
-                        p.copy_from_slice(&bytes);
+                        *p = bytes.into_boxed_slice();
                         true
                     }
                     None => false,
@@ -364,7 +364,7 @@ impl<'a> Writer<'a> {
                 .ok_or_else(|| bug("a leaf grew by a delete"))?
         };
         if path.is_empty() || used - PAGE_HEADER_LEN >= self.geo().usable() / 4 {
-            found.frame.write().copy_from_slice(&bytes);
+            *found.frame.write() = bytes.into_boxed_slice();
             self.store.pool.mark_dirty(&found.frame);
             return Ok(());
         }
