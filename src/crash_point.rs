@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Every crash point in the code, for tests that iterate over them.
 ///
-/// A `wal.` point is reached by both engines (in their WAL, never in the LSM manifest, which shares the
-/// framing); `flush.`, `compact.` and `manifest.` points by the LSM engine; `btree.` points by the B-tree
-/// engine. `wal.append.*` and `btree.commit.wal_synced` are reached only by `Sync` writes.
+/// `wal.` and `commit.` points are reached by both engines (`wal.` in their WAL, never in the LSM manifest,
+/// which shares the framing); `flush.`, `compact.` and `manifest.` points by the LSM engine; `btree.`
+/// points by the B-tree engine. `wal.append.*` and `commit.wal_synced` are reached only by `Sync` writes.
 pub const CRASH_POINTS: &[&str] = &[
     // WAL: a record handed to the OS, before its fsync; after the fsync, before waiters are released.
     "wal.append.before_sync",
@@ -40,11 +40,12 @@ pub const CRASH_POINTS: &[&str] = &[
     "manifest.roll.current_tmp_synced",
     "manifest.roll.after_rename",
     "manifest.roll.before_old_delete",
-    // B-tree: a Sync commit's WAL record synced, before the call returns; the doublewrite file synced;
+    // Commit (both engines): a Sync batch's WAL record synced, before the call returns.
+    "commit.wal_synced",
+    // B-tree: the doublewrite file synced;
     // half of a page written in place (then the abort: a torn page the doublewrite file must repair);
     // the pages synced; the header slot written, not synced; the WAL segments deleted, the doublewrite
     // file not yet.
-    "btree.commit.wal_synced",
     "btree.checkpoint.after_doublewrite",
     "btree.writeback.mid_page",
     "btree.checkpoint.pages_synced",

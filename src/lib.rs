@@ -36,6 +36,7 @@ pub mod engine;
 pub mod error;
 pub mod identity;
 pub mod lsm;
+mod pipeline;
 pub mod stats;
 pub mod storage;
 pub mod wal;

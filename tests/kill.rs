@@ -390,7 +390,7 @@ fn kill_btree_flush_acks() {
 fn engines_of(point: &str) -> Vec<Kind> {
     if point.starts_with("btree.") {
         vec![Kind::BTree]
-    } else if point.starts_with("wal.") {
+    } else if point.starts_with("wal.") || point.starts_with("commit.") {
         vec![Kind::Lsm, Kind::BTree]
     } else {
         vec![Kind::Lsm]
@@ -398,9 +398,9 @@ fn engines_of(point: &str) -> Vec<Kind> {
 }
 
 /// The durability the writer uses for a crash point: `Sync` for the points only a synced write reaches
-/// (the WAL's fsync, the B-tree's synced commit), `Flush` otherwise (cheaper: no fsync per write).
+/// (the WAL's fsync, a synced commit), `Flush` otherwise (cheaper: no fsync per write).
 fn durability_for(point: &str) -> &'static str {
-    if point.starts_with("wal.append.") || point == "btree.commit.wal_synced" {
+    if point.starts_with("wal.append.") || point == "commit.wal_synced" {
         "sync"
     } else {
         "flush"
@@ -493,9 +493,16 @@ fn crash_points_btree() {
 fn every_crash_point_belongs_to_an_engine() {
     for point in CRASH_POINTS {
         assert!(
-            ["wal.", "flush.", "compact.", "manifest.", "btree."]
-                .iter()
-                .any(|p| point.starts_with(p)),
+            [
+                "wal.",
+                "commit.",
+                "flush.",
+                "compact.",
+                "manifest.",
+                "btree."
+            ]
+            .iter()
+            .any(|p| point.starts_with(p)),
             "{point}"
         );
     }

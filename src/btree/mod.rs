@@ -3,11 +3,13 @@
 //!
 //! # Durability: WAL, no-steal, atomic checkpoint (v1, part 2)
 //!
-//! A write appends its batch to the shared WAL ([`crate::wal`]; payload [`WriteBatch::encode`] with the
-//! batch's LSN as its sequence), under the writer mutex, then applies it to pages in the buffer pool in LSN
-//! order. LSNs are consecutive, one per non-empty batch. `Buffered` leaves the record in the WAL's buffer,
-//! `Flush` hands it to the OS before returning, `Sync` hands it to the OS under the writer mutex and waits
-//! for the fsync (`sync_through`) after releasing it, so concurrent `Sync` writers share fsyncs.
+//! A write goes through the commit pipeline both engines share (`crate::pipeline`): under the writer
+//! mutex its batch is appended to the WAL ([`crate::wal`]; payload [`WriteBatch::encode`] with the batch's
+//! first sequence; each operation takes one sequence), then applied to pages in the buffer pool in log
+//! order. A batch's LSN is its last sequence, so LSNs increase but are not consecutive. `Buffered` leaves
+//! the record in the WAL's buffer, `Flush` hands it to the OS before returning, `Sync` hands it to the OS
+//! under the writer mutex and waits for the fsync (`sync_through`) after releasing it, so concurrent
+//! `Sync` writers share fsyncs.
 //! [`Engine::sync`] syncs the WAL only. Dirty pages stay in the pool (no-steal) until a checkpoint
 //! writes them. The header's LSN says which batches the data file holds. When checkpoints run
 //! ([`BTreeOptions::background`]):
@@ -44,8 +46,10 @@
 //!    right after it, copy its pages in place, grow the file to its page count, fsync, write its header
 //!    slot, fsync (`pages_restored` in the [`RecoveryReport`]); any other doublewrite file is ignored; the
 //!    file is deleted either way. Pages restored carry LSNs ≤ L, so the page LSN check below holds;
-//! 3. replay every WAL segment in order; a batch with a sequence ≤ the header's LSN is already in the data
-//!    file and skipped, the others are applied as LSN = their sequence (checkpointing at the dirty limit).
+//! 3. replay every WAL segment in order; a batch whose last sequence is ≤ the header's LSN is already in
+//!    the data file and skipped, the others are applied with LSN = their last sequence (checkpointing at
+//!    the dirty limit). (Databases written before sequences were counted per operation used one per
+//!    batch; both are increasing, so the rule holds for them too.)
 //!    A torn tail is dropped and counted; damage in synced data is `Corruption` (the WAL module decides);
 //! 4. checkpoint (makes the replayed batches durable), delete the replayed segments, start a new segment
 //!    numbered one past the last. The next LSN is max(header LSN, last replayed) + 1.
@@ -216,25 +220,23 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::JoinHandle;
 use std::time::Instant;
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Mutex, RwLock};
 
 use crate::batch::{BatchOp, WriteBatch};
 use crate::engine::{
-    Background, Durability, Engine, Iter, Limits, MAX_BATCH_LEN, MAX_VALUE_LEN, Snapshot,
-    WriteOptions,
+    Background, Engine, Iter, Limits, MAX_BATCH_LEN, MAX_VALUE_LEN, Snapshot, WriteOptions,
 };
 use crate::error::{EngineKind, Error, Result};
 use crate::identity::{self, CreateOptions};
-use crate::stats::{AtomicReadCounters, ReadCounters, RecoveryReport, Stats, VerifyReport};
-use crate::storage::{File, LockGuard, ReadPurpose, Storage, WritePurpose};
+use crate::pipeline::{self, Core, EngineCore};
+use crate::stats::{ReadCounters, RecoveryReport, Stats, VerifyReport};
+use crate::storage::{File, ReadPurpose, Storage, WritePurpose};
 use crate::wal::{self, RecoveryMode, WalWriter};
 
 use cursor::{BTreeCursor, BTreeSnapshot, SnapHandle};
@@ -352,57 +354,25 @@ impl std::fmt::Debug for BTreeEngine {
     }
 }
 
-#[derive(Debug, Default)]
-struct Counters {
-    user_bytes: AtomicU64,
-    batches: AtomicU64,
-    checkpoints: AtomicU64,
-    stalls: AtomicU64,
-    stall_micros: AtomicU64,
-    reads: AtomicReadCounters,
-}
-
-/// The background checkpoint's state, under `Shared::bg`.
-#[derive(Debug, Default)]
-struct BgState {
-    /// A frozen set handed to the worker, not yet taken.
-    job: Option<Arc<Frozen>>,
-    /// A frozen set exists that is not yet durable (handed over or being written).
-    busy: bool,
-    /// Close asks the worker to finish its job and exit.
-    stop: bool,
-}
-
 /// What the handle, its snapshots and its iterators share.
 pub(crate) struct Shared {
-    storage: Storage,
+    /// The commit pipeline and lifecycle (WAL, writer mutex, sequences, poison, snapshots, worker). The
+    /// writer mutex is also held by checkpoints that run inline.
+    core: Core,
     store: PageStore,
     /// The tree latch.
     tree: RwLock<TreeState>,
-    /// Held by the writer for a batch and by checkpoints.
-    writer: Mutex<()>,
-    /// Live snapshot versions and how many snapshots hold each.
-    snapshots: Mutex<BTreeMap<u64, usize>>,
-    poisoned: Mutex<Option<String>>,
-    closed: AtomicBool,
-    lock: Mutex<Option<LockGuard>>,
     checkpoint_counter: AtomicU64,
     max_dirty: usize,
     /// `Threads`: dirty pages that start a background checkpoint.
     soft_dirty: usize,
     checkpoint_wal_bytes: u64,
-    background: Background,
-    /// The background checkpoint's state; `bg_cv` signals every change.
-    bg: Mutex<BgState>,
-    bg_cv: Condvar,
-    /// The checkpoint thread (`Threads` mode), joined at close.
-    worker: Mutex<Option<JoinHandle<()>>>,
+    /// `Threads`: a frozen set handed to the checkpoint worker, not yet taken.
+    job: Mutex<Option<Arc<Frozen>>>,
+    /// `Threads`: a frozen set exists that is not yet durable (handed over or being written).
+    in_flight: AtomicBool,
     snapshot_memory: u64,
-    counters: Counters,
-    /// The WAL; `None` only while recovery replays (its checkpoints do not rotate a log).
-    wal: Option<Arc<WalWriter>>,
-    /// What the last open recovered.
-    recovery: RecoveryReport,
+    checkpoints: AtomicU64,
 }
 
 impl BTreeEngine {
@@ -449,8 +419,8 @@ impl BTreeEngine {
         };
         doublewrite::remove(&storage)?;
         let capacity = options.pool_bytes / page_size;
-        let mut shared = Shared {
-            storage,
+        let shared = Shared {
+            core: Core::new(storage, opened.lock, options.background, header.lsn),
             store: PageStore {
                 geo,
                 file,
@@ -470,39 +440,34 @@ impl BTreeEngine {
                 closed: false,
                 torn: None,
             }),
-            writer: Mutex::new(()),
-            snapshots: Mutex::new(BTreeMap::new()),
-            poisoned: Mutex::new(None),
-            closed: AtomicBool::new(false),
-            lock: Mutex::new(Some(opened.lock)),
             checkpoint_counter: AtomicU64::new(header.counter),
             max_dirty: options.max_dirty_pages.min(capacity).max(1),
             soft_dirty: (options.max_dirty_pages.min(capacity) / 2).max(1),
             checkpoint_wal_bytes: options.checkpoint_wal_bytes,
-            background: options.background,
-            bg: Mutex::new(BgState::default()),
-            bg_cv: Condvar::new(),
-            worker: Mutex::new(None),
+            job: Mutex::new(None),
+            in_flight: AtomicBool::new(false),
             snapshot_memory: options.snapshot_memory as u64,
-            counters: Counters::default(),
-            wal: None,
-            recovery: RecoveryReport::default(),
+            checkpoints: AtomicU64::new(0),
         };
         // Replay the batches the data file does not hold, make them durable, drop the replayed segments
         // and start a new one.
-        let segments = wal::list_segments(&shared.storage)?;
+        let storage = &shared.core.storage;
+        let segments = wal::list_segments(storage)?;
         let mut applied = 0u64;
         let outcome = wal::replay(
-            &shared.storage,
+            storage,
             &segments,
             RecoveryMode::TolerateCorruptedTail,
             |rec| {
                 let name = wal::segment_name(rec.segment);
                 let (seq, batch) = WriteBatch::decode(rec.payload, &name, rec.offset)?;
-                if seq <= shared.tree.read().version {
+                // The batch's operations took sequences seq..=last; the data file holds every batch whose
+                // last sequence is at most its header's LSN.
+                let last = seq.saturating_add(batch.len() as u64).saturating_sub(1);
+                if batch.is_empty() || last <= shared.tree.read().version {
                     return Ok(());
                 }
-                shared.apply(&batch, seq)?;
+                shared.apply(&batch, last)?;
                 applied += 1;
                 if shared.store.pool.dirty_count() >= shared.max_dirty {
                     shared.checkpoint()?;
@@ -512,31 +477,27 @@ impl BTreeEngine {
         )?;
         shared.checkpoint()?;
         for s in &segments {
-            shared.storage.remove(&wal::segment_name(*s))?;
+            storage.remove(&wal::segment_name(*s))?;
         }
         // The removals are durable before the next segment exists: a power loss must never keep the new
         // segment and bring an old one back, whose tolerated damaged tail would then sit in a sealed one.
         if !segments.is_empty() {
-            shared.storage.sync_dir()?;
+            storage.sync_dir()?;
         }
         let next_segment = segments.last().map_or(1, |s| s + 1);
-        shared.wal = Some(WalWriter::create(&shared.storage, next_segment)?);
+        let wal = WalWriter::create(storage, next_segment)?;
         if opened.creating {
-            identity::finish_create(&shared.storage, &opened.identity)?;
+            identity::finish_create(storage, &opened.identity)?;
         }
         report.segments_replayed = outcome.segments;
         report.records_replayed = applied;
         report.truncated_bytes = outcome.truncated_bytes;
         report.truncated_at = outcome.truncated_at;
-        shared.recovery = report;
+        let last_seq = shared.tree.read().version;
+        shared.core.start(wal, last_seq, report);
         let shared = Arc::new(shared);
-        if shared.background == Background::Threads {
-            let worker = Arc::clone(&shared);
-            let handle = std::thread::Builder::new()
-                .name("rumdb-btree-checkpoint".into())
-                .spawn(move || worker.run_worker())
-                .map_err(Error::Io)?;
-            *shared.worker.lock() = Some(handle);
+        if options.background == Background::Threads {
+            pipeline::spawn_worker(&shared, "rumdb-btree-checkpoint")?;
         }
         Ok(BTreeEngine { shared })
     }
@@ -636,30 +597,8 @@ fn restore_doublewrite(
 }
 
 impl Shared {
-    fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(Error::Closed);
-        }
-        Ok(())
-    }
-
-    fn wal(&self) -> Result<&Arc<WalWriter>> {
-        self.wal
-            .as_ref()
-            .ok_or_else(|| Error::invalid("the engine has no WAL while it recovers"))
-    }
-
-    fn check_poisoned(&self) -> Result<()> {
-        match &*self.poisoned.lock() {
-            Some(cause) => Err(Error::Poisoned {
-                cause: cause.clone(),
-            }),
-            None => Ok(()),
-        }
-    }
-
     fn poison(&self, e: &Error) {
-        self.poisoned.lock().get_or_insert_with(|| e.describe());
+        self.core.note_poison(e);
     }
 
     /// `Closed`, or `Poisoned` if a batch failed part-way, for a read of the current tree.
@@ -689,8 +628,8 @@ impl Shared {
         if st.closed {
             return Err(Error::Closed);
         }
-        let version = st.version;
-        *self.snapshots.lock().entry(version).or_insert(0) += 1;
+        // Pinned under the latch: no batch applies between reading the version and pinning it.
+        let version = self.core.snapshots.pin(|| st.version);
         drop(st);
         Ok(Arc::new(SnapHandle {
             shared: Arc::clone(self),
@@ -699,25 +638,12 @@ impl Shared {
     }
 
     pub(crate) fn release_snapshot(&self, version: u64) {
-        let mut snaps = self.snapshots.lock();
-        if let Some(n) = snaps.get_mut(&version) {
-            *n -= 1;
-            if *n == 0 {
-                snaps.remove(&version);
-            }
-        }
+        self.core.snapshots.release(version);
     }
 
     /// The oldest live snapshot version that has not been released for memory.
     fn oldest_active(&self, st: &TreeState) -> Option<u64> {
-        let snaps = self.snapshots.lock();
-        match st.too_old_through {
-            Some(t) => snaps
-                .range((Bound::Excluded(t), Bound::Unbounded))
-                .next()
-                .map(|(v, _)| *v),
-            None => snaps.keys().next().copied(),
-        }
+        self.core.snapshots.oldest_after(st.too_old_through)
     }
 
     /// Applies a non-empty batch as version `lsn` (after the current one). REQUIRES: the writer mutex.
@@ -795,7 +721,7 @@ impl Shared {
         if dirty.is_empty() && header.lsn == self.store.durable_lsn.load(Ordering::Acquire) {
             return Ok(None);
         }
-        let sealed = match &self.wal {
+        let sealed = match self.core.wal_if_started() {
             Some(wal) => Some(
                 wal.rotate(wal.segment() + 1)
                     .inspect_err(|e| self.poison(e))?,
@@ -835,7 +761,7 @@ impl Shared {
         let file = &self.store.file;
         let written = (|| -> Result<()> {
             let image = doublewrite::encode(&header, &frozen.pages, BTREE_FORMAT_VERSION);
-            doublewrite::write(&self.storage, &image)?;
+            doublewrite::write(&self.core.storage, &image)?;
             drop(image);
             crate::crash_point::hit("btree.checkpoint.after_doublewrite");
             // Growth first, so no page lands past a length a crash could cut back to.
@@ -860,15 +786,15 @@ impl Shared {
             crate::crash_point::hit("btree.checkpoint.header_written");
             file.sync_data()?;
             if let Some(sealed) = frozen.sealed {
-                for s in wal::list_segments(&self.storage)?
+                for s in wal::list_segments(&self.core.storage)?
                     .into_iter()
                     .filter(|s| *s <= sealed)
                 {
-                    self.storage.remove(&wal::segment_name(s))?;
+                    self.core.storage.remove(&wal::segment_name(s))?;
                 }
                 crate::crash_point::hit("btree.checkpoint.wal_deleted");
             }
-            doublewrite::remove(&self.storage)
+            doublewrite::remove(&self.core.storage)
         })();
         if let Err(e) = written {
             self.poison(&e);
@@ -879,7 +805,7 @@ impl Shared {
         // The file now holds the pages and a header that allows them: only then may misses read it.
         self.store.durable_lsn.store(header.lsn, Ordering::Release);
         *self.store.frozen.write() = None;
-        self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -891,14 +817,13 @@ impl Shared {
         }
     }
 
-    /// Waits until no background checkpoint is in flight. Returns whether the caller waited.
-    fn wait_checkpoint(&self) -> bool {
-        let mut bg = self.bg.lock();
-        let waited = bg.busy;
-        while bg.busy {
-            self.bg_cv.wait(&mut bg);
-        }
-        waited
+    /// Waits until no background checkpoint is in flight.
+    ///
+    /// # Errors
+    /// `Poisoned` if the checkpoint failed.
+    fn wait_checkpoint(&self) -> Result<()> {
+        self.core
+            .wait_worker(|_| !self.in_flight.load(Ordering::Acquire))
     }
 
     /// After a batch, REQUIRES the writer mutex: starts a checkpoint if one is due. `Manual`: inline when
@@ -909,10 +834,10 @@ impl Shared {
     fn maybe_checkpoint(&self) -> Result<()> {
         let dirty = self.store.pool.dirty_count();
         let wal_due = self
-            .wal
-            .as_ref()
+            .core
+            .wal_if_started()
             .is_some_and(|w| w.end().offset >= self.checkpoint_wal_bytes);
-        if self.background == Background::Manual {
+        if self.core.background == Background::Manual {
             if dirty >= self.max_dirty || wal_due {
                 return self.checkpoint();
             }
@@ -921,83 +846,48 @@ impl Shared {
         if dirty < self.soft_dirty && !wal_due {
             return Ok(());
         }
-        {
-            let mut bg = self.bg.lock();
-            if bg.busy {
-                if dirty < self.max_dirty {
-                    return Ok(());
-                }
-                let start = Instant::now();
-                while bg.busy {
-                    self.bg_cv.wait(&mut bg);
-                }
-                self.counters.stalls.fetch_add(1, Ordering::Relaxed);
-                self.counters.stall_micros.fetch_add(
-                    u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
-                    Ordering::Relaxed,
-                );
+        if self.in_flight.load(Ordering::Acquire) {
+            if dirty < self.max_dirty {
+                return Ok(());
             }
+            let start = Instant::now();
+            let waited = self.wait_checkpoint();
+            self.core.record_stall(start);
+            waited?;
         }
         // The checkpoint in flight may have failed.
-        self.check_poisoned()?;
+        self.core.check_poisoned()?;
         let Some(frozen) = self.freeze()? else {
             return Ok(());
         };
-        let mut bg = self.bg.lock();
-        bg.busy = true;
-        bg.job = Some(frozen);
-        self.bg_cv.notify_all();
+        *self.job.lock() = Some(frozen);
+        self.in_flight.store(true, Ordering::Release);
+        self.core.notify_worker();
         Ok(())
     }
 
-    /// The checkpoint thread: writes each frozen set handed over, until close stops it.
-    fn run_worker(&self) {
-        loop {
-            let job = {
-                let mut bg = self.bg.lock();
-                loop {
-                    if let Some(job) = bg.job.take() {
-                        break Some(job);
-                    }
-                    if bg.stop {
-                        break None;
-                    }
-                    self.bg_cv.wait(&mut bg);
-                }
-            };
-            let Some(job) = job else { return };
-            // A failure poisons the handle; later writes report it.
-            let _ = self.write_frozen(&job);
-            drop(job);
-            let mut bg = self.bg.lock();
-            bg.busy = false;
-            self.bg_cv.notify_all();
-        }
-    }
-
-    /// Stops the checkpoint thread after its job in flight, and joins it.
-    fn stop_worker(&self) {
-        {
-            let mut bg = self.bg.lock();
-            bg.stop = true;
-            self.bg_cv.notify_all();
-        }
-        if let Some(handle) = self.worker.lock().take() {
-            let _ = handle.join();
-        }
+    /// The checkpoint worker's step: writes the frozen set handed over.
+    fn write_job(&self) -> Result<()> {
+        let job = self.job.lock().take();
+        let written = match &job {
+            Some(frozen) => self.write_frozen(frozen),
+            None => Ok(()),
+        };
+        drop(job);
+        self.in_flight.store(false, Ordering::Release);
+        written
     }
 
     fn checkpoint_now(&self) -> Result<()> {
-        let _w = self.writer.lock();
-        self.check_open()?;
-        self.wait_checkpoint();
-        self.check_poisoned()?;
+        let _w = self.core.writer.lock();
+        self.core.check_writable()?;
+        self.wait_checkpoint()?;
         self.checkpoint()
     }
 
     /// Counts one point lookup and the pages it touched and fetched.
     pub(crate) fn count_get(&self, tally: &Tally) {
-        self.counters.reads.add(&ReadCounters {
+        self.core.counters.reads.add(&ReadCounters {
             gets: 1,
             data_fetches: tally.data_fetches,
             index_fetches: tally.index_fetches,
@@ -1024,7 +914,7 @@ impl Engine for BTreeEngine {
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let s = &self.shared;
-        s.check_open()?;
+        s.core.check_open()?;
         let st = s.tree.read();
         s.check_readable(&st)?;
         let mut r = Reader::new(&s.store, &st, ReadPurpose::Get);
@@ -1034,66 +924,23 @@ impl Engine for BTreeEngine {
     }
 
     fn write(&self, batch: &WriteBatch, options: WriteOptions) -> Result<()> {
-        let s = &self.shared;
-        s.check_open()?;
-        s.limits().check(batch)?;
-        let wal = s.wal()?;
-        let guard = s.writer.lock();
-        s.check_open()?;
-        s.check_poisoned()?;
-        let pos = if batch.is_empty() {
-            None
-        } else {
-            let lsn = s.tree.read().version + 1;
-            let appended = match options.durability {
-                Durability::Sync => Durability::Flush,
-                d => d,
-            };
-            let pos = wal
-                .append(&batch.encode(lsn), appended)
-                .inspect_err(|e| s.poison(e))?;
-            if let Err(e) = s.apply(batch, lsn) {
-                s.poison(&e);
-                return Err(e);
-            }
-            s.counters
-                .user_bytes
-                .fetch_add(batch.user_bytes(), Ordering::Relaxed);
-            s.counters.batches.fetch_add(1, Ordering::Relaxed);
-            s.maybe_checkpoint()?;
-            Some(pos)
-        };
-        drop(guard);
-        let durable = match (options.durability, pos) {
-            (Durability::Sync, Some(pos)) => wal.sync_through(pos),
-            (Durability::Sync, None) => wal.sync().map(|_| ()),
-            (Durability::Flush, None) => wal.flush(),
-            _ => Ok(()),
-        };
-        durable.inspect_err(|e| s.poison(e))?;
-        if options.durability == Durability::Sync && pos.is_some() {
-            crate::crash_point::hit("btree.commit.wal_synced");
-        }
-        Ok(())
+        pipeline::write(&*self.shared, batch, options)
     }
 
     fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<Iter> {
-        self.shared.check_open()?;
+        self.shared.core.check_open()?;
         let snap = self.shared.register_snapshot()?;
         Ok(Iter::new(Box::new(BTreeCursor::new(snap, lower, upper))))
     }
 
     fn snapshot(&self) -> Result<Snapshot> {
-        self.shared.check_open()?;
+        self.shared.core.check_open()?;
         let snap = self.shared.register_snapshot()?;
         Ok(Snapshot::new(Box::new(BTreeSnapshot(snap))))
     }
 
     fn sync(&self) -> Result<()> {
-        let s = &self.shared;
-        s.check_open()?;
-        s.check_poisoned()?;
-        s.wal()?.sync().map(|_| ()).inspect_err(|e| s.poison(e))
+        pipeline::sync(&*self.shared)
     }
 
     fn flush(&self) -> Result<()> {
@@ -1101,20 +948,17 @@ impl Engine for BTreeEngine {
     }
 
     fn compact(&self) -> Result<()> {
-        self.shared.check_open()
+        self.shared.core.check_open()
     }
 
     fn wait_idle(&self) -> Result<()> {
-        let s = &self.shared;
-        s.check_open()?;
-        s.wait_checkpoint();
-        s.check_poisoned()
+        pipeline::wait_idle(&*self.shared)
     }
 
     fn verify(&self) -> Result<VerifyReport> {
         let s = &self.shared;
-        s.check_open()?;
-        let _w = s.writer.lock();
+        s.core.check_open()?;
+        let _w = s.core.writer.lock();
         let st = s.tree.read();
         s.check_readable(&st)?;
         verify::run(&s.store, &st)
@@ -1122,20 +966,12 @@ impl Engine for BTreeEngine {
 
     fn stats(&self) -> Stats {
         let s = &self.shared;
-        let c = &s.counters;
-        let mut out = Stats::new(EngineKind::BTree);
-        out.io = s.storage.io_stats();
-        out.user_bytes = c.user_bytes.load(Ordering::Relaxed);
-        out.batches = c.batches.load(Ordering::Relaxed);
-        out.reads = c.reads.snapshot();
+        let mut out = s.core.stats(EngineKind::BTree);
         out.memory.buffer_pool = s.store.pool.resident_bytes();
         out.memory.snapshot_overlay = s.tree.read().overlay.bytes();
         out.memory.checkpoint_copy = s.store.frozen_bytes();
-        out.stalls = c.stalls.load(Ordering::Relaxed);
-        out.stall_micros = c.stall_micros.load(Ordering::Relaxed);
         out.dirty_pages = s.store.pool.dirty_count() as u64;
-        out.checkpoints = c.checkpoints.load(Ordering::Relaxed);
-        out.recovery = s.recovery.clone();
+        out.checkpoints = s.checkpoints.load(Ordering::Relaxed);
         out
     }
 
@@ -1144,30 +980,57 @@ impl Engine for BTreeEngine {
     }
 
     fn close(&self) -> Result<()> {
-        let s = &self.shared;
-        let _w = s.writer.lock();
-        if s.closed.swap(true, Ordering::AcqRel) {
-            return Err(Error::Closed);
+        match pipeline::close(&*self.shared) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::Closed),
+            Err(e) => Err(e),
         }
-        // The background checkpoint in flight finishes first.
-        s.stop_worker();
-        // A poisoned handle may hold part of a batch in the pool: it is not written.
-        let result = s.check_poisoned().and_then(|()| s.checkpoint());
-        let result = match &s.wal {
-            Some(wal) if result.is_ok() => wal.close(),
-            _ => result,
-        };
-        s.tree.write().closed = true;
-        s.store.pool.clear();
-        s.lock.lock().take();
-        result
     }
 }
 
 impl Drop for BTreeEngine {
     fn drop(&mut self) {
-        if !self.shared.closed.load(Ordering::Acquire) {
-            let _ = self.close();
-        }
+        let _ = pipeline::close(&*self.shared);
+    }
+}
+
+impl EngineCore for Shared {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn limits(&self) -> Limits {
+        Shared::limits(self)
+    }
+
+    fn apply(&self, batch: &WriteBatch, seq: u64) -> Result<()> {
+        // The tree's version (and every page's LSN) is the batch's last sequence.
+        Shared::apply(self, batch, seq + batch.len() as u64 - 1)
+    }
+
+    fn after_commit(&self) -> Result<()> {
+        self.maybe_checkpoint()
+    }
+
+    /// A frozen set waits to be written (even when close stops the worker: its pages are already marked
+    /// clean in the pool, so only this write makes them durable).
+    fn background_due(&self, _stopping: bool) -> bool {
+        self.job.lock().is_some()
+    }
+
+    fn background_step(&self) -> Result<()> {
+        self.write_job()
+    }
+
+    /// The checkpoint in flight finished when the worker stopped; this one makes the rest durable. A
+    /// poisoned handle may hold part of a batch in the pool: close never gets here for one.
+    fn close_drain(&self) -> Result<()> {
+        let _w = self.core.writer.lock();
+        self.checkpoint()
+    }
+
+    fn close_release(&self) {
+        self.tree.write().closed = true;
+        self.store.pool.clear();
     }
 }

@@ -122,9 +122,9 @@ impl Shared {
     /// Removes WAL segments below `log_number`: everything in them is in a synced table that a synced
     /// manifest edit records. Best effort: one left behind is removed at the next open.
     pub(super) fn remove_segments_below(&self, log_number: u64) {
-        if let Ok(segments) = wal::list_segments(&self.storage) {
+        if let Ok(segments) = wal::list_segments(self.storage()) {
             for s in segments.into_iter().filter(|s| *s < log_number) {
-                let _ = self.storage.remove(&wal::segment_name(s));
+                let _ = self.storage().remove(&wal::segment_name(s));
             }
         }
     }
@@ -491,7 +491,7 @@ pub(super) trait TableSink {
 
 impl TableSink for Shared {
     fn storage(&self) -> &Storage {
-        &self.storage
+        &self.core.storage
     }
     fn versions(&self) -> &VersionSet {
         &self.versions

@@ -1,13 +1,13 @@
-//! [`LsmEngine`]: the write path, the read paths and the handle's lifecycle.
+//! [`LsmEngine`]: what the LSM plugs into the shared commit pipeline, and the read paths.
 //!
 //! # Write path
 //!
-//! Under the writer lock: make room (seal a full memtable: the WAL rotates to a new segment, the sealed
-//! memtable joins the immutable list and is flushed by the worker, or inline in Manual mode), assign the
-//! batch's sequence numbers, append it to the WAL, insert it into the memtable, publish the new visible
-//! sequence. A `Sync` write then waits for the fsync *after* releasing the lock, so concurrent `Sync`
-//! writers share fsyncs. Apply order is log order because both happen under the same lock, and the visible
-//! sequence moves only after the whole batch is in the memtable: no reader sees part of a batch.
+//! The commit itself (writer mutex, sequences, WAL append and group commit, poison, close) is the shared
+//! pipeline's (`crate::pipeline`). The LSM's parts: backpressure before the writer mutex
+//! ([`Shared::throttle`]); under it, make room (seal a full memtable: the WAL rotates to a new segment, the
+//! sealed memtable joins the immutable list and is flushed by the worker, or inline in Manual mode); apply
+//! (insert the batch into the active memtable). The pipeline publishes the visible sequence only after
+//! the whole batch is in the memtable: no reader sees part of a batch.
 //!
 //! # Reads
 //!
@@ -18,10 +18,9 @@
 
 use std::ops::Bound;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Mutex, RwLock};
 
 use super::compaction::{
     JobState, LevelStats, compaction_score, level_bytes, pending_compaction_bytes,
@@ -36,15 +35,13 @@ use super::sstable::{BlockCache, ReadStats, TableIter};
 use super::version::Version;
 use crate::batch::WriteBatch;
 use crate::engine::{
-    Durability, Engine, Iter, LSM_MAX_KEY_LEN, Limits, MAX_BATCH_LEN, MAX_VALUE_LEN, Snapshot,
-    SnapshotSource, WriteOptions,
+    Engine, Iter, LSM_MAX_KEY_LEN, Limits, MAX_BATCH_LEN, MAX_VALUE_LEN, Snapshot, SnapshotSource,
+    WriteOptions,
 };
 use crate::error::{EngineKind, Error, Result};
-use crate::stats::{
-    AtomicReadCounters, MemoryUsage, ReadCounters, RecoveryReport, Stats, VerifyReport,
-};
-use crate::storage::{LockGuard, ReadPurpose, Storage};
-use crate::wal::WalWriter;
+use crate::pipeline::{self, Core, EngineCore};
+use crate::stats::{MemoryUsage, ReadCounters, Stats, VerifyReport};
+use crate::storage::ReadPurpose;
 
 const LIMITS: Limits = Limits {
     max_key_len: LSM_MAX_KEY_LEN,
@@ -66,25 +63,15 @@ impl Memtables {
     }
 }
 
-/// What the background worker is asked to do and what it reports.
-#[derive(Default)]
-pub(super) struct WorkState {
-    pub(super) shutdown: bool,
-    pub(super) running: bool,
-    pub(super) error: Option<String>,
-}
-
 /// Everything the handle and its worker share.
 pub(super) struct Shared {
-    pub(super) storage: Storage,
+    /// The commit pipeline and lifecycle (WAL, writer mutex, sequences, poison, snapshots, worker).
+    pub(super) core: Core,
     pub(super) options: LsmOptions,
     pub(super) versions: VersionSet,
     pub(super) cache: Arc<BlockCache>,
     /// Replaced whole (copy on write) when a memtable is sealed or flushed, so a reader clones one `Arc`.
     pub(super) mems: RwLock<Arc<Memtables>>,
-    pub(super) wal: Arc<WalWriter>,
-    /// Held by writers; also serialises memtable switches. Holds the next sequence number.
-    pub(super) writer: Mutex<u64>,
     /// Serialises flushes and compactions (version changes); holds the compaction pointers.
     pub(super) job: Mutex<JobState>,
     /// Compaction counters per output level.
@@ -93,27 +80,13 @@ pub(super) struct Shared {
     pub(super) l0_files: AtomicU64,
     /// Pending compaction bytes of the current version (refreshed likewise), for backpressure.
     pub(super) pending_bytes: AtomicU64,
-    pub(super) visible: AtomicU64,
-    pub(super) snapshots: Mutex<std::collections::BTreeMap<u64, usize>>,
-    pub(super) poisoned: Mutex<Option<String>>,
-    pub(super) closed: AtomicBool,
-    pub(super) work: Mutex<WorkState>,
-    pub(super) work_cv: Condvar,
-    pub(super) reads: AtomicReadCounters,
-    pub(super) user_bytes: AtomicU64,
-    pub(super) batches: AtomicU64,
     pub(super) flushes: AtomicU64,
     pub(super) compactions: AtomicU64,
-    pub(super) stalls: AtomicU64,
-    pub(super) stall_micros: AtomicU64,
-    pub(super) recovery: RecoveryReport,
-    pub(super) lock: Mutex<Option<LockGuard>>,
 }
 
 /// The LSM-tree engine. See the [module docs](super) for its design and formats.
 pub struct LsmEngine {
     pub(super) shared: Arc<Shared>,
-    pub(super) worker: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for LsmEngine {
@@ -123,90 +96,26 @@ impl std::fmt::Debug for LsmEngine {
 }
 
 impl Shared {
-    pub(super) fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(Error::Closed);
-        }
-        Ok(())
-    }
-
-    pub(super) fn check_writable(&self) -> Result<()> {
-        self.check_open()?;
-        if let Some(cause) = self.poisoned.lock().clone() {
-            return Err(Error::Poisoned { cause });
-        }
-        Ok(())
-    }
-
     /// Records `e` as the reason writes are refused, and returns it.
     pub(super) fn poison(&self, e: Error) -> Error {
-        let mut p = self.poisoned.lock();
-        if p.is_none() {
-            *p = Some(e.to_string());
-        }
-        e
+        self.core.poison(e)
     }
 
     /// The smallest sequence a live snapshot reads at (the visible sequence if none).
     pub(super) fn oldest_snapshot(&self) -> u64 {
-        let visible = self.visible.load(Ordering::Acquire);
-        self.snapshots
-            .lock()
-            .keys()
-            .next()
-            .copied()
+        let visible = self.core.visible();
+        self.core
+            .snapshots
+            .oldest_after(None)
             .unwrap_or(visible)
             .min(visible)
-    }
-
-    fn write(&self, batch: &WriteBatch, options: WriteOptions) -> Result<()> {
-        self.check_writable()?;
-        LIMITS.check(batch)?;
-        if batch.is_empty() {
-            drop(self.writer.lock());
-            return match options.durability {
-                Durability::Sync => self.wal.sync().map(|_| ()),
-                Durability::Flush => self.wal.flush(),
-                Durability::Buffered => Ok(()),
-            }
-            .map_err(|e| self.poison(e));
-        }
-        let mut next_seq = loop {
-            // Again on every round: a handle closed or poisoned while this write waited must not spin.
-            self.check_writable()?;
-            self.throttle()?;
-            let mut guard = self.writer.lock();
-            if self.make_room(&mut guard)? {
-                break guard;
-            }
-        };
-        let seq = *next_seq;
-        let appended = match options.durability {
-            Durability::Sync => Durability::Flush,
-            d => d,
-        };
-        let pos = self
-            .wal
-            .append(&batch.encode(seq), appended)
-            .map_err(|e| self.poison(e))?;
-        self.mems.read().active.insert_batch(seq, batch);
-        *next_seq = seq + batch.len() as u64;
-        self.visible.store(*next_seq - 1, Ordering::Release);
-        self.user_bytes
-            .fetch_add(batch.user_bytes(), Ordering::Relaxed);
-        self.batches.fetch_add(1, Ordering::Relaxed);
-        drop(next_seq);
-        if options.durability == Durability::Sync {
-            self.wal.sync_through(pos).map_err(|e| self.poison(e))?;
-        }
-        Ok(())
     }
 
     /// Seals the active memtable if it is full. In Manual mode, then flushes (and compacts) inline while
     /// too many sealed memtables wait. In Threads mode, returns `false` instead of sealing when the
     /// sealed list is full: the caller releases the writer lock and waits in [`Self::throttle`].
     /// REQUIRES: the writer lock.
-    fn make_room(&self, _writer: &mut u64) -> Result<bool> {
+    fn make_room_locked(&self) -> Result<bool> {
         let full = self.mems.read().active.approximate_bytes() >= self.options.memtable_bytes;
         match self.options.background {
             Background::Manual => {
@@ -254,27 +163,17 @@ impl Shared {
             return Ok(());
         }
         let start = std::time::Instant::now();
-        self.stalls.fetch_add(1, Ordering::Relaxed);
-        self.work_cv.notify_all();
-        if must_wait() {
-            let mut work = self.work.lock();
-            while must_wait() && !work.shutdown {
-                if let Some(e) = &work.error {
-                    return Err(Error::Poisoned { cause: e.clone() });
-                }
-                self.work_cv.notify_all();
-                // A condvar wait releases the work lock; no other lock is held.
-                self.work_cv
-                    .wait_for(&mut work, std::time::Duration::from_millis(10));
-            }
+        self.core.notify_worker();
+        let waited = if must_wait() {
+            self.core.wait_worker(|_| !must_wait())
         } else {
             // Gradual (LevelDB sleeps 1 ms at its trigger): 1 ms more per L0 table past it, at most 4 ms.
             let over = (l0() + 1).saturating_sub(o.l0_slowdown_trigger).clamp(1, 4);
             std::thread::sleep(std::time::Duration::from_millis(over as u64));
-        }
-        self.stall_micros
-            .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
-        Ok(())
+            Ok(())
+        };
+        self.core.record_stall(start);
+        waited
     }
 
     /// Recomputes the backpressure inputs from the current version. Call after every version change.
@@ -294,16 +193,17 @@ impl Shared {
     /// REQUIRES: the writer lock (so no write lands between the rotation and the swap).
     pub(super) fn seal_memtable(&self) -> Result<()> {
         let segment = self.versions.new_file_number();
-        self.wal.rotate(segment).map_err(|e| self.poison(e))?;
+        self.core
+            .wal()?
+            .rotate(segment)
+            .map_err(|e| self.poison(e))?;
         {
             let mut mems = self.mems.write();
             let next = Arc::make_mut(&mut mems);
             let old = std::mem::replace(&mut next.active, Arc::new(Memtable::new(segment)));
             next.sealed.push(old);
         }
-        if self.options.background == Background::Threads {
-            self.work_cv.notify_all();
-        }
+        self.core.notify_worker();
         Ok(())
     }
 
@@ -312,7 +212,7 @@ impl Shared {
     }
 
     fn get_at(&self, key: &[u8], seq: u64) -> Result<Option<Vec<u8>>> {
-        self.reads.add(&ReadCounters {
+        self.core.counters.reads.add(&ReadCounters {
             gets: 1,
             ..ReadCounters::default()
         });
@@ -325,7 +225,7 @@ impl Shared {
         let version = self.versions.current();
         let mut stats = ReadStats::default();
         let found = version.get(key, seq, &mut stats);
-        self.reads.add(&stats.into());
+        self.core.counters.reads.add(&stats.into());
         Ok(match found? {
             Some((ValueKind::Put, value)) => Some(value),
             _ => None,
@@ -339,11 +239,7 @@ impl Shared {
     }
 
     fn stats(&self) -> Stats {
-        let mut s = Stats::new(EngineKind::Lsm);
-        s.io = self.storage.io_stats();
-        s.user_bytes = self.user_bytes.load(Ordering::Relaxed);
-        s.batches = self.batches.load(Ordering::Relaxed);
-        s.reads = self.reads.snapshot();
+        let mut s = self.core.stats(EngineKind::Lsm);
         let mems = self.memtables();
         let version = self.versions.current();
         s.memory = MemoryUsage {
@@ -355,11 +251,8 @@ impl Shared {
         };
         s.l0_files = version.levels.first().map_or(0, |l| l.len() as u64);
         s.pending_compaction_bytes = pending_compaction_bytes(&self.options, &version);
-        s.stalls = self.stalls.load(Ordering::Relaxed);
-        s.stall_micros = self.stall_micros.load(Ordering::Relaxed);
         s.checkpoints = self.flushes.load(Ordering::Relaxed);
         s.compactions = self.compactions.load(Ordering::Relaxed);
-        s.recovery = self.recovery.clone();
         s
     }
 }
@@ -432,25 +325,19 @@ struct LsmSnapshot {
 
 impl SnapshotSource for LsmSnapshot {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.shared.check_open()?;
+        self.shared.core.check_open()?;
         self.shared.get_at(key, self.seq)
     }
 
     fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<Iter> {
-        self.shared.check_open()?;
+        self.shared.core.check_open()?;
         Ok(self.shared.scan_at(self.seq, lower, upper))
     }
 }
 
 impl Drop for LsmSnapshot {
     fn drop(&mut self) {
-        let mut snaps = self.shared.snapshots.lock();
-        if let Some(n) = snaps.get_mut(&self.seq) {
-            *n -= 1;
-            if *n == 0 {
-                snaps.remove(&self.seq);
-            }
-        }
+        self.shared.core.snapshots.release(self.seq);
     }
 }
 
@@ -460,27 +347,25 @@ impl Engine for LsmEngine {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.shared.check_open()?;
-        let seq = self.shared.visible.load(Ordering::Acquire);
-        self.shared.get_at(key, seq)
+        let core = &self.shared.core;
+        core.check_open()?;
+        self.shared.get_at(key, core.visible())
     }
 
     fn write(&self, batch: &WriteBatch, options: WriteOptions) -> Result<()> {
-        self.shared.write(batch, options)
+        pipeline::write(&*self.shared, batch, options)
     }
 
     fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<Iter> {
-        self.shared.check_open()?;
-        let seq = self.shared.visible.load(Ordering::Acquire);
-        Ok(self.shared.scan_at(seq, lower, upper))
+        let core = &self.shared.core;
+        core.check_open()?;
+        Ok(self.shared.scan_at(core.visible(), lower, upper))
     }
 
     fn snapshot(&self) -> Result<Snapshot> {
-        self.shared.check_open()?;
-        let mut snaps = self.shared.snapshots.lock();
-        let seq = self.shared.visible.load(Ordering::Acquire);
-        *snaps.entry(seq).or_insert(0) += 1;
-        drop(snaps);
+        let core = &self.shared.core;
+        core.check_open()?;
+        let seq = core.snapshots.pin(|| core.visible());
         Ok(Snapshot::new(Box::new(LsmSnapshot {
             shared: Arc::clone(&self.shared),
             seq,
@@ -488,23 +373,19 @@ impl Engine for LsmEngine {
     }
 
     fn sync(&self) -> Result<()> {
-        self.shared.check_writable()?;
-        self.shared
-            .wal
-            .sync()
-            .map(|_| ())
-            .map_err(|e| self.shared.poison(e))
+        pipeline::sync(&*self.shared)
     }
 
     fn flush(&self) -> Result<()> {
-        self.shared.check_writable()?;
+        let shared = &self.shared;
+        shared.core.check_writable()?;
         {
-            let _writer = self.shared.writer.lock();
-            if !self.shared.mems.read().active.is_empty() {
-                self.shared.seal_memtable()?;
+            let _writer = shared.core.writer.lock();
+            if !shared.mems.read().active.is_empty() {
+                shared.seal_memtable()?;
             }
         }
-        self.shared.flush_sealed()
+        shared.flush_sealed()
     }
 
     fn compact(&self) -> Result<()> {
@@ -513,27 +394,11 @@ impl Engine for LsmEngine {
     }
 
     fn wait_idle(&self) -> Result<()> {
-        self.shared.check_open()?;
-        let mut work = self.shared.work.lock();
-        loop {
-            if let Some(e) = &work.error {
-                return Err(Error::Poisoned { cause: e.clone() });
-            }
-            let busy = work.running
-                || !self.shared.mems.read().sealed.is_empty()
-                || self.shared.needs_compaction();
-            if !busy || self.shared.options.background == Background::Manual {
-                return Ok(());
-            }
-            self.shared.work_cv.notify_all();
-            self.shared
-                .work_cv
-                .wait_for(&mut work, std::time::Duration::from_millis(20));
-        }
+        pipeline::wait_idle(&*self.shared)
     }
 
     fn verify(&self) -> Result<VerifyReport> {
-        self.shared.check_open()?;
+        self.shared.core.check_open()?;
         let version = self.shared.versions.current();
         version.check()?;
         let mut report = VerifyReport::default();
@@ -556,8 +421,7 @@ impl Engine for LsmEngine {
     }
 
     fn close(&self) -> Result<()> {
-        let result = self.shutdown(true);
-        match result {
+        match pipeline::close(&*self.shared) {
             Ok(true) => Ok(()),
             Ok(false) => Err(Error::Closed),
             Err(e) => Err(e),
@@ -565,99 +429,64 @@ impl Engine for LsmEngine {
     }
 }
 
-impl LsmEngine {
-    /// Stops the worker, flushes (if `flush` and the handle is healthy), closes the WAL and releases LOCK.
-    /// Returns `Ok(false)` if already closed.
-    fn shutdown(&self, flush: bool) -> Result<bool> {
-        let shared = &self.shared;
-        let mut first_error = None;
-        {
-            let _writer = shared.writer.lock();
-            if shared.closed.load(Ordering::Acquire) {
-                return Ok(false);
-            }
-            if flush && shared.poisoned.lock().is_none() {
-                let sealed = if shared.mems.read().active.is_empty() {
-                    Ok(())
-                } else {
-                    shared.seal_memtable()
-                };
-                if let Err(e) = sealed {
-                    first_error = Some(e);
-                }
-            }
-            shared.closed.store(true, Ordering::Release);
-        }
-        shared.work.lock().shutdown = true;
-        shared.work_cv.notify_all();
-        if let Some(handle) = self.worker.lock().take() {
-            let _ = handle.join();
-        }
-        if first_error.is_none()
-            && flush
-            && shared.poisoned.lock().is_none()
-            && let Err(e) = shared.flush_sealed()
-        {
-            first_error = Some(e);
-        }
-        if let Err(e) = shared.wal.close() {
-            first_error.get_or_insert(e);
-        }
-        shared.lock.lock().take();
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(true),
-        }
-    }
-}
-
 impl Drop for LsmEngine {
     fn drop(&mut self) {
-        let _ = self.shutdown(true);
+        let _ = pipeline::close(&*self.shared);
     }
 }
 
-/// The background worker: flushes sealed memtables one at a time and runs one compaction per round while
-/// some level is over its target; at the L0 stop trigger it compacts before flushing.
-pub(super) fn worker_loop(shared: Arc<Shared>) {
-    loop {
-        {
-            let mut work = shared.work.lock();
-            loop {
-                if work.shutdown {
-                    return;
-                }
-                if work.error.is_none()
-                    && (!shared.mems.read().sealed.is_empty() || shared.needs_compaction())
-                {
-                    break;
-                }
-                shared
-                    .work_cv
-                    .wait_for(&mut work, std::time::Duration::from_millis(100));
-            }
-            work.running = true;
-        }
-        // One job per round. At the L0 stop trigger, compact before flushing more into L0, so L0 never
-        // passes the stop trigger; otherwise flush one sealed memtable, then run one compaction.
+impl EngineCore for Shared {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn limits(&self) -> Limits {
+        LIMITS
+    }
+
+    fn throttle(&self) -> Result<()> {
+        Shared::throttle(self)
+    }
+
+    fn make_room(&self) -> Result<bool> {
+        self.make_room_locked()
+    }
+
+    fn apply(&self, batch: &WriteBatch, seq: u64) -> Result<()> {
+        self.mems.read().active.insert_batch(seq, batch);
+        Ok(())
+    }
+
+    /// Sealed memtables to flush, or a level over its target; nothing once close stops the worker (close
+    /// flushes what is sealed itself).
+    fn background_due(&self, stopping: bool) -> bool {
+        !stopping && (!self.mems.read().sealed.is_empty() || self.needs_compaction())
+    }
+
+    /// One job per round. At the L0 stop trigger, compact before flushing more into L0, so L0 never
+    /// passes the stop trigger; otherwise flush one sealed memtable, then run one compaction.
+    fn background_step(&self) -> Result<()> {
         let at_stop =
-            shared.l0_files.load(Ordering::Acquire) as usize >= shared.options.l0_stop_trigger;
-        let result = if at_stop {
-            shared
-                .compact_once()
-                .and_then(|ran| if ran { Ok(()) } else { shared.flush_some(1) })
-        } else {
-            shared
-                .flush_some(1)
-                .and_then(|()| shared.compact_once().map(|_| ()))
-        };
-        let mut work = shared.work.lock();
-        work.running = false;
-        if let Err(e) = result {
-            let e = shared.poison(e);
-            work.error = Some(e.to_string());
+            self.l0_files.load(Ordering::Acquire) as usize >= self.options.l0_stop_trigger;
+        if at_stop {
+            if self.compact_once()? {
+                return Ok(());
+            }
+            return self.flush_some(1);
         }
-        shared.work_cv.notify_all();
+        self.flush_some(1)?;
+        self.compact_once().map(|_| ())
+    }
+
+    fn close_seal(&self) -> Result<()> {
+        if self.mems.read().active.is_empty() {
+            return Ok(());
+        }
+        self.seal_memtable()
+    }
+
+    fn close_drain(&self) -> Result<()> {
+        self.flush_sealed()
     }
 }
 

@@ -15,20 +15,21 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicU64;
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Mutex, RwLock};
 
 use super::compaction::{JobState, TableSink, write_tables};
-use super::db::{LsmEngine, Memtables, Shared, WorkState, worker_loop};
+use super::db::{LsmEngine, Memtables, Shared};
 use super::edit::VersionEdit;
 use super::manifest::{CURRENT, TableOpener, VersionSet, parse_manifest_name};
 use super::memtable::Memtable;
 use super::options::{Background, LsmOptions};
 use super::sstable::{BlockCache, parse_table_file_name};
 use crate::batch::WriteBatch;
-use crate::error::{EngineKind, Error, Result};
+use crate::error::{EngineKind, Result};
 use crate::identity;
+use crate::pipeline::{self, Core};
 use crate::stats::RecoveryReport;
 use crate::storage::{Storage, WritePurpose};
 use crate::wal::{self, WalWriter};
@@ -128,57 +129,30 @@ impl LsmEngine {
             identity::finish_create(&storage, &opened.identity)?;
         }
         let background = options.background;
+        let core = Core::new(storage, opened.lock, background, next_seq - 1);
+        core.start(wal, next_seq - 1, report);
         let shared = Arc::new(Shared {
-            storage,
+            core,
             versions,
             cache,
             mems: RwLock::new(Arc::new(Memtables {
                 active: Arc::new(Memtable::new(segment)),
                 sealed: Vec::new(),
             })),
-            wal,
-            writer: Mutex::new(next_seq),
             job: Mutex::new(JobState::default()),
             level_stats: Mutex::new(Default::default()),
             l0_files: AtomicU64::new(0),
             pending_bytes: AtomicU64::new(0),
-            visible: AtomicU64::new(next_seq - 1),
-            snapshots: Mutex::new(Default::default()),
-            poisoned: Mutex::new(None),
-            closed: AtomicBool::new(false),
-            work: Mutex::new(WorkState::default()),
-            work_cv: Condvar::new(),
-            reads: Default::default(),
-            user_bytes: AtomicU64::new(0),
-            batches: AtomicU64::new(0),
             flushes: AtomicU64::new(0),
             compactions: AtomicU64::new(0),
-            stalls: AtomicU64::new(0),
-            stall_micros: AtomicU64::new(0),
-            recovery: report,
-            lock: Mutex::new(Some(opened.lock)),
             options,
         });
         shared.refresh_pressure();
-        let worker = match background {
-            Background::Threads => {
-                let s = Arc::clone(&shared);
-                Some(
-                    std::thread::Builder::new()
-                        .name("rumdb-lsm".into())
-                        .spawn(move || worker_loop(s))
-                        .map_err(Error::Io)?,
-                )
-            }
-            Background::Manual => None,
-        };
-        if background == Background::Manual {
-            shared.maybe_compact()?;
+        match background {
+            Background::Threads => pipeline::spawn_worker(&shared, "rumdb-lsm")?,
+            Background::Manual => shared.maybe_compact()?,
         }
-        Ok(LsmEngine {
-            shared,
-            worker: Mutex::new(worker),
-        })
+        Ok(LsmEngine { shared })
     }
 }
 
