@@ -464,10 +464,13 @@ impl BTreeEngine {
                 // The batch's operations took sequences seq..=last; the data file holds every batch whose
                 // last sequence is at most its header's LSN.
                 let last = seq.saturating_add(batch.len() as u64).saturating_sub(1);
-                if batch.is_empty() || last <= shared.tree.read().version {
+                let version = shared.tree.read().version;
+                if batch.is_empty() || last <= version {
                     return Ok(());
                 }
-                shared.apply(&batch, last)?;
+                // Never backwards (a log written with one sequence per batch could), so page LSNs stay
+                // at most the header's.
+                shared.apply(&batch, last.max(version + 1))?;
                 applied += 1;
                 if shared.store.pool.dirty_count() >= shared.max_dirty {
                     shared.checkpoint()?;
