@@ -401,6 +401,10 @@ pub(crate) struct Shared {
     counters: Counters,
     /// The WAL; `None` only while recovery replays (its checkpoints do not rotate a log).
     wal: Option<Arc<WalWriter>>,
+    /// The first live WAL segment the durable header names (0: not recorded).
+    wal_first: AtomicU64,
+    /// The first live WAL segment a checkpoint without a WAL (during recovery) names.
+    recovery_first: AtomicU64,
     /// What the last open recovered.
     recovery: RecoveryReport,
 }
@@ -486,15 +490,30 @@ impl BTreeEngine {
             snapshot_memory: options.snapshot_memory as u64,
             counters: Counters::default(),
             wal: None,
+            wal_first: AtomicU64::new(header.wal_first),
+            recovery_first: AtomicU64::new(header.wal_first),
             recovery: RecoveryReport::default(),
         };
-        // Replay the batches the data file does not hold, make them durable, drop the replayed segments
-        // and start a new one.
-        let segments = wal::list_segments(&shared.storage)?;
+        // Replay the batches the data file does not hold from the segments at or above the first live
+        // one the header names (0: not recorded, every segment), start the new segment, make the
+        // replayed batches durable with a checkpoint whose header names the new segment, and only then
+        // drop the replayed segments (older ones are orphans a crashed checkpoint left).
+        let all = wal::list_segments(&shared.storage)?;
+        let first = (header.wal_first != 0).then_some(header.wal_first);
+        let segments: Vec<u64> = all
+            .iter()
+            .copied()
+            .filter(|s| first.is_none_or(|f| *s >= f))
+            .collect();
+        // Checkpoints at the dirty limit during replay keep naming the first replayed segment.
+        if let Some(&f) = segments.first() {
+            shared.recovery_first.store(f, Ordering::Release);
+        }
         let mut applied = 0u64;
         let outcome = wal::replay(
             &shared.storage,
             &segments,
+            first,
             RecoveryMode::TolerateCorruptedTail,
             |rec| {
                 let name = wal::segment_name(rec.segment);
@@ -510,17 +529,18 @@ impl BTreeEngine {
                 Ok(())
             },
         )?;
+        // The new segment exists durably (LINK to the last replayed one, directory fsync'd) before the
+        // header names it: a crash in between leaves it as an empty trailing segment, which replay
+        // accepts.
+        let next_segment = all.last().map_or(1, |s| s + 1);
+        let writer = WalWriter::create(&shared.storage, next_segment, outcome.next_link)?;
+        crate::crash_point::hit("wal.open.before_named");
+        shared.recovery_first.store(next_segment, Ordering::Release);
         shared.checkpoint()?;
-        for s in &segments {
+        for s in all.iter().filter(|s| **s < next_segment) {
             shared.storage.remove(&wal::segment_name(*s))?;
         }
-        // The removals are durable before the next segment exists: a power loss must never keep the new
-        // segment and bring an old one back, whose tolerated damaged tail would then sit in a sealed one.
-        if !segments.is_empty() {
-            shared.storage.sync_dir()?;
-        }
-        let next_segment = segments.last().map_or(1, |s| s + 1);
-        shared.wal = Some(WalWriter::create(&shared.storage, next_segment)?);
+        shared.wal = Some(writer);
         if opened.creating {
             identity::finish_create(&shared.storage, &opened.identity)?;
         }
@@ -554,6 +574,7 @@ fn create_data_file(storage: &Storage, geo: &Geometry) -> Result<(File, Header)>
         free_head: 0,
         free_count: 0,
         page_count: 3,
+        wal_first: 0,
     };
     let file = storage.create_new(DATA_FILE)?;
     let mut headers = vec![0u8; 2 * geo.page_size];
@@ -777,7 +798,7 @@ impl Shared {
     /// holds the newer copy). Returns `None` if there is nothing to checkpoint.
     /// REQUIRES: the writer mutex, and no frozen set in flight.
     fn freeze(&self) -> Result<Option<Arc<Frozen>>> {
-        let header = {
+        let mut header = {
             let st = self.tree.read();
             Header {
                 version: BTREE_FORMAT_VERSION,
@@ -789,17 +810,24 @@ impl Shared {
                 free_head: st.free_head,
                 free_count: st.free_count,
                 page_count: st.page_count,
+                wal_first: self.recovery_first.load(Ordering::Acquire),
             }
         };
         let dirty = self.store.pool.dirty_frames();
-        if dirty.is_empty() && header.lsn == self.store.durable_lsn.load(Ordering::Acquire) {
+        if dirty.is_empty()
+            && header.lsn == self.store.durable_lsn.load(Ordering::Acquire)
+            && (self.wal.is_some() || header.wal_first == self.wal_first.load(Ordering::Acquire))
+        {
             return Ok(None);
         }
+        // The header names the segment the rotation starts: every batch ≤ L is in an older one.
         let sealed = match &self.wal {
-            Some(wal) => Some(
-                wal.rotate(wal.segment() + 1)
-                    .inspect_err(|e| self.poison(e))?,
-            ),
+            Some(wal) => {
+                let next = wal.segment() + 1;
+                let sealed = wal.rotate(next).inspect_err(|e| self.poison(e))?;
+                header.wal_first = next;
+                Some(sealed)
+            }
             None => None,
         };
         let pages: Vec<(u32, Vec<u8>)> = dirty
@@ -878,6 +906,7 @@ impl Shared {
             .store(header.counter, Ordering::Release);
         // The file now holds the pages and a header that allows them: only then may misses read it.
         self.store.durable_lsn.store(header.lsn, Ordering::Release);
+        self.wal_first.store(header.wal_first, Ordering::Release);
         *self.store.frozen.write() = None;
         self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(())

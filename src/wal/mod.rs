@@ -17,7 +17,7 @@ pub mod reader;
 pub mod writer;
 
 pub use reader::{RecoveryMode, ReplayOutcome, ReplayRecord, replay, replay_file};
-pub use writer::{LogPosition, WalWriter};
+pub use writer::{Link, LogKind, LogPosition, WalWriter};
 
 use crate::error::Result;
 use crate::storage::Storage;
