@@ -444,12 +444,13 @@ impl BTreeEngine {
         }
         let geo = Geometry { page_size };
         let mut report = RecoveryReport::default();
-        let (file, header) = if opened.creating {
-            create_data_file(&storage, &geo)?
+        let (file, header, other_slot_bad) = if opened.creating {
+            let (file, header) = create_data_file(&storage, &geo)?;
+            (file, header, None)
         } else {
-            let (file, header) = open_data_file(&storage, &geo)?;
+            let (file, header, other_bad) = open_data_file(&storage, &geo)?;
             let header = restore_doublewrite(&storage, &file, &geo, header, &mut report)?;
-            (file, header)
+            (file, header, other_bad)
         };
         doublewrite::remove(&storage)?;
         let capacity = options.pool_bytes / page_size;
@@ -500,6 +501,21 @@ impl BTreeEngine {
         // drop the replayed segments (older ones are orphans a crashed checkpoint left).
         let all = wal::list_segments(&shared.storage)?;
         let first = (header.wal_first != 0).then_some(header.wal_first);
+        if let (Some(f), Some(why)) = (first, &other_slot_bad)
+            && !all.contains(&f)
+        {
+            // The usual cause: the newest slot is damaged, and the older one names a segment the newer
+            // checkpoint deleted. The damage is in the data file.
+            return Err(Error::corruption(
+                DATA_FILE,
+                Some(0),
+                format!(
+                    "the header slot in use names WAL segment {} as the first live one, which is \
+                     missing (a later checkpoint deleted it), and the other slot is invalid ({why})",
+                    wal::segment_name(f)
+                ),
+            ));
+        }
         let segments: Vec<u64> = all
             .iter()
             .copied()
@@ -588,8 +604,8 @@ fn create_data_file(storage: &Storage, geo: &Geometry) -> Result<(File, Header)>
     Ok((file, header))
 }
 
-/// Opens the data file and picks its header slot.
-fn open_data_file(storage: &Storage, geo: &Geometry) -> Result<(File, Header)> {
+/// Opens the data file and picks its header slot; also returns why the other slot is invalid, if it is.
+fn open_data_file(storage: &Storage, geo: &Geometry) -> Result<(File, Header, Option<String>)> {
     let file = storage.open_required(DATA_FILE, true)?;
     let ps = geo.page_size as u32;
     let slot = |n: u32| -> Result<Header> {
@@ -603,6 +619,10 @@ fn open_data_file(storage: &Storage, geo: &Geometry) -> Result<(File, Header)> {
         )
     };
     let (a, b) = (slot(0), slot(1));
+    let other_bad = match (&a, &b) {
+        (Ok(_), Err(e)) | (Err(e), Ok(_)) => Some(e.to_string()),
+        _ => None,
+    };
     let header = Header::choose(a, b)?;
     let len = file.len()?;
     let need = geo.offset(header.page_count);
@@ -616,7 +636,7 @@ fn open_data_file(storage: &Storage, geo: &Geometry) -> Result<(File, Header)> {
             ),
         ));
     }
-    Ok((file, header))
+    Ok((file, header, other_bad))
 }
 
 /// Step 2 of recovery: a complete, valid doublewrite file newer than `header` is copied in place, synced,
