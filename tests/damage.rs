@@ -498,8 +498,6 @@ enum Expect {
     /// The damage surfaces as `Corruption` naming the file: at open, on a read or in `verify()`; reads
     /// that succeed return only acknowledged data.
     Detected(String),
-    /// `Prefix` or `Refused`.
-    PrefixOrRefused(String),
     /// `Intact` or `Detected`.
     IntactOrDetected(String),
 }
@@ -548,9 +546,7 @@ fn check(seen: &Seen, expect: &Expect, fix: &Fixture) -> Result<(), String> {
         }
         (Expect::Refused(file), Seen::Refused(e))
         | (Expect::Detected(file), Seen::Refused(e))
-        | (Expect::PrefixOrRefused(file), Seen::Refused(e))
         | (Expect::IntactOrDetected(file), Seen::Refused(e)) => all_name(&[e], file),
-        (Expect::PrefixOrRefused(_), Seen::Opened { .. }) => check(seen, &Expect::Prefix, fix),
         (
             Expect::Detected(file),
             Seen::Opened {

@@ -23,7 +23,8 @@
 //!
 //! A checkpoint at batch boundary L:
 //! 1. under the writer mutex (readers go on): rotates the WAL to a new segment (sealing and syncing the
-//!    old one), so every batch ≤ L is in a segment before the new one; copies every dirty page, sealed,
+//!    old one), so every batch ≤ L is in a segment before the new one, which the new header slot names as
+//!    the first live WAL segment; copies every dirty page, sealed,
 //!    into the frozen set, installs it in the page store and marks the pool's copies clean. While the
 //!    frozen set exists a pool miss is served from it, never from the file (which may lack the page), and
 //!    its bytes count as `checkpoint_copy` in [`crate::MemoryUsage`];
@@ -44,11 +45,17 @@
 //!    right after it, copy its pages in place, grow the file to its page count, fsync, write its header
 //!    slot, fsync (`pages_restored` in the [`RecoveryReport`]); any other doublewrite file is ignored; the
 //!    file is deleted either way. Pages restored carry LSNs ≤ L, so the page LSN check below holds;
-//! 3. replay every WAL segment in order; a batch with a sequence ≤ the header's LSN is already in the data
-//!    file and skipped, the others are applied as LSN = their sequence (checkpointing at the dirty limit).
-//!    A torn tail is dropped and counted; damage in synced data is `Corruption` (the WAL module decides);
-//! 4. checkpoint (makes the replayed batches durable), delete the replayed segments, start a new segment
-//!    numbered one past the last. The next LSN is max(header LSN, last replayed) + 1.
+//! 3. replay the WAL segments from the first live one the header names (0, a header written before that
+//!    field existed: every segment; the named one missing is `Corruption`) in order, validating their
+//!    chain; a batch with a sequence ≤ the header's LSN is already in the data file and skipped, the
+//!    others are applied as LSN = their sequence (checkpointing at the dirty limit; those headers keep
+//!    naming the first replayed segment). A torn tail is dropped and counted; damage in synced data and a
+//!    missing, emptied or cut segment the chain proves held synced data are `Corruption` (the WAL module
+//!    decides);
+//! 4. start a new segment numbered one past the last (its LINK names the last replayed one; directory
+//!    fsync'd), checkpoint with a header naming it as the first live segment (this makes the replayed
+//!    batches durable), then delete every older segment. The next LSN is max(header LSN, last replayed)
+//!    + 1. A crash before that header leaves the new segment as an empty trailing one, which replays.
 //!
 //! The doublewrite file is written and synced before any page is written in place, and deleted only after
 //! the header is synced; so a crash leaves either no page changed in place (the doublewrite file is
@@ -102,7 +109,7 @@
 //! | 40 | 4 | free list head (0: empty) |
 //! | 44 | 4 | free list length |
 //! | 48 | 4 | page count of the file (header pages included) |
-//! | 52 | 8 | zero (reserved) |
+//! | 52 | 8 | first live WAL segment: the one the checkpoint's WAL rotation started (0: not recorded) |
 //! | 60 | 4 | CRC-32 of bytes 0..60 |
 //!
 //! A checkpoint writes the slot its new counter selects, so the previous checkpoint's slot is never

@@ -1,24 +1,44 @@
-//! WAL replay: reads segments back, record by record, and classifies damage.
+//! WAL replay: reads segments back, record by record, classifies damage, and validates the segment chain.
 //!
 //! Recovery steps for one segment:
 //! 1. Read block by block; parse fragments and reassemble records (FIRST, MIDDLE…, LAST or FULL).
-//!    Every complete record is handed to the caller in log order.
+//!    Every complete record is handed to the caller in log order. A LINK at offset 0 and PAD fragments
+//!    are skipped; a SEAL ends the segment (anything after it is `Corruption`, as is a SEAL whose length
+//!    is not where it stands).
 //! 2. The first thing that is not a valid continuation — a bad checksum, an unknown type (zeros), a length
 //!    past the block or file, another segment's number, a fragment out of sequence, or the end of the file
-//!    inside a record — ends the valid log at `p`, the end of the last complete record.
+//!    inside a record — ends the valid log at `p`, the end of the last complete record (or LINK).
 //! 3. In [`RecoveryMode::TolerateCorruptedTail`] (the default) the rest of the segment is searched for any
 //!    valid fragment whose `synced_through` is beyond `p`. If one exists the damaged bytes had been synced:
 //!    the result is `Corruption` naming the segment and `p`. Otherwise the tail was never durable (a torn,
 //!    zeroed or garbage tail after a crash) and is dropped and counted.
-//! 4. Every segment but the last was fsync'd whole before the next was created, so damage there is
-//!    `Corruption` in that mode too.
 //!
-//! The limit of this rule: damage to the *last* record of the log is indistinguishable from a torn tail
-//! (no later fragment records a sync covering it), so it is dropped and counted even if it had been
-//! synced.
+//! The chain (see [the module docs of `wal`](super)), from the first live segment `F` the caller passes
+//! (`None`: not recorded, not checked), for consecutive segments `A`, `B`:
+//! - `F` must be present.
+//! - `A` ends with a valid SEAL: it must name `B` (naming a smaller number: that segment is missing,
+//!   `Corruption` naming it; a larger one: `Corruption` naming `A`), and `B`'s LINK, if valid, must name
+//!   `A` and `A`'s data length. A sealed `A` was synced whole: damage in it means its SEAL is not seen,
+//!   which is the next case.
+//! - `A` has no valid SEAL (never written, cut off, or damage before it): `A` is treated as the last
+//!   segment (the tail rules above apply to it), and every later segment must hold no record and no SEAL
+//!   (what a crash between a rotation's LINK and SEAL, or inside recovery, leaves); one that does proves
+//!   `A` was sealed: `Corruption` naming `A`. A later segment's valid LINK must name its predecessor and a
+//!   length no greater than the predecessor's valid data (the writer synced that much before writing the
+//!   LINK): a longer one means `A` was cut or emptied, `Corruption` naming `A`.
+//! - The last segment ends with a valid SEAL naming `X`: `X` was created and synced before that SEAL was
+//!   written, so it is missing: `Corruption` naming `X`.
+//!
+//! The limit of these rules: the *live* segment (the last one, unsealed) cut at a record boundary, or
+//! damage to its last record, is indistinguishable from a torn tail (no later fragment records a sync
+//! covering it, and nothing outside the segment records its synced length), so it is dropped and counted
+//! even if it had been synced.
 //!
 //! [`RecoveryMode::PointInTime`] instead stops at the first damage wherever it is, ignores everything after
-//! it (later segments included) and reports where it stopped.
+//! it (later segments included) and reports where it stopped. A chain break stops it the same way: a
+//! missing `F` replays nothing (`truncated_at` names `F`, offset 0); a SEAL naming a missing or unexpected
+//! segment stops after the sealed segment's records; an unsealed segment followed by records stops at the
+//! unsealed segment's end.
 //!
 //! Allocation is bounded by the file: a record is reassembled from fragments actually present.
 
