@@ -42,7 +42,7 @@ fn wal_append(c: &mut Criterion) {
     for durability in [Durability::Buffered, Durability::Flush] {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::os(dir.path(), false).unwrap();
-        let w = WalWriter::create(&storage, 1).unwrap();
+        let w = WalWriter::create(&storage, 1, wal::Link::default()).unwrap();
         let mut next = 1;
         let mut appended = 0u64;
         g.bench_function(format!("{durability:?}_116KB_batch"), |bench| {
@@ -63,7 +63,7 @@ fn wal_append(c: &mut Criterion) {
 fn wal_replay(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::os(dir.path(), false).unwrap();
-    let w = WalWriter::create(&storage, 1).unwrap();
+    let w = WalWriter::create(&storage, 1, wal::Link::default()).unwrap();
     let encoded = batch().encode(1);
     for _ in 0..100 {
         w.append(&encoded, Durability::Flush).unwrap();
@@ -74,7 +74,8 @@ fn wal_replay(c: &mut Criterion) {
     g.bench_function("100x116KB", |bench| {
         bench.iter(|| {
             let mut n = 0u64;
-            wal::replay(&storage, &[1], RecoveryMode::default(), |r| {
+            // Close sealed segment 1 and started an empty segment 2.
+            wal::replay(&storage, &[1, 2], Some(1), RecoveryMode::default(), |r| {
                 n += r.payload.len() as u64;
                 Ok(())
             })

@@ -21,7 +21,7 @@ fn main() -> rumdb::Result<()> {
 
     let dir = tempfile::tempdir()?;
     let storage = Storage::os(dir.path(), false)?;
-    let log = WalWriter::create(&storage, 1)?;
+    let log = WalWriter::create(&storage, 1, wal::Link::default())?;
     let start = Instant::now();
     let mut user_bytes = 0;
     std::thread::scope(|s| {
@@ -71,6 +71,7 @@ fn main() -> rumdb::Result<()> {
     wal::replay(
         &storage,
         &wal::list_segments(&storage)?,
+        Some(1),
         RecoveryMode::default(),
         |_| {
             recovered += 1;

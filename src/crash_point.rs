@@ -18,10 +18,16 @@ pub const CRASH_POINTS: &[&str] = &[
     // WAL: a record handed to the OS, before its fsync; after the fsync, before waiters are released.
     "wal.append.before_sync",
     "wal.append.after_sync",
-    // WAL rotation: the next segment created (the sealed one synced), before the directory fsync;
+    // WAL rotation: the next segment created (the old one synced), before its LINK and the directory fsync;
     // `before_dir_sync` is also reached when an open creates the segment it starts writing.
     "wal.rotate.after_create",
     "wal.rotate.before_dir_sync",
+    // WAL rotation: the next segment created with its LINK and the directory synced, before the old
+    // segment's SEAL is written (the old segment unsealed, the new one holding only its LINK).
+    "wal.rotate.before_seal",
+    // Open: the new segment created and its directory entry synced, before the metadata naming it as the
+    // first live segment (the LSM's manifest edit, the B-tree's checkpoint header) is written.
+    "wal.open.before_named",
     // Flush: the table written but not synced; synced; the manifest edit appended but not synced;
     // synced; the sealed memtable dropped, its WAL segments not yet deleted.
     "flush.sst.written",

@@ -14,9 +14,15 @@
 //! 3. **Robustness.** Opening a directory with any bytes in any file returns `Ok` or `Err`: never a panic,
 //!    an abort, an endless loop or an allocation beyond a bound derived from the file size.
 //! 4. **Corruption is an error.** Damage inside synced, referenced data is [`Error::Corruption`] naming the
-//!    file and offset, at open or when read — never dropped silently, never returned as data. The one
-//!    tolerated exception is a torn, zeroed or garbage tail of the WAL past the last synced record, which
-//!    is truncated and counted in the [`RecoveryReport`].
+//!    file and offset, at open or when read — never dropped silently, never returned as data. That
+//!    includes a WAL segment holding synced batches that is missing, emptied or cut: the segments form a
+//!    chain (each sealed segment names its successor and records its length, and the engine's metadata
+//!    names the first live one). The one tolerated exception is a torn, zeroed or garbage tail of the
+//!    live (last) WAL segment past the last record a later valid record proves synced, which is truncated
+//!    and counted in the [`RecoveryReport`]. Its limit: the live segment cut exactly at a record boundary
+//!    after a crash, or damage to its last synced record, cannot be told from such a tail — the only
+//!    record of how far the live segment was synced is inside that segment (recording it elsewhere would
+//!    cost a second fsync per commit), so those batches are dropped and counted, not refused.
 //! 5. **Fail-stop.** A failed write or fsync poisons the handle: later writes get [`Error::Poisoned`] until
 //!    reopen; fsync is never retried.
 //! 6. **Exclusive open.** A second open of a directory, from this process or another, is [`Error::Locked`].

@@ -152,9 +152,9 @@ fn a_failed_fsync_poisons_and_reopen_recovers_every_acknowledged_write() {
         if drops {
             db.sync().unwrap();
         }
-        // A checkpoint fsyncs the sealed WAL segment, the doublewrite file, then the data file: with
-        // `drops`, fail the data file's.
-        let skip = if via_checkpoint && drops { 3 } else { 1 };
+        // A checkpoint fsyncs the sealed WAL segment (its data, then its SEAL), the doublewrite file,
+        // then the data file: with `drops`, fail the data file's.
+        let skip = if via_checkpoint && drops { 4 } else { 1 };
         sim.set_fault_plan(rumdb::testing::FaultPlan {
             fail: vec![rumdb::testing::Fault {
                 op: rumdb::testing::OpKind::SyncData,

@@ -155,12 +155,12 @@ fn a_failed_background_checkpoint_poisons_and_reopen_recovers() {
         ..BTreeOptions::tiny()
     };
     let db = BTreeEngine::open_with(Storage::new(Arc::new(sim.clone())), opts).unwrap();
-    // The freeze fsyncs the sealed WAL segment (in the writer), the thread then the doublewrite file:
-    // fail that one.
+    // The freeze's WAL rotation fsyncs the sealed segment twice (its records, then its SEAL) in the
+    // writer; the thread then fsyncs the doublewrite file: fail that one.
     sim.set_fault_plan(FaultPlan {
         fail: vec![Fault {
             op: OpKind::SyncData,
-            nth: sim.op_count(OpKind::SyncData) + 2,
+            nth: sim.op_count(OpKind::SyncData) + 3,
             kind: std::io::ErrorKind::Other,
         }],
         ..Default::default()

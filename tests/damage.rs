@@ -39,6 +39,8 @@ type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 const PAGE: usize = 512;
 const WAL_BLOCK: usize = 32 * 1024;
 const WAL_HEADER: usize = 19;
+/// A WAL segment's LINK record (header and 16 bytes) at offset 0: its first record starts after it.
+const WAL_LINK: usize = WAL_HEADER + 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Eng {
@@ -242,6 +244,8 @@ enum End {
     SyncedTail,
     /// Eight more batches written with `Flush`, then a process-kill image: the WAL tail was never synced.
     UnsyncedTail,
+    /// Eight more batches written with `Sync`, then closed cleanly.
+    ClosedAfterTail,
 }
 
 struct Fixture {
@@ -320,6 +324,12 @@ fn fixture(eng: Eng, sim: bool, end: End) -> Fixture {
     let mut floor = states.len() - 1;
     let disk = match end {
         End::Closed => {
+            db.close().unwrap();
+            live
+        }
+        End::ClosedAfterTail => {
+            tail(db.as_ref(), &mut states, Durability::Sync);
+            floor = states.len() - 1;
             db.close().unwrap();
             live
         }
@@ -488,8 +498,6 @@ enum Expect {
     /// The damage surfaces as `Corruption` naming the file: at open, on a read or in `verify()`; reads
     /// that succeed return only acknowledged data.
     Detected(String),
-    /// `Prefix` or `Refused`.
-    PrefixOrRefused(String),
     /// `Intact` or `Detected`.
     IntactOrDetected(String),
 }
@@ -538,9 +546,7 @@ fn check(seen: &Seen, expect: &Expect, fix: &Fixture) -> Result<(), String> {
         }
         (Expect::Refused(file), Seen::Refused(e))
         | (Expect::Detected(file), Seen::Refused(e))
-        | (Expect::PrefixOrRefused(file), Seen::Refused(e))
         | (Expect::IntactOrDetected(file), Seen::Refused(e)) => all_name(&[e], file),
-        (Expect::PrefixOrRefused(_), Seen::Opened { .. }) => check(seen, &Expect::Prefix, fix),
         (
             Expect::Detected(file),
             Seen::Opened {
@@ -630,6 +636,15 @@ fn manifest(f: &Fixture) -> String {
 
 fn wal(f: &Fixture) -> String {
     f.disk.first(|n| n.ends_with(".log"))
+}
+
+/// The newest WAL segment.
+fn last_wal(f: &Fixture) -> String {
+    f.disk
+        .names()
+        .into_iter()
+        .rfind(|n| n.ends_with(".log"))
+        .unwrap()
 }
 
 /// Offsets of the fragments of a WAL segment (LevelDB framing: 32 KiB blocks, zero-padded ends).
@@ -756,7 +771,7 @@ fn lsm_with_sealed_segment() -> Fixture {
         let logs = image
             .file_names()
             .into_iter()
-            .filter(|n| n.ends_with(".log") && !image.read_file(n).unwrap().is_empty())
+            .filter(|n| n.ends_with(".log") && image.read_file(n).unwrap().len() > WAL_LINK)
             .count();
         if logs >= 2 {
             let floor = states.len() - 1;
@@ -858,7 +873,7 @@ fn bt_sim(end: End) -> Fixture {
     fixture(Eng::BTree, true, end)
 }
 
-use End::{Closed, SyncedTail, UnsyncedTail};
+use End::{Closed, ClosedAfterTail, SyncedTail, UnsyncedTail};
 
 // LSM tables (C.7 #9, #10, #11, #12, #32).
 
@@ -1227,25 +1242,82 @@ case!(
     |f| { Expect::Refused(append_forged_batch(&f, u32::MAX, 5)) }
 );
 
+// The segment held no synced batch, but the engine's metadata names it as the first live segment (it
+// was created and synced before that): its deletion is detected.
 case!(
-    lsm_wal_unsynced_segment_deleted_is_a_prefix,
+    lsm_wal_unsynced_segment_deleted_is_corruption,
     lsm(UnsyncedTail),
     |f| {
         let w = wal(&f);
         f.disk.delete(&w);
-        Expect::Prefix
+        Expect::Refused(w)
+    }
+);
+
+// After a clean close: the closed segment is sealed and a new empty one follows it.
+
+case!(
+    lsm_wal_closed_segment_deleted_is_corruption,
+    lsm(ClosedAfterTail),
+    |f| {
+        let w = wal(&f);
+        f.disk.delete(&w);
+        Expect::Refused(w)
     }
 );
 
 case!(
-    #[ignore = "known gap: nothing records that a WAL segment holding synced batches exists, so deleting \
-                it loses them silently (older values are returned)"]
+    lsm_wal_closed_segment_zero_length_is_corruption,
+    lsm(ClosedAfterTail),
+    |f| {
+        let w = wal(&f);
+        f.disk.truncate(&w, 0);
+        Expect::Refused(w)
+    }
+);
+
+// Close makes every batch durable outside the WAL first, so the closed segment holds only its LINK and
+// SEAL: cutting the SEAL off is exactly what a crash between a rotation's LINK and SEAL leaves (the
+// successor's LINK records the same length), and nothing is lost.
+case!(
+    lsm_wal_closed_segment_cut_at_its_seal_is_intact,
+    lsm(ClosedAfterTail),
+    |f| {
+        let w = wal(&f);
+        assert_eq!(f.disk.len(&w), 2 * WAL_LINK as u64, "LINK and SEAL");
+        f.disk.truncate(&w, WAL_LINK as u64);
+        Expect::Intact
+    }
+);
+
+case!(
+    lsm_wal_closed_newest_empty_segment_deleted_is_corruption,
+    lsm(ClosedAfterTail),
+    |f| {
+        let w = last_wal(&f);
+        assert_ne!(w, wal(&f), "close leaves two segments");
+        f.disk.delete(&w);
+        Expect::Refused(w)
+    }
+);
+
+case!(
+    lsm_wal_live_segment_deleted_after_a_crash_is_corruption,
+    lsm(SyncedTail),
+    |f| {
+        let w = last_wal(&f);
+        f.disk.delete(&w);
+        Expect::Refused(w)
+    }
+);
+
+case!(
     lsm_wal_synced_segment_deleted_is_prefix_or_corruption,
     lsm(SyncedTail),
     |f| {
         let w = wal(&f);
         f.disk.delete(&w);
-        Expect::PrefixOrRefused(w)
+        Expect::Refused(w)
     }
 );
 
@@ -1277,14 +1349,34 @@ case!(
 );
 
 case!(
-    #[ignore = "known gap: an emptied sealed WAL segment is indistinguishable from an empty one (the manifest \
-                does not record sealed segment sizes); open succeeds without the segment's synced batches"]
+    lsm_wal_sealed_segment_cut_at_its_seal_is_corruption,
+    lsm_with_sealed_segment(),
+    |f| {
+        let w = wal(&f);
+        let seal = *fragments(&f.disk.read(&w)).last().unwrap() as u64;
+        f.disk.truncate(&w, seal);
+        Expect::Refused(w)
+    }
+);
+
+case!(
+    lsm_wal_sealed_segment_cut_at_its_last_record_is_corruption,
+    lsm_with_sealed_segment(),
+    |f| {
+        let w = wal(&f);
+        let frags = fragments(&f.disk.read(&w));
+        f.disk.truncate(&w, frags[frags.len() - 2] as u64);
+        Expect::Refused(w)
+    }
+);
+
+case!(
     lsm_wal_sealed_segment_zero_length_is_corruption,
     lsm_with_sealed_segment(),
     |f| {
         let w = wal(&f);
         f.disk.truncate(&w, 0);
-        Expect::PrefixOrRefused(w)
+        Expect::Refused(w)
     }
 );
 
@@ -1576,25 +1668,82 @@ case!(
     |f| { Expect::Refused(append_forged_batch(&f, 1, u32::MAX)) }
 );
 
+// The segment held no synced batch, but the engine's metadata names it as the first live segment (it
+// was created and synced before that): its deletion is detected.
 case!(
-    btree_wal_unsynced_segment_deleted_is_a_prefix,
+    btree_wal_unsynced_segment_deleted_is_corruption,
     bt(UnsyncedTail),
     |f| {
         let w = wal(&f);
         f.disk.delete(&w);
-        Expect::Prefix
+        Expect::Refused(w)
+    }
+);
+
+// After a clean close: the closed segment is sealed and a new empty one follows it.
+
+case!(
+    btree_wal_closed_segment_deleted_is_corruption,
+    bt(ClosedAfterTail),
+    |f| {
+        let w = wal(&f);
+        f.disk.delete(&w);
+        Expect::Refused(w)
     }
 );
 
 case!(
-    #[ignore = "known gap: nothing records that a WAL segment holding synced batches exists, so deleting \
-                it loses them silently (older values are returned)"]
+    btree_wal_closed_segment_zero_length_is_corruption,
+    bt(ClosedAfterTail),
+    |f| {
+        let w = wal(&f);
+        f.disk.truncate(&w, 0);
+        Expect::Refused(w)
+    }
+);
+
+// Close makes every batch durable outside the WAL first, so the closed segment holds only its LINK and
+// SEAL: cutting the SEAL off is exactly what a crash between a rotation's LINK and SEAL leaves (the
+// successor's LINK records the same length), and nothing is lost.
+case!(
+    btree_wal_closed_segment_cut_at_its_seal_is_intact,
+    bt(ClosedAfterTail),
+    |f| {
+        let w = wal(&f);
+        assert_eq!(f.disk.len(&w), 2 * WAL_LINK as u64, "LINK and SEAL");
+        f.disk.truncate(&w, WAL_LINK as u64);
+        Expect::Intact
+    }
+);
+
+case!(
+    btree_wal_closed_newest_empty_segment_deleted_is_corruption,
+    bt(ClosedAfterTail),
+    |f| {
+        let w = last_wal(&f);
+        assert_ne!(w, wal(&f), "close leaves two segments");
+        f.disk.delete(&w);
+        Expect::Refused(w)
+    }
+);
+
+case!(
+    btree_wal_live_segment_deleted_after_a_crash_is_corruption,
+    bt(SyncedTail),
+    |f| {
+        let w = last_wal(&f);
+        f.disk.delete(&w);
+        Expect::Refused(w)
+    }
+);
+
+case!(
     btree_wal_synced_segment_deleted_is_prefix_or_corruption,
     bt(SyncedTail),
     |f| {
         let w = wal(&f);
         f.disk.delete(&w);
-        Expect::PrefixOrRefused(w)
+        Expect::Refused(w)
     }
 );
 

@@ -135,7 +135,8 @@ fn regression_identity_decode_nonzero_reserved_bytes_under_valid_crc() {
 }
 
 /// A B-tree header slot 1 with nonzero reserved bytes (52..60) and a recomputed CRC decoded and
-/// re-encoded to other bytes; it is now `Corruption` (slot 0 of the input is not a valid slot either).
+/// re-encoded to other bytes. Those bytes are now the first live WAL segment, so the slot decodes and
+/// re-encodes to the same bytes (slot 0 of the input is not a valid slot either).
 #[test]
 fn regression_btree_header_decode_slot1_nonzero_reserved_bytes_under_valid_crc() {
     regression(

@@ -407,15 +407,16 @@ fn durability_for(point: &str) -> &'static str {
     }
 }
 
-/// Arms each crash point of `kind` at its first hit and at a later one (rollover runs once per open: first
-/// hit only), runs a writer until it aborts, and checks the reopened directory. Returns the runs.
+/// Arms each crash point of `kind` at its first hit and at a later one (rollover and the new segment of
+/// an open run once per open: first hit only), runs a writer until it aborts, and checks the reopened directory. Returns the runs.
 fn crash_points(test: &str, kind: Kind) -> u64 {
     let mut runs = 0;
     for &point in CRASH_POINTS {
         if !engines_of(point).contains(&kind) {
             continue;
         }
-        let nths: &[u64] = if point.starts_with("manifest.roll.") {
+        let nths: &[u64] = if point.starts_with("manifest.roll.") || point.starts_with("wal.open.")
+        {
             &[1]
         } else {
             &[1, 3]

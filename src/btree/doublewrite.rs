@@ -173,6 +173,7 @@ mod tests {
             free_head: 4,
             free_count: 1,
             page_count: 6,
+            wal_first: 0,
         };
         let pages = [3u32, 4]
             .iter()

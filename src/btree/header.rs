@@ -38,13 +38,16 @@ pub(crate) struct Header {
     pub free_count: u32,
     /// Pages in the file (the header pages included).
     pub page_count: u32,
+    /// The first live WAL segment: the one the checkpoint's WAL rotation started (every older segment
+    /// is obsolete). 0: not recorded (a header written before this field existed; not checked).
+    pub wal_first: u64,
 }
 
 impl Header {
     /// The slot's encoding.
     pub fn encode(&self) -> [u8; SLOT_BYTES] {
         let mut b = [0u8; SLOT_BYTES];
-        let fields: [(usize, &[u8]); 10] = [
+        let fields: [(usize, &[u8]); 11] = [
             (0, HEADER_MAGIC),
             (8, &self.version.to_le_bytes()),
             (12, &self.page_size.to_le_bytes()),
@@ -55,6 +58,7 @@ impl Header {
             (40, &self.free_head.to_le_bytes()),
             (44, &self.free_count.to_le_bytes()),
             (48, &self.page_count.to_le_bytes()),
+            (52, &self.wal_first.to_le_bytes()),
         ];
         for (at, bytes) in fields {
             super::page::put_at(&mut b, at, bytes);
@@ -67,7 +71,7 @@ impl Header {
     /// Decodes and validates slot `slot` (0 or 1) read from the start of its page.
     ///
     /// # Errors
-    /// `Corruption` if the slot is not a valid header (including nonzero reserved bytes);
+    /// `Corruption` if the slot is not a valid header;
     /// `UnsupportedVersion` if it is valid but newer.
     pub fn decode(bytes: &[u8], slot: u32, page_size: u32, supported: u32) -> Result<Self> {
         let bad = |what: String| {
@@ -87,11 +91,6 @@ impl Header {
         if crc != crc32fast::hash(body.get(..60).unwrap_or_default()) {
             return Err(bad("checksum mismatch".into()));
         }
-        // Bytes 52..60 are reserved and always written as zero: accepting others would let a slot
-        // decode to a header that re-encodes to different bytes.
-        if body.get(52..60).unwrap_or_default().iter().any(|&b| b != 0) {
-            return Err(bad("nonzero reserved bytes".into()));
-        }
         let w = |at| u32_at(body, at).unwrap_or(0);
         let h = Header {
             version: w(8),
@@ -103,6 +102,7 @@ impl Header {
             free_head: w(40),
             free_count: w(44),
             page_count: w(48),
+            wal_first: u64_at(body, 52).unwrap_or(0),
         };
         if h.version > supported {
             return Err(Error::UnsupportedVersion {
@@ -179,6 +179,7 @@ mod tests {
             free_head: 9,
             free_count: 3,
             page_count: 20,
+            wal_first: 12,
         }
     }
 
@@ -196,19 +197,17 @@ mod tests {
         }
     }
 
-    /// A nonzero reserved byte under a recomputed CRC (what btree_header_decode found: the slot decoded
-    /// and re-encoded to other bytes) is `Corruption`.
+    /// Bytes 52..60 (once reserved, then refused when nonzero: what btree_header_decode found) are the
+    /// first live WAL segment; every value decodes and re-encodes to the same bytes.
     #[test]
-    fn nonzero_reserved_bytes_under_a_valid_crc_are_corruption() {
-        let enc = header(3).encode();
-        for at in 52..60 {
-            let mut d = enc;
-            d[at] = 0x2c;
-            let crc = crc32fast::hash(&d[..60]);
-            d[60..].copy_from_slice(&crc.to_le_bytes());
-            let err = Header::decode(&d, 1, 512, 1).unwrap_err();
-            assert!(err.is_corruption(), "byte {at}: {err}");
-            assert!(err.to_string().contains("reserved"), "byte {at}: {err}");
+    fn the_first_live_wal_segment_round_trips() {
+        for first in [0u64, 1, 0x2c2c_2c2c_2c2c_2c2c, u64::MAX] {
+            let mut h = header(3);
+            h.wal_first = first;
+            let enc = h.encode();
+            let got = Header::decode(&enc, 1, 512, 1).unwrap();
+            assert_eq!(got, h);
+            assert_eq!(got.encode(), enc);
         }
     }
 

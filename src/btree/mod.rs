@@ -25,7 +25,8 @@
 //!
 //! A checkpoint at batch boundary L:
 //! 1. under the writer mutex (readers go on): rotates the WAL to a new segment (sealing and syncing the
-//!    old one), so every batch ≤ L is in a segment before the new one; copies every dirty page, sealed,
+//!    old one), so every batch ≤ L is in a segment before the new one, which the new header slot names as
+//!    the first live WAL segment; copies every dirty page, sealed,
 //!    into the frozen set, installs it in the page store and marks the pool's copies clean. While the
 //!    frozen set exists a pool miss is served from it, never from the file (which may lack the page), and
 //!    its bytes count as `checkpoint_copy` in [`crate::MemoryUsage`];
@@ -46,13 +47,17 @@
 //!    right after it, copy its pages in place, grow the file to its page count, fsync, write its header
 //!    slot, fsync (`pages_restored` in the [`RecoveryReport`]); any other doublewrite file is ignored; the
 //!    file is deleted either way. Pages restored carry LSNs ≤ L, so the page LSN check below holds;
-//! 3. replay every WAL segment in order; a batch whose last sequence is ≤ the header's LSN is already in
-//!    the data file and skipped, the others are applied with LSN = their last sequence (checkpointing at
-//!    the dirty limit). (Databases written before sequences were counted per operation used one per
-//!    batch; both are increasing, so the rule holds for them too.)
-//!    A torn tail is dropped and counted; damage in synced data is `Corruption` (the WAL module decides);
-//! 4. checkpoint (makes the replayed batches durable), delete the replayed segments, start a new segment
-//!    numbered one past the last. The next LSN is max(header LSN, last replayed) + 1.
+//! 3. replay the WAL segments from the first live one the header names (0, a header written before that
+//!    field existed: every segment; the named one missing is `Corruption`) in order, validating their
+//!    chain; a batch whose last sequence is ≤ the header's LSN is already in the data file and skipped,
+//!    the others are applied with LSN = their last sequence (checkpointing at the dirty limit; those
+//!    headers keep naming the first replayed segment). A torn tail is dropped and counted; damage in synced data and a
+//!    missing, emptied or cut segment the chain proves held synced data are `Corruption` (the WAL module
+//!    decides);
+//! 4. start a new segment numbered one past the last (its LINK names the last replayed one; directory
+//!    fsync'd), checkpoint with a header naming it as the first live segment (this makes the replayed
+//!    batches durable), then delete every older segment. The next LSN is max(header LSN, last replayed)
+//!    + 1. A crash before that header leaves the new segment as an empty trailing one, which replays.
 //!
 //! The doublewrite file is written and synced before any page is written in place, and deleted only after
 //! the header is synced; so a crash leaves either no page changed in place (the doublewrite file is
@@ -106,7 +111,7 @@
 //! | 40 | 4 | free list head (0: empty) |
 //! | 44 | 4 | free list length |
 //! | 48 | 4 | page count of the file (header pages included) |
-//! | 52 | 8 | zero (reserved) |
+//! | 52 | 8 | first live WAL segment: the one the checkpoint's WAL rotation started (0: not recorded) |
 //! | 60 | 4 | CRC-32 of bytes 0..60 |
 //!
 //! A checkpoint writes the slot its new counter selects, so the previous checkpoint's slot is never
@@ -373,6 +378,10 @@ pub(crate) struct Shared {
     in_flight: AtomicBool,
     snapshot_memory: u64,
     checkpoints: AtomicU64,
+    /// The first live WAL segment the durable header names (0: not recorded).
+    wal_first: AtomicU64,
+    /// The first live WAL segment a checkpoint without a WAL (during recovery) names.
+    recovery_first: AtomicU64,
 }
 
 impl BTreeEngine {
@@ -410,12 +419,13 @@ impl BTreeEngine {
         }
         let geo = Geometry { page_size };
         let mut report = RecoveryReport::default();
-        let (file, header) = if opened.creating {
-            create_data_file(&storage, &geo)?
+        let (file, header, other_slot_bad) = if opened.creating {
+            let (file, header) = create_data_file(&storage, &geo)?;
+            (file, header, None)
         } else {
-            let (file, header) = open_data_file(&storage, &geo)?;
+            let (file, header, other_bad) = open_data_file(&storage, &geo)?;
             let header = restore_doublewrite(&storage, &file, &geo, header, &mut report)?;
-            (file, header)
+            (file, header, other_bad)
         };
         doublewrite::remove(&storage)?;
         let capacity = options.pool_bytes / page_size;
@@ -448,15 +458,45 @@ impl BTreeEngine {
             in_flight: AtomicBool::new(false),
             snapshot_memory: options.snapshot_memory as u64,
             checkpoints: AtomicU64::new(0),
+            wal_first: AtomicU64::new(header.wal_first),
+            recovery_first: AtomicU64::new(header.wal_first),
         };
-        // Replay the batches the data file does not hold, make them durable, drop the replayed segments
-        // and start a new one.
+        // Replay the batches the data file does not hold from the segments at or above the first live
+        // one the header names (0: not recorded, every segment), start the new segment, make the
+        // replayed batches durable with a checkpoint whose header names the new segment, and only then
+        // drop the replayed segments (older ones are orphans a crashed checkpoint left).
         let storage = &shared.core.storage;
-        let segments = wal::list_segments(storage)?;
+        let all = wal::list_segments(storage)?;
+        let first = (header.wal_first != 0).then_some(header.wal_first);
+        if let (Some(f), Some(why)) = (first, &other_slot_bad)
+            && !all.contains(&f)
+        {
+            // The usual cause: the newest slot is damaged, and the older one names a segment the newer
+            // checkpoint deleted. The damage is in the data file.
+            return Err(Error::corruption(
+                DATA_FILE,
+                Some(0),
+                format!(
+                    "the header slot in use names WAL segment {} as the first live one, which is \
+                     missing (a later checkpoint deleted it), and the other slot is invalid ({why})",
+                    wal::segment_name(f)
+                ),
+            ));
+        }
+        let segments: Vec<u64> = all
+            .iter()
+            .copied()
+            .filter(|s| first.is_none_or(|f| *s >= f))
+            .collect();
+        // Checkpoints at the dirty limit during replay keep naming the first replayed segment.
+        if let Some(&f) = segments.first() {
+            shared.recovery_first.store(f, Ordering::Release);
+        }
         let mut applied = 0u64;
         let outcome = wal::replay(
             storage,
             &segments,
+            first,
             RecoveryMode::TolerateCorruptedTail,
             |rec| {
                 let name = wal::segment_name(rec.segment);
@@ -478,17 +518,18 @@ impl BTreeEngine {
                 Ok(())
             },
         )?;
+        // The new segment exists durably (LINK to the last replayed one, directory fsync'd) before the
+        // header names it: a crash in between leaves it as an empty trailing segment, which replay
+        // accepts.
+        let next_segment = all.last().map_or(1, |s| s + 1);
+        let writer = WalWriter::create(storage, next_segment, outcome.next_link)?;
+        crate::crash_point::hit("wal.open.before_named");
+        shared.recovery_first.store(next_segment, Ordering::Release);
         shared.checkpoint()?;
-        for s in &segments {
+        for s in all.iter().filter(|s| **s < next_segment) {
             storage.remove(&wal::segment_name(*s))?;
         }
-        // The removals are durable before the next segment exists: a power loss must never keep the new
-        // segment and bring an old one back, whose tolerated damaged tail would then sit in a sealed one.
-        if !segments.is_empty() {
-            storage.sync_dir()?;
-        }
-        let next_segment = segments.last().map_or(1, |s| s + 1);
-        let wal = WalWriter::create(storage, next_segment)?;
+        let wal = writer;
         if opened.creating {
             identity::finish_create(storage, &opened.identity)?;
         }
@@ -518,6 +559,7 @@ fn create_data_file(storage: &Storage, geo: &Geometry) -> Result<(File, Header)>
         free_head: 0,
         free_count: 0,
         page_count: 3,
+        wal_first: 0,
     };
     let file = storage.create_new(DATA_FILE)?;
     let mut headers = vec![0u8; 2 * geo.page_size];
@@ -531,8 +573,8 @@ fn create_data_file(storage: &Storage, geo: &Geometry) -> Result<(File, Header)>
     Ok((file, header))
 }
 
-/// Opens the data file and picks its header slot.
-fn open_data_file(storage: &Storage, geo: &Geometry) -> Result<(File, Header)> {
+/// Opens the data file and picks its header slot; also returns why the other slot is invalid, if it is.
+fn open_data_file(storage: &Storage, geo: &Geometry) -> Result<(File, Header, Option<String>)> {
     let file = storage.open_required(DATA_FILE, true)?;
     let ps = geo.page_size as u32;
     let slot = |n: u32| -> Result<Header> {
@@ -546,6 +588,10 @@ fn open_data_file(storage: &Storage, geo: &Geometry) -> Result<(File, Header)> {
         )
     };
     let (a, b) = (slot(0), slot(1));
+    let other_bad = match (&a, &b) {
+        (Ok(_), Err(e)) | (Err(e), Ok(_)) => Some(e.to_string()),
+        _ => None,
+    };
     let header = Header::choose(a, b)?;
     let len = file.len()?;
     let need = geo.offset(header.page_count);
@@ -559,7 +605,7 @@ fn open_data_file(storage: &Storage, geo: &Geometry) -> Result<(File, Header)> {
             ),
         ));
     }
-    Ok((file, header))
+    Ok((file, header, other_bad))
 }
 
 /// Step 2 of recovery: a complete, valid doublewrite file newer than `header` is copied in place, synced,
@@ -706,7 +752,7 @@ impl Shared {
     /// holds the newer copy). Returns `None` if there is nothing to checkpoint.
     /// REQUIRES: the writer mutex, and no frozen set in flight.
     fn freeze(&self) -> Result<Option<Arc<Frozen>>> {
-        let header = {
+        let mut header = {
             let st = self.tree.read();
             Header {
                 version: BTREE_FORMAT_VERSION,
@@ -718,17 +764,25 @@ impl Shared {
                 free_head: st.free_head,
                 free_count: st.free_count,
                 page_count: st.page_count,
+                wal_first: self.recovery_first.load(Ordering::Acquire),
             }
         };
         let dirty = self.store.pool.dirty_frames();
-        if dirty.is_empty() && header.lsn == self.store.durable_lsn.load(Ordering::Acquire) {
+        if dirty.is_empty()
+            && header.lsn == self.store.durable_lsn.load(Ordering::Acquire)
+            && (self.core.wal_if_started().is_some()
+                || header.wal_first == self.wal_first.load(Ordering::Acquire))
+        {
             return Ok(None);
         }
+        // The header names the segment the rotation starts: every batch ≤ L is in an older one.
         let sealed = match self.core.wal_if_started() {
-            Some(wal) => Some(
-                wal.rotate(wal.segment() + 1)
-                    .inspect_err(|e| self.poison(e))?,
-            ),
+            Some(wal) => {
+                let next = wal.segment() + 1;
+                let sealed = wal.rotate(next).inspect_err(|e| self.poison(e))?;
+                header.wal_first = next;
+                Some(sealed)
+            }
             None => None,
         };
         let pages: Vec<(u32, Vec<u8>)> = dirty
@@ -807,6 +861,7 @@ impl Shared {
             .store(header.counter, Ordering::Release);
         // The file now holds the pages and a header that allows them: only then may misses read it.
         self.store.durable_lsn.store(header.lsn, Ordering::Release);
+        self.wal_first.store(header.wal_first, Ordering::Release);
         *self.store.frozen.write() = None;
         self.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(())

@@ -11,9 +11,10 @@
 //!
 //! Recovery reads `CURRENT` (missing, empty or malformed: `Corruption`, never a fresh database), replays
 //! the manifest it names (missing, or without its complete first record, the snapshot: `Corruption`; a torn
-//! last edit is dropped, damage to a synced edit is `Corruption`), checks that the oldest live WAL segment it
-//! names exists whenever a newer segment does (a manifest that lost synced edits names a segment a later
-//! flush deleted: `Corruption`, before anything is rewritten or collected; see `check_log_number`), and
+//! last edit is dropped, damage to a synced edit is `Corruption`), checks that the first live WAL segment
+//! it names (its log number) exists (a deleted segment, or a manifest that lost synced edits and names a
+//! segment a later flush deleted: `Corruption`, before anything is rewritten or collected; see
+//! `check_log_number`), and
 //! opens every table the result names (missing, or of another size: `Corruption`).
 
 use std::collections::BTreeMap;
@@ -27,7 +28,7 @@ use super::version::{TableHandle, Version};
 use crate::engine::Durability;
 use crate::error::{Error, Result};
 use crate::storage::{ReadPurpose, Storage, WritePurpose};
-use crate::wal::{RecoveryMode, WalWriter, replay_file};
+use crate::wal::{LogKind, RecoveryMode, WalWriter, replay_file};
 
 /// The pointer file.
 pub const CURRENT: &str = "CURRENT";
@@ -364,7 +365,7 @@ fn write_snapshot(
     version: &Version,
     counters: Counters,
 ) -> Result<Log> {
-    let writer = WalWriter::create_log(storage, number, manifest_name, WritePurpose::Manifest)?;
+    let writer = WalWriter::create_log(storage, number, manifest_name, LogKind::Manifest)?;
     let edit = VersionEdit {
         log_number: Some(counters.log_number),
         next_file: Some(counters.next_file.max(number + 1)),
@@ -390,15 +391,16 @@ fn write_snapshot(
     Ok(Log { writer, number })
 }
 
-/// Checks the recovered log number against the WAL segments in the directory: if any segment numbered
-/// at or above it exists, the segment it names must exist too. Segments are created in increasing
-/// number order, each with a directory fsync before anything durable names it, and a segment is deleted
-/// only after a synced manifest edit has moved the log number past it; so after any crash the oldest
-/// live segment exists, or (a crash at open between the edit naming the new segment and its creation)
-/// no segment at or above it does. A manifest that lost synced edits (cut after an early record) names
-/// an old log number whose segment a later flush deleted: refused here, before the rollover rewrites
-/// the manifest and before orphan collection could delete the tables the lost edits added. Log number
-/// 0 means the edit that finished the database's creation is gone: the manifest itself is damaged.
+/// Checks the recovered log number against the WAL segments in the directory: the segment it names (the
+/// first live segment) must exist. Segments are created in increasing number order, each with a
+/// directory fsync before any manifest edit names it (open creates its new segment before the edit that
+/// names it, a memtable switch rotates before the flush edit), and a segment is deleted only after a
+/// synced manifest edit has moved the log number past it; so after any crash the first live segment
+/// exists. It missing means it was deleted, or the manifest lost synced edits (cut after an early
+/// record) and names an old log number whose segment a later flush deleted: refused here, before the
+/// rollover rewrites the manifest and before orphan collection could delete the tables the lost edits
+/// added. Log number 0 means the edit that finished the database's creation is gone: the manifest
+/// itself is damaged.
 fn check_log_number(storage: &Storage, manifest: &str, log_number: u64) -> Result<()> {
     if log_number == 0 {
         return Err(Error::corruption(
@@ -408,14 +410,13 @@ fn check_log_number(storage: &Storage, manifest: &str, log_number: u64) -> Resul
         ));
     }
     let segments = crate::wal::list_segments(storage)?;
-    if !segments.contains(&log_number) && segments.iter().any(|s| *s > log_number) {
+    if !segments.contains(&log_number) {
         return Err(Error::corruption(
             crate::wal::segment_name(log_number),
             None,
             format!(
-                "missing, though {manifest} names it as the oldest live WAL segment and newer \
-                 segments exist (the manifest lost the edits that made it obsolete, or the segment \
-                 was deleted)"
+                "missing, though {manifest} names it as the first live WAL segment (the segment was \
+                 deleted, or the manifest lost the edits that made it obsolete)"
             ),
         ));
     }

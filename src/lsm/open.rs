@@ -3,15 +3,18 @@
 //! Recovery steps, each durable before the next, so a crash at any point (recovery included) recovers
 //! again to the same state:
 //! 1. lock the directory and check `IDENTITY`;
-//! 2. read `CURRENT`, replay the manifest it names, check that its oldest live WAL segment exists if a newer
-//!    one does, open every table it lists (a missing or resized table is `Corruption`) and roll over to a
-//!    fresh manifest;
-//! 3. replay the WAL segments at or above the manifest's log number into a memtable (a torn tail is
-//!    dropped and counted; damage in synced data is `Corruption`);
-//! 4. flush what was replayed to an L0 table and record it with a manifest edit whose log number is a new
-//!    segment's, so the replayed segments become obsolete;
-//! 5. delete the replayed segments and every orphan (tables no version lists, stale manifests, temp files);
-//! 6. start the new WAL segment (and, for a new database, write `IDENTITY` last).
+//! 2. read `CURRENT`, replay the manifest it names, check that the WAL segment its log number names (the
+//!    first live segment) exists, open every table it lists (a missing or resized table is `Corruption`)
+//!    and roll over to a fresh manifest;
+//! 3. replay the WAL segments at or above the manifest's log number into a memtable, validating their
+//!    chain (a torn tail is dropped and counted; damage in synced data and a missing, emptied or cut
+//!    segment the chain proves held synced data are `Corruption`; see [`crate::wal::reader`]);
+//! 4. flush what was replayed to an L0 table;
+//! 5. create the new WAL segment (its LINK names the last replayed segment; directory fsync'd), then
+//!    record the table with a manifest edit whose log number is the new segment's, so the replayed
+//!    segments become obsolete; every segment a manifest edit names exists durably before the edit does;
+//! 6. delete the replayed segments and every orphan (tables no version lists, stale manifests, temp
+//!    files), and, for a new database, write `IDENTITY` last.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -81,7 +84,8 @@ impl LsmEngine {
             .collect();
         let replayed = Memtable::new(0);
         let mut next_seq = counters.last_sequence + 1;
-        let outcome = wal::replay(&storage, &segments, options.recovery_mode, |rec| {
+        let first = (counters.log_number != 0).then_some(counters.log_number);
+        let outcome = wal::replay(&storage, &segments, first, options.recovery_mode, |rec| {
             let name = wal::segment_name(rec.segment);
             let (seq, batch) = WriteBatch::decode(rec.payload, &name, rec.offset)?;
             if counters.last_sequence > 0 && seq + batch.len() as u64 <= counters.last_sequence + 1
@@ -116,6 +120,11 @@ impl LsmEngine {
             })?;
             edit.added = tables.into_iter().map(|m| (0, m)).collect();
         }
+        // The new segment exists durably (directory fsync'd, LINK to the last replayed segment) before
+        // the manifest edit names it as the first live segment: a crash in between leaves it as an empty
+        // trailing segment, which replay accepts.
+        let writer = WalWriter::create(&storage, segment, outcome.next_link)?;
+        crate::crash_point::hit("wal.open.before_named");
         versions.log_and_apply(edit)?;
         for s in wal::list_segments(&storage)?
             .into_iter()
@@ -124,13 +133,12 @@ impl LsmEngine {
             storage.remove(&wal::segment_name(s))?;
         }
         report.orphans_removed = remove_orphans(&storage, &versions)?;
-        let wal = WalWriter::create(&storage, segment)?;
         if opened.creating {
             identity::finish_create(&storage, &opened.identity)?;
         }
         let background = options.background;
         let core = Core::new(storage, opened.lock, background, next_seq - 1);
-        core.start(wal, next_seq - 1, report);
+        core.start(writer, next_seq - 1, report);
         let shared = Arc::new(Shared {
             core,
             versions,

@@ -211,7 +211,7 @@ pub fn wal_decode(data: &[u8]) {
     let (_sim, storage) = storage_with(&[(&wal::segment_name(1), data)]);
     let collect = |mode| {
         let mut out = Vec::new();
-        wal::replay(&storage, &[1], mode, |r| {
+        wal::replay(&storage, &[1], None, mode, |r| {
             out.push(r.payload.to_vec());
             Ok(())
         })
@@ -503,9 +503,9 @@ fn fragment_ranges(mut at: usize, len: usize) -> Vec<std::ops::Range<usize>> {
 /// exactly when the damage is in synced data — in a sealed segment, or followed by an intact fragment
 /// whose `synced_through` is past the end of the last intact record.
 ///
-/// Truncating a sealed segment exactly at a record boundary cannot be told from a shorter segment by
-/// the WAL alone (nothing records a sealed segment's length), so truncation is applied to the last
-/// segment only.
+/// A damaged sealed segment no longer shows its SEAL, so it is `Corruption` unless it passes for a crash
+/// inside a rotation (the next segment is the last and empty, and the damage is past the data length
+/// the next segment's LINK records). Truncation is applied to the last (live) segment only.
 pub fn wal_roundtrip(data: &[u8]) {
     let _ = wal_roundtrip_checked(data);
 }
@@ -528,7 +528,7 @@ fn wal_roundtrip_checked(data: &[u8]) -> Option<WalRoundTrip> {
         return None;
     };
     let (sim, storage) = storage_with(&[]);
-    let Ok(writer) = wal::WalWriter::create(&storage, 1) else {
+    let Ok(writer) = wal::WalWriter::create(&storage, 1, wal::Link::default()) else {
         finding("creating a WAL segment on an empty simulated disk failed".into());
     };
     let mut segments = vec![1u64];
@@ -586,9 +586,11 @@ fn wal_roundtrip_checked(data: &[u8]) -> Option<WalRoundTrip> {
             Err(e) => finding(format!("append failed: {e}")),
         }
     }
-    if let Err(e) = writer.close() {
-        finding(format!("close failed: {e}"));
+    // The last segment stays live (unsealed): its damaged tail is judged by the sync rule.
+    if let Err(e) = writer.flush() {
+        finding(format!("flush failed: {e}"));
     }
+    drop(writer);
 
     // Damage one segment.
     let damaged = usize::from(*sel) % segments.len();
@@ -621,34 +623,53 @@ fn wal_roundtrip_checked(data: &[u8]) -> Option<WalRoundTrip> {
     let now = sim.read_file(&name).unwrap_or_default();
     let intact = |r: &std::ops::Range<usize>| now.get(r.clone()) == original.get(r.clone());
 
-    // The first record with a changed fragment, and the expected outcome of each mode.
-    let first_bad = written
-        .iter()
-        .position(|r| r.segment == damaged && !r.fragments.iter().all(intact));
-    let keep = first_bad.unwrap_or(written.len());
-    let synced_damage = first_bad.is_some_and(|d| {
+    // The first changed byte the reader looks at (block trailers of fewer than a header's bytes are
+    // skipped), and the expected outcome of each mode. Point-in-time replay stops there.
+    let trailer =
+        |i: usize| wal::format::BLOCK_SIZE - i % wal::format::BLOCK_SIZE < wal::format::HEADER_LEN;
+    let first_change =
+        (0..original.len().max(now.len())).find(|&i| !trailer(i) && now.get(i) != original.get(i));
+    let in_damaged = |r: &&WrittenRecord| r.segment == damaged;
+    let end_of = |r: &WrittenRecord| r.fragments.last().map_or(0, |f| f.end);
+    let keep = match first_change {
+        None => written.len(),
+        Some(x) => written
+            .iter()
+            .take_while(|r| r.segment < damaged || (r.segment == damaged && end_of(r) <= x))
+            .count(),
+    };
+    let link_len = wal::format::MARKER_LEN;
+    let synced_damage = first_change.is_some_and(|x| {
         if damaged + 1 < segments.len() {
-            return true;
+            // A sealed segment: its SEAL is no longer seen, so it counts as cut. Legal only as a crash
+            // between a rotation's LINK and SEAL: the next segment is the last and holds nothing, and
+            // the damage is past the data length its LINK records.
+            let data_len = written
+                .iter()
+                .filter(in_damaged)
+                .map(end_of)
+                .max()
+                .unwrap_or(link_len);
+            let next_empty = !written.iter().any(|r| r.segment == damaged + 1);
+            return !(damaged + 2 == segments.len() && next_empty && x >= data_len);
         }
+        // The live segment: damage followed by an intact fragment written after a sync past the end
+        // of the valid data.
         let valid_end = written
-            .get(..d)
-            .and_then(|before| before.last())
-            .filter(|r| r.segment == damaged)
-            .and_then(|r| r.fragments.last())
-            .map_or(0, |f| f.end as u64);
-        let resume = written
-            .get(d)
-            .and_then(|r| r.fragments.iter().find(|f| !intact(f)))
-            .map_or(0, |f| f.start);
-        written.get(d..).unwrap_or_default().iter().any(|r| {
-            r.synced_before > valid_end
-                && r.fragments.iter().any(|f| f.start >= resume && intact(f))
+            .iter()
+            .filter(in_damaged)
+            .map(end_of)
+            .filter(|e| *e <= x)
+            .max()
+            .unwrap_or(if x >= link_len { link_len } else { 0 }) as u64;
+        written.iter().filter(in_damaged).any(|r| {
+            r.synced_before > valid_end && r.fragments.iter().any(|f| f.start >= x && intact(f))
         })
     });
 
     let replay = |mode| {
         let mut out = Vec::new();
-        wal::replay(&storage, &segments, mode, |r| {
+        wal::replay(&storage, &segments, Some(1), mode, |r| {
             out.push(r.payload.to_vec());
             Ok(())
         })
@@ -959,11 +980,12 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
 
     // A WAL segment with a record spanning blocks.
     let (sim, storage) = storage_with(&[]);
-    if let Ok(w) = wal::WalWriter::create(&storage, 1) {
+    if let Ok(w) = wal::WalWriter::create(&storage, 1, wal::Link::default()) {
         let _ = w.append(&batch.encode(1), Durability::Sync);
         let _ = w.append(&[7u8; 40_000], Durability::Flush);
         let _ = w.append(b"tail", Durability::Buffered);
-        let _ = w.close();
+        // Not closed: a close would seal the segment, naming a successor this seed does not hold.
+        let _ = w.flush();
     }
     if let Ok(bytes) = sim.read_file(&wal::segment_name(1)) {
         seeds.push(("wal_decode", bytes));

@@ -4,8 +4,10 @@
 //! engines with, so it is kept as simple as correctness allows:
 //! - the state is an `Arc<BTreeMap>`, copied on write while a snapshot or iterator shares it;
 //! - every batch goes to the WAL with the caller's durability, then into the map, under one writer lock;
-//! - opening replays every segment, then writes the whole state as one record into a new segment, syncs
-//!   it, and deletes the replayed segments (so it never appends after a damaged tail).
+//! - opening replays every segment from the first live one (named in `WAL_FIRST`, absent at creation),
+//!   then writes the whole state as one record into a new segment, syncs it, names that segment in
+//!   `WAL_FIRST` (written atomically) and deletes the replayed segments (so it never appends after a
+//!   damaged tail).
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -23,8 +25,11 @@ use crate::engine::{
 use crate::error::{EngineKind, Error, Result};
 use crate::identity::{self, CreateOptions};
 use crate::stats::{RecoveryReport, Stats, VerifyReport};
-use crate::storage::{LockGuard, Storage};
+use crate::storage::{LockGuard, ReadPurpose, Storage, WritePurpose};
 use crate::wal::{self, RecoveryMode, WalWriter};
+
+/// The file naming the model's first live WAL segment (decimal and a newline).
+const WAL_FIRST: &str = "WAL_FIRST";
 
 /// The model's format version.
 pub const MODEL_FORMAT_VERSION: u32 = 1;
@@ -89,29 +94,49 @@ impl ModelEngine {
             0,
             options.create,
         )?;
-        let segments = wal::list_segments(&storage)?;
+        let all = wal::list_segments(&storage)?;
+        let first = if storage.exists(WAL_FIRST)? {
+            let bytes = storage.read_file(WAL_FIRST, 64, ReadPurpose::Recovery)?;
+            let parsed = std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok())
+                .ok_or_else(|| Error::corruption(WAL_FIRST, Some(0), "not a segment number"))?;
+            Some(parsed)
+        } else {
+            None
+        };
+        let segments: Vec<u64> = all
+            .iter()
+            .copied()
+            .filter(|s| first.is_none_or(|f| *s >= f))
+            .collect();
         let mut map = Map::new();
         let mut next_seq = 1u64;
-        let outcome = wal::replay(&storage, &segments, options.recovery_mode, |rec| {
+        let outcome = wal::replay(&storage, &segments, first, options.recovery_mode, |rec| {
             let name = wal::segment_name(rec.segment);
             let (seq, batch) = WriteBatch::decode(rec.payload, &name, rec.offset)?;
             apply(&mut map, &batch);
             next_seq = next_seq.max(seq + batch.len() as u64);
             Ok(())
         })?;
-        let next_segment = segments.last().map_or(1, |s| s + 1);
-        let wal = WalWriter::create(&storage, next_segment)?;
+        let next_segment = all.last().map_or(1, |s| s + 1);
+        let wal = WalWriter::create(&storage, next_segment, outcome.next_link)?;
         // Make the replayed state durable in the new segment before the old ones go.
-        let mut all = WriteBatch::new();
+        let mut snapshot = WriteBatch::new();
         for (k, v) in &map {
-            all.put(k, v);
+            snapshot.put(k, v);
         }
-        wal.append(&all.encode(next_seq), Durability::Sync)?;
-        next_seq += all.len() as u64;
+        wal.append(&snapshot.encode(next_seq), Durability::Sync)?;
+        next_seq += snapshot.len() as u64;
+        storage.write_file_atomic(
+            WAL_FIRST,
+            format!("{next_segment}\n").as_bytes(),
+            WritePurpose::Wal,
+        )?;
         if opened.creating {
             identity::finish_create(&storage, &opened.identity)?;
         }
-        for s in segments {
+        for s in all {
             storage.remove(&wal::segment_name(s))?;
         }
         storage.sync_dir()?;

@@ -21,8 +21,8 @@ use crate::engine::Durability;
 use crate::error::Error;
 use crate::storage::Storage;
 use crate::storage::sim::{CrashMode, FaultPlan, SimBackend};
-use crate::wal::format::{BLOCK_SIZE, HEADER_LEN};
-use crate::wal::{self, RecoveryMode, WalWriter};
+use crate::wal::format::{BLOCK_SIZE, HEADER_LEN, MARKER_LEN};
+use crate::wal::{self, Link, RecoveryMode, WalWriter};
 
 /// One step of a history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +38,8 @@ pub enum WalOp {
     Sync,
     /// `WalWriter::rotate` to the next segment.
     Rotate,
+    /// `WalWriter::close` (seals the segment, starting an empty one); always the last operation.
+    Close,
 }
 
 /// A seeded sequence of WAL operations.
@@ -85,7 +87,11 @@ impl WalHistory {
                     WalOp::Append { len, durability }
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let mut ops = ops;
+        if rng.below(3) == 0 {
+            ops.push(WalOp::Close);
+        }
         WalHistory { seed, ops }
     }
 
@@ -127,16 +133,19 @@ pub struct RunOutcome {
     pub places: Vec<RecordPlace>,
     /// The last segment created.
     pub last_segment: u64,
+    /// Whether segment 1 was created (its directory entry synced): it must be there after any crash.
+    pub created: bool,
 }
 
 /// Runs `history` on `storage` until the first error.
 pub fn run_history(storage: &Storage, history: &WalHistory) -> RunOutcome {
     let mut out = RunOutcome::default();
-    let Ok(w) = WalWriter::create(storage, 1) else {
+    let Ok(w) = WalWriter::create(storage, 1, Link::default()) else {
         return out;
     };
     out.last_segment = 1;
-    let mut start = 0u64;
+    out.created = true;
+    let mut start = MARKER_LEN as u64;
     for op in &history.ops {
         match *op {
             WalOp::Append { len, durability } => {
@@ -172,19 +181,29 @@ pub fn run_history(storage: &Storage, history: &WalHistory) -> RunOutcome {
                     return out;
                 }
                 out.last_segment = next;
-                start = 0;
+                start = MARKER_LEN as u64;
                 (out.synced, out.flushed) = (out.issued, out.issued);
+            }
+            WalOp::Close => {
+                if w.close().is_err() {
+                    return out;
+                }
+                out.last_segment += 1;
+                (out.synced, out.flushed) = (out.issued, out.issued);
+                return out;
             }
         }
     }
     out
 }
 
-/// Replays every segment on `storage`; the payloads, or the error.
-pub fn replay_all(storage: &Storage) -> crate::Result<Vec<Vec<u8>>> {
+/// Replays every segment on `storage` (segment 1 must be there if `created`); the payloads, or the
+/// error.
+pub fn replay_all(storage: &Storage, created: bool) -> crate::Result<Vec<Vec<u8>>> {
     let mut got = Vec::new();
     let segments = wal::list_segments(storage)?;
-    wal::replay(storage, &segments, RecoveryMode::default(), |r| {
+    let first = created.then_some(1);
+    wal::replay(storage, &segments, first, RecoveryMode::default(), |r| {
         got.push(r.payload.to_vec());
         Ok(())
     })?;
@@ -212,7 +231,8 @@ pub fn check_crash(
     let ops = sim.mutating_ops();
     let after = Storage::new(Arc::new(sim.crash(mode)));
     let what = || format!("seed {} crash_at {crash_at:?} mode {mode:?}", history.seed);
-    let got = replay_all(&after).map_err(|e| format!("{}: replay failed: {e}", what()))?;
+    let got = replay_all(&after, outcome.created)
+        .map_err(|e| format!("{}: replay failed: {e}", what()))?;
     let k = got.len();
     let mut lens = history.ops.iter().filter_map(|op| match op {
         WalOp::Append { len, .. } => Some(*len),
@@ -305,7 +325,7 @@ pub fn check_synced_bit_flip(history: &WalHistory) -> Result<bool, String> {
     image
         .flip_bit(&name, bit)
         .map_err(|e| format!("seed {}: flip failed: {e}", history.seed))?;
-    match replay_all(&Storage::new(Arc::new(image))) {
+    match replay_all(&Storage::new(Arc::new(image)), outcome.created) {
         Err(Error::Corruption { file, .. }) if file == name => Ok(true),
         Err(e) => Err(format!(
             "seed {}: bit {bit} of {name}: wrong error {e}",

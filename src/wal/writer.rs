@@ -14,17 +14,28 @@
 //! `Sync` record (or [`WalWriter::sync`]) writes the buffer out, so they reach the OS before any later
 //! record, in order.
 //!
-//! # Rotation
+//! # Rotation and the segment chain
 //!
-//! [`WalWriter::rotate`] writes out and fsyncs the current segment, creates the next one and fsyncs the
-//! directory before any record lands in it. Every segment but the last is therefore fully synced, which is
-//! why recovery treats damage in an earlier segment as corruption.
+//! [`WalWriter::rotate`] from segment N to N+1 (WAL only; see [`LogKind`]), in this order:
+//! 1. writes out N's buffer and fsyncs N: its data length `L` is durable before anything names it;
+//! 2. creates N+1, appends its LINK `{prev N, prev_len L}` (no fsync of its own: the LINK precedes every
+//!    later fragment of N+1, so any fsync of N+1 covers it) and fsyncs the directory;
+//! 3. appends N's SEAL `{next N+1, len L}` and fsyncs N;
+//! 4. appends go to N+1.
+//!
+//! Every segment but the last is therefore fully synced and sealed, naming its successor, which exists
+//! durably before the SEAL does. A crash between 2 and 3 leaves N unsealed and N+1 holding nothing but
+//! its LINK (or not even that): replay accepts exactly that. [`WalWriter::create`] (at open) writes the
+//! new segment's LINK to the last replayed segment, first fsyncing that segment so its length as
+//! replayed is durable. [`WalWriter::close`] rotates to a new empty segment, so the closed segment is
+//! sealed too and its length is on record in its successor's LINK. The byte formats are in
+//! [`format`](super::format); what replay checks is in [`reader`](super::reader).
 
 use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use super::format::encode_record;
+use super::format::{FragmentType, MARKER_LEN, encode_marker, encode_record};
 use super::segment_name;
 use crate::engine::Durability;
 use crate::error::{Error, Result};
@@ -32,6 +43,43 @@ use crate::storage::{File, Storage, WritePurpose};
 
 /// Buffered records are handed to the OS once this many bytes wait.
 pub const BUFFER_LIMIT: usize = 64 * 1024;
+
+/// What a log in WAL framing is: it decides the ledger records (LINK and SEAL) and which crash points
+/// fire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogKind {
+    /// A WAL segment: chained by LINK and SEAL records; reaches the `wal.*` crash points; bytes counted
+    /// as [`WritePurpose::Wal`].
+    Wal,
+    /// The LSM manifest: plain records, no crash points of the writer; bytes counted as
+    /// [`WritePurpose::Manifest`].
+    Manifest,
+}
+
+impl LogKind {
+    fn purpose(self) -> WritePurpose {
+        match self {
+            LogKind::Wal => WritePurpose::Wal,
+            LogKind::Manifest => WritePurpose::Manifest,
+        }
+    }
+
+    /// Hits crash point `name` if this is the WAL.
+    fn crash_point(self, name: &str) {
+        if self == LogKind::Wal {
+            crate::crash_point::hit(name);
+        }
+    }
+}
+
+/// The LINK a new WAL segment starts with: its predecessor and that segment's data length.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Link {
+    /// The predecessor's segment number; 0: none.
+    pub prev: u64,
+    /// The predecessor's data length (the offset its SEAL starts at, or its valid length as replayed).
+    pub prev_len: u64,
+}
 
 /// A position in the log: segment number, then byte offset within the segment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -44,7 +92,7 @@ pub struct LogPosition {
 
 struct State {
     file: File,
-    purpose: WritePurpose,
+    kind: LogKind,
     segment: u64,
     /// Offset within the current 32 KiB block where the next fragment starts.
     block_offset: usize,
@@ -90,7 +138,7 @@ impl State {
         if self.buf.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.file.append(&self.buf, self.purpose) {
+        if let Err(e) = self.file.append(&self.buf, self.kind.purpose()) {
             self.poison(&e);
             return Err(e);
         }
@@ -120,17 +168,24 @@ impl std::fmt::Debug for WalWriter {
 }
 
 impl WalWriter {
-    /// Creates segment `segment` (which must not exist), syncs the directory and returns a writer
-    /// appending to it. Recovery always starts a new segment: it never appends after a damaged tail.
+    /// Creates WAL segment `segment` (which must not exist), writes its LINK to `link` (first fsyncing
+    /// the predecessor `link.prev`, if it exists, so the length the LINK records is durable), syncs the
+    /// directory and returns a writer appending to it. Recovery always starts a new segment: it never
+    /// appends after a damaged tail.
     ///
     /// # Errors
     /// `Io` (kind `AlreadyExists` if the segment exists).
-    pub fn create(storage: &Storage, segment: u64) -> Result<Arc<Self>> {
-        Self::create_log(storage, segment, segment_name, WritePurpose::Wal)
+    pub fn create(storage: &Storage, segment: u64, link: Link) -> Result<Arc<Self>> {
+        if link.prev != 0 && storage.exists(&segment_name(link.prev))? {
+            storage
+                .open_required(&segment_name(link.prev), false)?
+                .sync_data()?;
+        }
+        Self::open_new(storage, segment, segment_name, LogKind::Wal, link)
     }
 
-    /// Like [`WalWriter::create`] for any log in WAL framing (the LSM manifest is one): the file of log
-    /// number `n` is `name_of(n)`, and its bytes are counted under `purpose`.
+    /// Like [`WalWriter::create`] for another log in WAL framing (the LSM manifest, `kind`
+    /// [`LogKind::Manifest`]): the file of log number `n` is `name_of(n)`; no LINK or SEAL is written.
     ///
     /// # Errors
     /// As [`WalWriter::create`].
@@ -138,24 +193,52 @@ impl WalWriter {
         storage: &Storage,
         segment: u64,
         name_of: fn(u64) -> String,
-        purpose: WritePurpose,
+        kind: LogKind,
+    ) -> Result<Arc<Self>> {
+        if kind == LogKind::Wal {
+            return Err(Error::invalid(
+                "WAL segments are created by WalWriter::create (they need a LINK)",
+            ));
+        }
+        Self::open_new(storage, segment, name_of, kind, Link::default())
+    }
+
+    fn open_new(
+        storage: &Storage,
+        segment: u64,
+        name_of: fn(u64) -> String,
+        kind: LogKind,
+        link: Link,
     ) -> Result<Arc<Self>> {
         let file = storage.create_new(&name_of(segment))?;
-        if purpose == WritePurpose::Wal {
-            // The segment an open starts is a rotation too: the same directory fsync is pending.
-            crate::crash_point::hit("wal.rotate.before_dir_sync");
+        let mut appended = 0;
+        if kind == LogKind::Wal {
+            let mut buf = Vec::with_capacity(MARKER_LEN);
+            encode_marker(
+                &mut buf,
+                0,
+                segment,
+                0,
+                FragmentType::Link,
+                link.prev,
+                link.prev_len,
+            );
+            file.append(&buf, kind.purpose())?;
+            appended = buf.len() as u64;
         }
+        // The segment an open starts is a rotation too: the same directory fsync is pending.
+        kind.crash_point("wal.rotate.before_dir_sync");
         storage.sync_dir()?;
         Ok(Arc::new(WalWriter {
             storage: storage.clone(),
             name_of,
             state: Mutex::new(State {
                 file,
-                purpose,
+                kind,
                 segment,
-                block_offset: 0,
+                block_offset: appended as usize,
                 buf: Vec::new(),
-                appended: 0,
+                appended,
                 synced: LogPosition { segment, offset: 0 },
                 sync_running: false,
                 poisoned: None,
@@ -252,14 +335,12 @@ impl WalWriter {
             };
             let file = st.file.clone();
             // Crash points of the WAL only (the LSM manifest shares this writer).
-            let wal = st.purpose == WritePurpose::Wal;
+            let kind = st.kind;
             let result = MutexGuard::unlocked(&mut st, || {
-                if wal {
-                    crate::crash_point::hit("wal.append.before_sync");
-                }
+                kind.crash_point("wal.append.before_sync");
                 let synced = file.sync_data();
-                if wal && synced.is_ok() {
-                    crate::crash_point::hit("wal.append.after_sync");
+                if synced.is_ok() {
+                    kind.crash_point("wal.append.after_sync");
                 }
                 synced
             });
@@ -276,11 +357,14 @@ impl WalWriter {
         }
     }
 
-    /// Seals the current segment (written out and fsync'd) and starts segment `next`, created and made
-    /// durable in the directory before any record lands in it. Returns the sealed segment's number.
+    /// Seals the current segment and starts segment `next` (see the [module docs](self): the current
+    /// segment is written out and fsync'd, `next` is created with its LINK and made durable in the
+    /// directory, then the current one gets its SEAL naming `next` and is fsync'd again). Returns the
+    /// sealed segment's number. WAL only.
     ///
     /// # Errors
-    /// As [`WalWriter::append`]; a failure poisons the writer.
+    /// As [`WalWriter::append`]; `InvalidArgument` if `next` is not after the current segment or the
+    /// log is not a WAL; a failure poisons the writer.
     pub fn rotate(&self, next: u64) -> Result<u64> {
         let mut st = self.state.lock();
         st.check()?;
@@ -288,29 +372,46 @@ impl WalWriter {
             self.synced_cv.wait(&mut st);
         }
         st.check()?;
-        if next <= st.segment {
+        if next <= st.segment || st.kind != LogKind::Wal {
             return Err(Error::invalid(format!(
-                "next WAL segment {next} is not after {}",
+                "next WAL segment {next} is not after {} (or not a WAL)",
                 st.segment
             )));
         }
         st.write_out()?;
         let sealed = st.segment;
-        let result = st.file.sync_data().and_then(|()| {
+        let len = st.appended;
+        let kind = st.kind;
+        let result = (|| {
+            st.file.sync_data()?;
             let file = self.storage.create_new(&(self.name_of)(next))?;
-            if st.purpose == WritePurpose::Wal {
-                crate::crash_point::hit("wal.rotate.after_create");
-                crate::crash_point::hit("wal.rotate.before_dir_sync");
-            }
+            kind.crash_point("wal.rotate.after_create");
+            let mut link = Vec::with_capacity(MARKER_LEN);
+            encode_marker(&mut link, 0, next, 0, FragmentType::Link, sealed, len);
+            file.append(&link, kind.purpose())?;
+            kind.crash_point("wal.rotate.before_dir_sync");
             self.storage.sync_dir()?;
-            Ok(file)
-        });
+            kind.crash_point("wal.rotate.before_seal");
+            let mut seal = Vec::with_capacity(2 * MARKER_LEN);
+            encode_marker(
+                &mut seal,
+                st.block_offset,
+                sealed,
+                len,
+                FragmentType::Seal,
+                next,
+                len,
+            );
+            st.file.append(&seal, kind.purpose())?;
+            st.file.sync_data()?;
+            Ok((file, link.len()))
+        })();
         match result {
-            Ok(file) => {
+            Ok((file, link_len)) => {
                 st.file = file;
                 st.segment = next;
-                st.block_offset = 0;
-                st.appended = 0;
+                st.block_offset = link_len;
+                st.appended = link_len as u64;
                 st.synced = LogPosition {
                     segment: next,
                     offset: 0,
@@ -345,11 +446,22 @@ impl WalWriter {
         self.state.lock().poisoned.clone()
     }
 
-    /// Writes out and fsyncs everything, then refuses further appends with `Closed`.
+    /// Writes out and fsyncs everything, then refuses further appends with `Closed`. A WAL first rotates
+    /// to a new, empty segment numbered one past the current one (see [`WalWriter::rotate`]), so the
+    /// closed segment is sealed and its length recorded in its successor's LINK: a later cut, emptying or
+    /// deletion of it is detected at the next open.
     ///
     /// # Errors
-    /// As [`WalWriter::sync`].
+    /// As [`WalWriter::sync`] and [`WalWriter::rotate`].
     pub fn close(&self) -> Result<()> {
+        let (kind, segment) = {
+            let st = self.state.lock();
+            st.check()?;
+            (st.kind, st.segment)
+        };
+        if kind == LogKind::Wal {
+            self.rotate(segment + 1)?;
+        }
         self.sync()?;
         self.state.lock().closed = true;
         Ok(())
