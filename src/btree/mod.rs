@@ -71,7 +71,7 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 8 | magic `RUMDB-DW` |
-//! | 8 | 4 | format version (1) |
+//! | 8 | 4 | format version (the B-tree's, 2) |
 //! | 12 | 4 | page size |
 //! | 16 | 8 | checkpoint LSN L |
 //! | 24 | 4 | page count `n` |
@@ -97,7 +97,7 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 8 | magic `RUMDB-BT` |
-//! | 8 | 4 | format version (1) |
+//! | 8 | 4 | format version (2; any other is `UnsupportedVersion`) |
 //! | 12 | 4 | page size (must equal `IDENTITY`'s) |
 //! | 16 | 8 | checkpoint counter; the slot is `counter % 2` |
 //! | 24 | 8 | LSN: the last batch the checkpoint includes |
@@ -118,14 +118,19 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 1 | type: 1 leaf, 2 internal, 3 overflow, 4 free |
-//! | 1 | 1 | page format (1) |
+//! | 1 | 1 | page format (2) |
 //! | 2 | 2 | cell count (leaf, internal); 0 otherwise |
 //! | 4 | 4 | CRC-32 over the page number (4 bytes), bytes 0..4 and bytes 8..page_size |
 //! | 8 | 8 | LSN of the batch that last changed the page |
-//! | 16 | 4 | leaf: previous leaf; internal: leftmost child; overflow: next overflow page; free: next free page |
-//! | 20 | 4 | leaf: next leaf; overflow: data bytes in this page; otherwise 0 |
+//! | 16 | 4 | internal: leftmost child; overflow: next overflow page; free: next free page; leaf: 0 |
+//! | 20 | 4 | overflow: data bytes in this page; otherwise 0 |
 //! | 24 | 2 | leaf, internal: offset of the cell area (lowest cell) |
 //! | 26 | 6 | zero |
+//!
+//! Bytes 16..24 of a leaf and 20..24 of an internal page are reserved: a nonzero byte is `Corruption`. (Format 1
+//! kept leaf sibling links at 16 and 20; format 2 has none, so that a page can move to a new page number
+//! without touching its neighbours, as copy-on-write checkpoints need. A database of format 1 is
+//! `UnsupportedVersion` at open: `IDENTITY` and the header slots carry the version.)
 //!
 //! The checksum covers the page number, so a page written to the wrong place fails as a damaged one does.
 //! A page read from storage must also have an LSN no newer than the header in use: after falling back to
@@ -169,7 +174,8 @@
 //!
 //! # The tree
 //!
-//! A B+tree: values only in leaves, leaves linked both ways. Keys are limited to `page_size / 8 − 16`
+//! A B+tree: values only in leaves, and no sibling links (scans move between leaves through their
+//! parents). Keys are limited to `page_size / 8 − 16`
 //! bytes, so an internal page holds at least 7 separators. A page that outgrows its page splits by bytes
 //! (the halves hold about equal bytes; a leaf split by an append past the rightmost key keeps the left
 //! page full, so ascending loads fill their pages) and pushes a separator into its parent, up to a new root. After a
@@ -184,8 +190,10 @@
 //! visible whole. It first reads the paths to the leaves it will change under the shared latch, so the
 //! exclusive part is mostly in-memory edits. Readers take the latch shared for one lookup or one cursor
 //! step, and run beside each other. Every read is bounded: descents follow exactly `height` levels (each
-//! page's type must match its level), sibling walks stop after `page_count` hops and require ascending
-//! keys, overflow chains stop at the length their value implies.
+//! page's type must match its level); a scan keeps its path from the root and reaches the next (previous)
+//! leaf through the deepest ancestor with a child right (left) of the one taken, re-reading at most
+//! `height` pages, visits at most `page_count` leaves per run and requires ascending keys across them;
+//! overflow chains stop at the length their value implies.
 //!
 //! A batch that fails part-way (the writer met a damaged page, or an I/O error) poisons the handle, and
 //! since the tree may then hold part of the batch, reads fail with `Poisoned` too; the data file still holds
@@ -246,8 +254,9 @@ use pool::Pool;
 use store::{Frozen, PageStore, Tally};
 use tree::{Reader, TreeState};
 
-/// The B-tree's format version (data file and header).
-pub const BTREE_FORMAT_VERSION: u32 = 1;
+/// The B-tree's format version (data file and header). Version 2 dropped the leaf sibling links; a
+/// database of an older version is `UnsupportedVersion` (there is no upgrade path).
+pub const BTREE_FORMAT_VERSION: u32 = 2;
 
 /// Options of [`BTreeEngine`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -400,6 +409,12 @@ impl BTreeEngine {
             options.page_size as u32,
             options.create,
         )?;
+        if opened.identity.format_version != BTREE_FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion {
+                found: opened.identity.format_version,
+                supported: BTREE_FORMAT_VERSION,
+            });
+        }
         let page_size = opened.identity.page_size as usize;
         if !valid_page_size(page_size) {
             return Err(Error::corruption(

@@ -1,9 +1,14 @@
 //! The tree's shape and its read path: descent, point lookup, values in overflow chains, and runs of
 //! entries from either end for cursors. The writer's side is in [`super::writer`].
 //!
+//! Leaves have no sibling links: a scan keeps the path of internal pages it descended (page, child index,
+//! separator count per level) and moves to the next (previous) leaf by going up that path to the deepest
+//! level with a child right (left) of the one taken and down that child's leftmost (rightmost) edge.
+//!
 //! Every loop over on-disk pointers is bounded: a descent follows exactly `height` internal levels and
-//! checks each page's type against its level; sibling walks stop after `page_count` hops and require key
-//! order across pages; overflow chains stop at the page count the value length implies.
+//! checks each page's type against its level; a move to a neighbouring leaf re-reads at most `height`
+//! internal pages, and a run visits at most `page_count` leaves and requires key order across them;
+//! overflow chains stop at the page count the value length implies.
 
 use std::ops::Bound;
 
@@ -36,6 +41,9 @@ pub(crate) struct TreeState {
     /// part of a batch, so reads fail with `Poisoned` rather than show it.
     pub torn: Option<String>,
 }
+
+/// The internal pages above a leaf, root first: page, index of the child taken, separator count.
+type Path = Vec<(u32, usize, usize)>;
 
 /// Where a descent goes.
 #[derive(Clone, Copy, Debug)]
@@ -174,6 +182,67 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    /// Like [`Reader::descend`], recording the path: for each internal level, root first, the page, the
+    /// index of the child taken and the page's separator count. Scans move to a neighbouring leaf along it
+    /// (as LMDB's cursor stack does): there are no sibling links.
+    ///
+    /// # Errors
+    /// As [`Reader::descend`].
+    fn descend_path(&mut self, target: Target<'_>) -> Result<(Path, u32)> {
+        let geo = self.store.geo;
+        let mut path = Vec::with_capacity(self.state.height as usize);
+        let mut pgno = self.state.root;
+        for _ in 0..self.state.height {
+            let frame = self.fetch(pgno, PageType::Internal)?;
+            let p = frame.read();
+            let n = page::cell_count(&p);
+            let (idx, child) = match target {
+                Target::Key(k) => page::internal_child_for(&p, k, pgno, &geo)?,
+                Target::First => (0, page::link_a(&p)),
+                Target::Last => (n, page::internal_child(&p, n, pgno, &geo)?),
+            };
+            path.push((pgno, idx, n));
+            pgno = child;
+        }
+        Ok((path, pgno))
+    }
+
+    /// The leaf after (`forward`) or before the one `path` leads to, updating `path`; `None` at the end of
+    /// the tree. Goes up to the deepest level with a child beyond the one taken, takes it, and descends
+    /// along its leftmost (rightmost) edge: at most `height` pages, the levels still checked by type.
+    ///
+    /// # Errors
+    /// `Corruption`, `Io`.
+    fn step_leaf(&mut self, path: &mut Path, forward: bool) -> Result<Option<u32>> {
+        let geo = self.store.geo;
+        let Some(level) = path
+            .iter()
+            .rposition(|&(_, idx, n)| if forward { idx < n } else { idx > 0 })
+        else {
+            return Ok(None);
+        };
+        path.truncate(level + 1);
+        let Some(entry) = path.last_mut() else {
+            return Ok(None);
+        };
+        entry.1 = if forward { entry.1 + 1 } else { entry.1 - 1 };
+        let (pgno, idx) = (entry.0, entry.1);
+        let mut child = {
+            let frame = self.fetch(pgno, PageType::Internal)?;
+            let p = frame.read();
+            page::internal_child(&p, idx, pgno, &geo)?
+        };
+        while path.len() < self.state.height as usize {
+            let frame = self.fetch(child, PageType::Internal)?;
+            let p = frame.read();
+            let n = page::cell_count(&p);
+            let i = if forward { 0 } else { n };
+            path.push((child, i, n));
+            child = page::internal_child(&p, i, child, &geo)?;
+        }
+        Ok(Some(child))
+    }
+
     /// Up to `max` entries (and about `max_bytes`) of the tree, ascending from `lower`, stopping past
     /// `upper`. Returns them and whether the range is exhausted.
     ///
@@ -187,16 +256,19 @@ impl<'a> Reader<'a> {
         max_bytes: usize,
     ) -> Result<(Vec<KvPair>, bool)> {
         let geo = self.store.geo;
-        let (mut leaf, mut pos) = match lower {
-            Bound::Unbounded => (self.descend(Target::First)?, 0),
+        let (mut path, mut leaf, mut pos) = match lower {
+            Bound::Unbounded => {
+                let (path, leaf) = self.descend_path(Target::First)?;
+                (path, leaf, 0)
+            }
             Bound::Included(k) | Bound::Excluded(k) => {
-                let leaf = self.descend(Target::Key(k))?;
+                let (path, leaf) = self.descend_path(Target::Key(k))?;
                 let frame = self.fetch(leaf, PageType::Leaf)?;
                 let pos = match page::leaf_search(&frame.read(), k, leaf, &geo)? {
                     Ok(i) if matches!(lower, Bound::Excluded(_)) => i + 1,
                     Ok(i) | Err(i) => i,
                 };
-                (leaf, pos)
+                (path, leaf, pos)
             }
         };
         let mut out: Vec<KvPair> = Vec::new();
@@ -211,7 +283,7 @@ impl<'a> Reader<'a> {
                 && let Some((last, _)) = out.last()
                 && page::leaf_cell(&p, 0, leaf, &geo)?.key <= last.as_slice()
             {
-                return Err(geo.corrupt(leaf, "keys out of order across sibling leaves"));
+                return Err(geo.corrupt(leaf, "keys out of order across leaves"));
             }
             while pos < n {
                 let cell = page::leaf_cell(&p, pos, leaf, &geo)?;
@@ -223,20 +295,22 @@ impl<'a> Reader<'a> {
                 out.push((cell.key.to_vec(), v));
                 pos += 1;
                 if out.len() >= max || bytes >= max_bytes {
-                    let done = pos >= n && page::link_b(&p) == 0;
+                    let done = pos >= n && !path.iter().any(|&(_, idx, n)| idx < n);
                     return Ok((out, done));
                 }
             }
-            let next = page::link_b(&p);
-            if next == 0 {
-                return Ok((out, true));
-            }
+            drop(p);
             hops += 1;
             if hops > self.state.page_count {
-                return Err(geo.corrupt(leaf, "sibling chain longer than the file (a cycle)"));
+                return Err(geo.corrupt(leaf, "scan visited more leaves than the file has pages"));
             }
-            leaf = next;
-            pos = 0;
+            match self.step_leaf(&mut path, true)? {
+                None => return Ok((out, true)),
+                Some(next) => {
+                    leaf = next;
+                    pos = 0;
+                }
+            }
         }
     }
 
@@ -253,21 +327,21 @@ impl<'a> Reader<'a> {
     ) -> Result<(Vec<KvPair>, bool)> {
         let geo = self.store.geo;
         // `end` = number of cells of the leaf at or below the bound; cells `..end` remain.
-        let (mut leaf, mut end) = match upper {
+        let (mut path, mut leaf, mut end) = match upper {
             Bound::Unbounded => {
-                let leaf = self.descend(Target::Last)?;
+                let (path, leaf) = self.descend_path(Target::Last)?;
                 let frame = self.fetch(leaf, PageType::Leaf)?;
                 let n = page::cell_count(&frame.read());
-                (leaf, n)
+                (path, leaf, n)
             }
             Bound::Included(k) | Bound::Excluded(k) => {
-                let leaf = self.descend(Target::Key(k))?;
+                let (path, leaf) = self.descend_path(Target::Key(k))?;
                 let frame = self.fetch(leaf, PageType::Leaf)?;
                 let end = match page::leaf_search(&frame.read(), k, leaf, &geo)? {
                     Ok(i) if matches!(upper, Bound::Included(_)) => i + 1,
                     Ok(i) | Err(i) => i,
                 };
-                (leaf, end)
+                (path, leaf, end)
             }
         };
         let mut out: Vec<KvPair> = Vec::new();
@@ -283,7 +357,7 @@ impl<'a> Reader<'a> {
                     && let Some((last, _)) = out.last()
                     && page::leaf_cell(&p, end - 1, leaf, &geo)?.key >= last.as_slice()
                 {
-                    return Err(geo.corrupt(leaf, "keys out of order across sibling leaves"));
+                    return Err(geo.corrupt(leaf, "keys out of order across leaves"));
                 }
             }
             first_page = false;
@@ -297,19 +371,19 @@ impl<'a> Reader<'a> {
                 out.push((cell.key.to_vec(), v));
                 end -= 1;
                 if out.len() >= max || bytes >= max_bytes {
-                    let done = end == 0 && page::link_a(&p) == 0;
+                    let done = end == 0 && !path.iter().any(|&(_, idx, _)| idx > 0);
                     return Ok((out, done));
                 }
             }
-            let prev = page::link_a(&p);
-            if prev == 0 {
-                return Ok((out, true));
-            }
+            drop(p);
             hops += 1;
             if hops > self.state.page_count {
-                return Err(geo.corrupt(leaf, "sibling chain longer than the file (a cycle)"));
+                return Err(geo.corrupt(leaf, "scan visited more leaves than the file has pages"));
             }
-            leaf = prev;
+            match self.step_leaf(&mut path, false)? {
+                None => return Ok((out, true)),
+                Some(prev) => leaf = prev,
+            }
         }
     }
 }

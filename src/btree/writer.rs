@@ -1,5 +1,5 @@
 //! The writer's side of the tree: insert and delete with splits by bytes that propagate to the root,
-//! merge or redistribution below 1/4 fill, leaf sibling links, overflow chains and the free list.
+//! merge or redistribution below 1/4 fill, overflow chains and the free list.
 //!
 //! The writer runs alone, under the exclusive tree latch, for one batch at a time. It descends reading
 //! pages in place (recording the path), decodes only the pages it changes, edits the decoded node and
@@ -55,6 +55,9 @@ fn split_point(sizes: &[usize], lo: usize, hi: usize) -> usize {
     }
     m.clamp(lo, hi.max(lo))
 }
+
+/// The internal pages from the root down, each with the index of the child taken.
+type WritePath = Vec<(u32, usize)>;
 
 /// What [`Writer::find_in_leaf`] found.
 struct FoundInLeaf {
@@ -123,12 +126,6 @@ impl<'a> Writer<'a> {
             .pool
             .put_dirty(pgno, node.encode(self.lsn, &self.geo()));
         Ok(())
-    }
-
-    fn set_prev(&self, pgno: u32, prev: u32) -> Result<()> {
-        let mut leaf = self.load_leaf(pgno)?;
-        leaf.prev = prev;
-        self.store_node(pgno, &Node::Leaf(leaf))
     }
 
     /// A page for new content: the head of the free list, or a new page at the end of the file. The caller
@@ -253,11 +250,12 @@ impl<'a> Writer<'a> {
     // ----- operations --------------------------------------------------------------------------------
 
     /// The internal pages from the root to the leaf for `key`, each with the index of the child taken,
-    /// and the leaf.
-    fn descend_path(&self, key: &[u8]) -> Result<(Vec<(u32, usize)>, u32)> {
+    /// the leaf, and whether it is the rightmost leaf (the last child taken at every level).
+    fn descend_path(&self, key: &[u8]) -> Result<(WritePath, u32, bool)> {
         let geo = self.geo();
         let mut path = Vec::with_capacity(self.st.height as usize);
         let mut pgno = self.st.root;
+        let mut rightmost = true;
         for _ in 0..self.st.height {
             let f = self
                 .store
@@ -267,10 +265,11 @@ impl<'a> Writer<'a> {
                 return Err(geo.corrupt(pgno, "expected an internal page"));
             }
             let (idx, child) = page::internal_child_for(&p, key, pgno, &geo)?;
+            rightmost &= idx == page::cell_count(&p);
             path.push((pgno, idx));
             pgno = child;
         }
-        Ok((path, pgno))
+        Ok((path, pgno, rightmost))
     }
 
     /// Sets `key` to `value`.
@@ -283,7 +282,7 @@ impl<'a> Writer<'a> {
     /// # Errors
     /// `Corruption`, `Io`: the tree may be partly changed, and the caller poisons the handle.
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        let (path, leaf_pg) = self.descend_path(key)?;
+        let (path, leaf_pg, rightmost) = self.descend_path(key)?;
         let stored = self.write_value(key, value)?;
         let cell = page::encode_leaf_cell(key, &stored);
         let found = self.find_in_leaf(leaf_pg, key)?;
@@ -333,7 +332,7 @@ impl<'a> Writer<'a> {
                 if i > leaf.cells.len() {
                     return Err(bug("search index"));
                 }
-                self.appending = i == leaf.cells.len() && leaf.next == 0;
+                self.appending = i == leaf.cells.len() && rightmost;
                 leaf.cells.insert(
                     i,
                     LeafCell {
@@ -351,7 +350,7 @@ impl<'a> Writer<'a> {
     /// # Errors
     /// As [`Writer::put`].
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
-        let (path, leaf_pg) = self.descend_path(key)?;
+        let (path, leaf_pg, _) = self.descend_path(key)?;
         let found = self.find_in_leaf(leaf_pg, key)?;
         let (Ok(i), Some(old)) = (found.pos, found.old) else {
             return Ok(());
@@ -484,19 +483,8 @@ impl<'a> Writer<'a> {
                     .first()
                     .map(|c| c.key.clone())
                     .ok_or_else(|| bug("empty split"))?;
-                if l.next != 0 {
-                    self.set_prev(l.next, right_pg)?;
-                }
-                let left = LeafNode {
-                    prev: l.prev,
-                    next: right_pg,
-                    cells: lc,
-                };
-                let right = LeafNode {
-                    prev: pgno,
-                    next: l.next,
-                    cells: rc,
-                };
+                let left = LeafNode { cells: lc };
+                let right = LeafNode { cells: rc };
                 self.store_node(pgno, &Node::Leaf(left))?;
                 self.store_node(right_pg, &Node::Leaf(right))?;
                 Ok((sep, right_pg))
@@ -535,14 +523,10 @@ impl<'a> Writer<'a> {
         let page_size = self.geo().page_size;
         let new_sep = match (left, right) {
             (Node::Leaf(l), Node::Leaf(r)) => {
-                let (prev, next) = (l.prev, r.next);
                 let mut cells = l.cells;
                 cells.extend(r.cells);
-                let merged = LeafNode { prev, next, cells };
+                let merged = LeafNode { cells };
                 if merged.encoded_len() <= page_size {
-                    if next != 0 {
-                        self.set_prev(next, left_pg)?;
-                    }
                     self.store_node(left_pg, &Node::Leaf(merged))?;
                     self.free(right_pg)?;
                     None
@@ -552,16 +536,8 @@ impl<'a> Writer<'a> {
                         .first()
                         .map(|c| c.key.clone())
                         .ok_or_else(|| bug("empty split"))?;
-                    let l = LeafNode {
-                        prev,
-                        next: right_pg,
-                        cells: lc,
-                    };
-                    let r = LeafNode {
-                        prev: left_pg,
-                        next,
-                        cells: rc,
-                    };
+                    let l = LeafNode { cells: lc };
+                    let r = LeafNode { cells: rc };
                     self.store_node(left_pg, &Node::Leaf(l))?;
                     self.store_node(right_pg, &Node::Leaf(r))?;
                     Some(sep)

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 /// Bytes of the common page header.
 pub(crate) const PAGE_HEADER_LEN: usize = 32;
 /// The page format version stored in byte 1 of every page.
-pub(crate) const PAGE_FORMAT: u8 = 1;
+pub(crate) const PAGE_FORMAT: u8 = 2;
 /// The data file's name.
 pub(crate) const DATA_FILE: &str = "data";
 
@@ -152,12 +152,12 @@ pub(crate) fn page_lsn(page: &[u8]) -> u64 {
     u64_at(page, 8).unwrap_or(0)
 }
 
-/// Header field at 16: leaf previous sibling, internal leftmost child, overflow or free next page.
+/// Header field at 16: internal leftmost child, overflow or free next page (zero on a leaf).
 pub(crate) fn link_a(page: &[u8]) -> u32 {
     u32_at(page, 16).unwrap_or(0)
 }
 
-/// Header field at 20: leaf next sibling, overflow data length.
+/// Header field at 20: overflow data length (zero on leaf and internal pages).
 pub(crate) fn link_b(page: &[u8]) -> u32 {
     u32_at(page, 20).unwrap_or(0)
 }
@@ -233,6 +233,21 @@ pub(crate) fn check_structure(
             pgno,
             format!("page LSN {lsn} is newer than the state read ({max_lsn})"),
         ));
+    }
+    // Reserved header bytes are written as zero (a leaf's 16..24 held sibling links before format 2):
+    // accepting others would let a page decode to a node that re-encodes to different bytes.
+    let reserved = match kind {
+        PageType::Leaf => 16..24,
+        PageType::Internal => 20..24,
+        PageType::Overflow | PageType::Free => 0..0,
+    };
+    if page
+        .get(reserved)
+        .unwrap_or_default()
+        .iter()
+        .any(|&b| b != 0)
+    {
+        return Err(geo.corrupt(pgno, "nonzero reserved header bytes"));
     }
     match kind {
         PageType::Leaf | PageType::Internal => check_cells(page, pgno, kind, geo)?,
@@ -487,8 +502,6 @@ pub(crate) fn inline_cell_size(key_len: usize, value_len: usize) -> usize {
 /// A decoded leaf.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct LeafNode {
-    pub prev: u32,
-    pub next: u32,
     pub cells: Vec<LeafCell>,
 }
 
@@ -535,18 +548,12 @@ impl LeafNode {
                 },
             });
         }
-        Ok(LeafNode {
-            prev: link_a(page),
-            next: link_b(page),
-            cells,
-        })
+        Ok(LeafNode { cells })
     }
 
     /// Encodes the leaf as a page with `lsn`. REQUIRES: `encoded_len() <= page_size`.
     pub fn encode(&self, lsn: u64, geo: &Geometry) -> Vec<u8> {
         let mut p = new_page(geo, PageType::Leaf, lsn);
-        put_at(&mut p, 16, &self.prev.to_le_bytes());
-        put_at(&mut p, 20, &self.next.to_le_bytes());
         let mut end = geo.page_size;
         for (i, c) in self.cells.iter().enumerate() {
             let cell = encode_leaf_cell(&c.key, &c.value);

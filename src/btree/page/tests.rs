@@ -6,8 +6,6 @@ const GEO: Geometry = Geometry { page_size: 512 };
 
 fn leaf() -> LeafNode {
     LeafNode {
-        prev: 7,
-        next: 9,
         cells: vec![
             LeafCell {
                 key: b"".to_vec(),
@@ -151,6 +149,27 @@ fn structure_is_checked_without_the_checksum() {
     g[8..16].copy_from_slice(&0u64.to_le_bytes());
     seal(&mut g, 9);
     assert!(check(&g, 9, 5, &GEO).is_err());
+}
+
+#[test]
+fn nonzero_reserved_header_bytes_are_corruption() {
+    let clean = leaf().encode(5, &GEO);
+    assert_eq!(&clean[16..24], &[0u8; 8], "a leaf has no sibling links");
+    for at in 16..24 {
+        let mut p = clean.clone();
+        p[at] = 1;
+        seal(&mut p, 3);
+        let err = check(&p, 3, 5, &GEO).unwrap_err();
+        assert!(err.to_string().contains("reserved"), "byte {at}: {err}");
+    }
+    let mut p = InternalNode {
+        first_child: 4,
+        cells: vec![(b"m".to_vec(), 5)],
+    }
+    .encode(5, &GEO);
+    p[21] = 1;
+    seal(&mut p, 3);
+    assert!(check(&p, 3, 5, &GEO).unwrap_err().is_corruption());
 }
 
 #[test]

@@ -180,19 +180,52 @@ fn a_child_pointer_cycle_is_corruption_not_a_hang() {
     let mut d = data.clone();
     patch_page(&mut d, h.root, 16, &9_999u32.to_le_bytes());
     expect_corruption_everywhere(&identity, &d, "child out of range");
-    // The leftmost leaf's next sibling is itself.
+    // The leftmost leaf with a nonzero former sibling-link field (reserved since format 2) under a valid
+    // checksum: refused, not followed.
     let mut pgno = h.root;
     for _ in 0..h.height {
         pgno = page::link_a(&data[pgno as usize * 512..]);
     }
-    let mut d = data.clone();
-    patch_page(&mut d, pgno, 20, &pgno.to_le_bytes());
-    let db = BTreeEngine::open_with(storage_with(&identity, &d), BTreeOptions::tiny()).unwrap();
-    let scan: crate::Result<Vec<_>> = db.range(..).unwrap().collect();
-    assert!(scan.unwrap_err().is_corruption(), "sibling cycle: scan");
+    for at in [16, 20] {
+        let mut d = data.clone();
+        patch_page(&mut d, pgno, at, &pgno.to_le_bytes());
+        expect_corruption_everywhere(&identity, &d, &format!("leaf link at {at}"));
+    }
+}
+
+/// A database written by format 1 (the `IDENTITY` and header slots say 1) is `UnsupportedVersion` at open,
+/// never read with the new page layout.
+#[test]
+fn an_older_format_is_unsupported_version() {
+    let (identity, data, _) = small_image();
+    let mut old_id = crate::identity::Identity::decode(&identity).unwrap();
+    assert_eq!(old_id.format_version, BTREE_FORMAT_VERSION);
+    old_id.format_version = 1;
+    let err = BTreeEngine::open_with(storage_with(&old_id.encode(), &data), BTreeOptions::tiny())
+        .unwrap_err();
     assert!(
-        db.verify().unwrap_err().is_corruption(),
-        "sibling cycle: verify"
+        matches!(
+            err,
+            Error::UnsupportedVersion {
+                found: 1,
+                supported: BTREE_FORMAT_VERSION
+            }
+        ),
+        "{err}"
+    );
+    // Header slots of version 1 (with a current IDENTITY) are refused the same way.
+    let mut d = data.clone();
+    for slot in 0..2 {
+        let at = slot * 512;
+        d[at + 8..at + 12].copy_from_slice(&1u32.to_le_bytes());
+        let crc = crc32fast::hash(&d[at..at + 60]);
+        d[at + 60..at + 64].copy_from_slice(&crc.to_le_bytes());
+    }
+    let err =
+        BTreeEngine::open_with(storage_with(&identity, &d), BTreeOptions::tiny()).unwrap_err();
+    assert!(
+        matches!(err, Error::UnsupportedVersion { found: 1, .. }),
+        "{err}"
     );
 }
 
