@@ -8,16 +8,18 @@
 //! Every loop over on-disk pointers is bounded: a descent follows exactly `height` internal levels and
 //! checks each page's type against its level; a move to a neighbouring leaf re-reads at most `height`
 //! internal pages, and a run visits at most `page_count` leaves and requires key order across them;
-//! overflow chains stop at the page count the value length implies.
+//! overflow chains (of values and of long keys) stop at the page count their length implies, and a key
+//! comparison reads a key's chain only when the inline prefix ties.
 
+use std::cmp::Ordering;
 use std::ops::Bound;
 
-use crate::engine::{KvPair, MAX_VALUE_LEN};
+use crate::engine::{KvPair, LSM_MAX_KEY_LEN, MAX_VALUE_LEN};
 use crate::error::Result;
 use crate::storage::ReadPurpose;
 
 use super::overlay::Overlay;
-use super::page::{self, PageType, ValueRef};
+use super::page::{self, KeyRef, PageType, ValueRef};
 use super::store::{PageStore, Tally};
 
 /// The tree's shape and the state readers share, behind the tree latch (readers shared, the writer
@@ -101,7 +103,9 @@ impl<'a> Reader<'a> {
             let frame = self.fetch(pgno, PageType::Internal)?;
             let p = frame.read();
             pgno = match target {
-                Target::Key(k) => page::internal_child_for(&p, k, pgno, &geo)?.1,
+                Target::Key(k) => {
+                    page::internal_child_for(&p, pgno, &geo, &mut |s| self.cmp_key(s, k))?.1
+                }
                 Target::First => page::link_a(&p),
                 Target::Last => page::internal_child(&p, page::cell_count(&p), pgno, &geo)?,
             };
@@ -127,7 +131,8 @@ impl<'a> Reader<'a> {
         let leaf = self.descend(Target::Key(key))?;
         let frame = self.fetch(leaf, PageType::Leaf)?;
         let p = frame.read();
-        match page::leaf_search(&p, key, leaf, &self.store.geo)? {
+        let geo = self.store.geo;
+        match page::leaf_search(&p, leaf, &geo, &mut |s| self.cmp_key(s, key))? {
             Ok(i) => {
                 let cell = page::leaf_cell(&p, i, leaf, &self.store.geo)?;
                 Ok(Some(self.value(cell.value)?))
@@ -148,38 +153,129 @@ impl<'a> Reader<'a> {
     }
 
     fn overflow_value(&mut self, len: u32, first: u32) -> Result<Vec<u8>> {
-        let geo = self.store.geo;
         let len = len as usize;
         if len > MAX_VALUE_LEN {
-            return Err(geo.corrupt(
+            return Err(self.store.geo.corrupt(
                 first,
                 format!("overflow value of {len} bytes is over the limit"),
             ));
         }
         let mut out = Vec::with_capacity(len);
+        self.walk_chain(len, first, &mut |data| {
+            out.extend_from_slice(data);
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// Reads the overflow chain of `len` bytes from page `first`, handing each page's data to `each`
+    /// until it returns false. Every page read must be an overflow page holding exactly what the length
+    /// implies (full pages, then the rest), and the chain must end exactly at the length.
+    ///
+    /// # Errors
+    /// `Corruption`, `Io`.
+    fn walk_chain(
+        &mut self,
+        len: usize,
+        first: u32,
+        each: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<()> {
+        let geo = self.store.geo;
+        let mut done = 0;
         let mut pgno = first;
-        while out.len() < len {
+        while done < len {
             let frame = self.fetch(pgno, PageType::Overflow)?;
             let p = frame.read();
             let data = page::overflow_data(&p)
                 .ok_or_else(|| geo.corrupt(pgno, "overflow data runs past the page"))?;
-            let want = (len - out.len()).min(geo.overflow_capacity());
+            let want = (len - done).min(geo.overflow_capacity());
             if data.len() != want {
                 return Err(geo.corrupt(
                     pgno,
                     format!("overflow page holds {} bytes, expected {want}", data.len()),
                 ));
             }
-            out.extend_from_slice(data);
-            pgno = page::link_a(&p);
-            if (out.len() < len) == (pgno == 0) {
-                return Err(geo.corrupt(
-                    pgno,
-                    "overflow chain length disagrees with the value length",
-                ));
+            done += want;
+            let next = page::link_a(&p);
+            if (done < len) == (next == 0) {
+                return Err(geo.corrupt(pgno, "overflow chain length disagrees with its length"));
+            }
+            if !each(data) {
+                return Ok(());
+            }
+            pgno = next;
+        }
+        Ok(())
+    }
+
+    /// The whole of a stored key: the cell's bytes, plus its overflow chain if it has one.
+    ///
+    /// # Errors
+    /// `Corruption` (a bad chain, a length over the key limit), `Io`.
+    pub fn full_key(&mut self, k: KeyRef<'_>) -> Result<Vec<u8>> {
+        match k {
+            KeyRef::Inline(b) => Ok(b.to_vec()),
+            KeyRef::Overflow { prefix, len, first } => {
+                let (len, rest) = self.key_chain_len(prefix, len, first)?;
+                let mut out = Vec::with_capacity(len);
+                out.extend_from_slice(prefix);
+                self.walk_chain(rest, first, &mut |data| {
+                    out.extend_from_slice(data);
+                    true
+                })?;
+                Ok(out)
             }
         }
-        Ok(out)
+    }
+
+    /// The length of an overflow key and of its chain (the bytes after the prefix).
+    fn key_chain_len(&self, prefix: &[u8], len: u32, first: u32) -> Result<(usize, usize)> {
+        let len = len as usize;
+        match len.checked_sub(prefix.len()) {
+            Some(rest) if rest > 0 && len <= LSM_MAX_KEY_LEN => Ok((len, rest)),
+            _ => Err(self.store.geo.corrupt(
+                first,
+                format!(
+                    "overflow key of {len} bytes with a {}-byte prefix",
+                    prefix.len()
+                ),
+            )),
+        }
+    }
+
+    /// How stored key `k` compares with `key`: by the cell's bytes when they decide, else by streaming
+    /// the overflow chain against the rest of `key` (stopping at the first difference).
+    ///
+    /// # Errors
+    /// `Corruption`, `Io`.
+    pub fn cmp_key(&mut self, k: KeyRef<'_>, key: &[u8]) -> Result<Ordering> {
+        if let Some(o) = page::prefix_cmp(k, key) {
+            return Ok(o);
+        }
+        let KeyRef::Overflow { prefix, len, first } = k else {
+            return Ok(Ordering::Equal);
+        };
+        let (_, rest_len) = self.key_chain_len(prefix, len, first)?;
+        let mut rest = key.get(prefix.len()..).unwrap_or_default();
+        let mut order = Ordering::Equal;
+        self.walk_chain(rest_len, first, &mut |data| {
+            let m = data.len().min(rest.len());
+            order = data.get(..m).cmp(&rest.get(..m));
+            if order != Ordering::Equal {
+                return false;
+            }
+            if m < data.len() {
+                // `key` ended inside the stored key: the stored key is longer.
+                order = Ordering::Greater;
+                return false;
+            }
+            rest = rest.get(m..).unwrap_or_default();
+            true
+        })?;
+        if order == Ordering::Equal && !rest.is_empty() {
+            order = Ordering::Less;
+        }
+        Ok(order)
     }
 
     /// Like [`Reader::descend`], recording the path: for each internal level, root first, the page, the
@@ -197,7 +293,9 @@ impl<'a> Reader<'a> {
             let p = frame.read();
             let n = page::cell_count(&p);
             let (idx, child) = match target {
-                Target::Key(k) => page::internal_child_for(&p, k, pgno, &geo)?,
+                Target::Key(k) => {
+                    page::internal_child_for(&p, pgno, &geo, &mut |s| self.cmp_key(s, k))?
+                }
                 Target::First => (0, page::link_a(&p)),
                 Target::Last => (n, page::internal_child(&p, n, pgno, &geo)?),
             };
@@ -264,7 +362,9 @@ impl<'a> Reader<'a> {
             Bound::Included(k) | Bound::Excluded(k) => {
                 let (path, leaf) = self.descend_path(Target::Key(k))?;
                 let frame = self.fetch(leaf, PageType::Leaf)?;
-                let pos = match page::leaf_search(&frame.read(), k, leaf, &geo)? {
+                let pos = match page::leaf_search(&frame.read(), leaf, &geo, &mut |s| {
+                    self.cmp_key(s, k)
+                })? {
                     Ok(i) if matches!(lower, Bound::Excluded(_)) => i + 1,
                     Ok(i) | Err(i) => i,
                 };
@@ -278,21 +378,24 @@ impl<'a> Reader<'a> {
             let frame = self.fetch(leaf, PageType::Leaf)?;
             let p = frame.read();
             let n = page::cell_count(&p);
-            if pos == 0
-                && n > 0
-                && let Some((last, _)) = out.last()
-                && page::leaf_cell(&p, 0, leaf, &geo)?.key <= last.as_slice()
-            {
-                return Err(geo.corrupt(leaf, "keys out of order across leaves"));
-            }
+            let crossed = pos == 0 && !out.is_empty();
             while pos < n {
                 let cell = page::leaf_cell(&p, pos, leaf, &geo)?;
-                if !below(cell.key, upper) {
+                let key = self.full_key(cell.key)?;
+                if crossed
+                    && pos == 0
+                    && out
+                        .last()
+                        .is_some_and(|(last, _)| key.as_slice() <= last.as_slice())
+                {
+                    return Err(geo.corrupt(leaf, "keys out of order across leaves"));
+                }
+                if !below(&key, upper) {
                     return Ok((out, true));
                 }
                 let v = self.value(cell.value)?;
-                bytes += cell.key.len() + v.len();
-                out.push((cell.key.to_vec(), v));
+                bytes += key.len() + v.len();
+                out.push((key, v));
                 pos += 1;
                 if out.len() >= max || bytes >= max_bytes {
                     let done = pos >= n && !path.iter().any(|&(_, idx, n)| idx < n);
@@ -337,7 +440,9 @@ impl<'a> Reader<'a> {
             Bound::Included(k) | Bound::Excluded(k) => {
                 let (path, leaf) = self.descend_path(Target::Key(k))?;
                 let frame = self.fetch(leaf, PageType::Leaf)?;
-                let end = match page::leaf_search(&frame.read(), k, leaf, &geo)? {
+                let end = match page::leaf_search(&frame.read(), leaf, &geo, &mut |s| {
+                    self.cmp_key(s, k)
+                })? {
                     Ok(i) if matches!(upper, Bound::Included(_)) => i + 1,
                     Ok(i) | Err(i) => i,
                 };
@@ -351,24 +456,29 @@ impl<'a> Reader<'a> {
         loop {
             let frame = self.fetch(leaf, PageType::Leaf)?;
             let p = frame.read();
+            let crossed = !first_page && !out.is_empty();
             if !first_page {
                 end = page::cell_count(&p);
-                if end > 0
-                    && let Some((last, _)) = out.last()
-                    && page::leaf_cell(&p, end - 1, leaf, &geo)?.key >= last.as_slice()
-                {
-                    return Err(geo.corrupt(leaf, "keys out of order across leaves"));
-                }
             }
+            let top = end;
             first_page = false;
             while end > 0 {
                 let cell = page::leaf_cell(&p, end - 1, leaf, &geo)?;
-                if !above(cell.key, lower) {
+                let key = self.full_key(cell.key)?;
+                if crossed
+                    && end == top
+                    && out
+                        .last()
+                        .is_some_and(|(last, _)| key.as_slice() >= last.as_slice())
+                {
+                    return Err(geo.corrupt(leaf, "keys out of order across leaves"));
+                }
+                if !above(&key, lower) {
                     return Ok((out, true));
                 }
                 let v = self.value(cell.value)?;
-                bytes += cell.key.len() + v.len();
-                out.push((cell.key.to_vec(), v));
+                bytes += key.len() + v.len();
+                out.push((key, v));
                 end -= 1;
                 if out.len() >= max || bytes >= max_bytes {
                     let done = end == 0 && !path.iter().any(|&(_, idx, _)| idx > 0);

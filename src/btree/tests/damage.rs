@@ -385,3 +385,43 @@ fn structural_damage_behind_a_valid_checksum_never_panics() {
     println!("{iterations} damaged images, {errors} errors reported");
     assert!(errors > iterations, "the damage reached the checks");
 }
+
+/// A database whose overflow pages hold only keys (long keys with short values, and the separators
+/// between them): a flipped byte in any of them is `Corruption` for every read that needs it, never a
+/// wrong answer (every get and scan is right or `Corruption`, some read reports it, and verify does).
+/// A full scan needs no separator, so a damaged separator chain shows in gets and verify only.
+#[test]
+fn a_flipped_byte_in_a_key_overflow_page_is_corruption() {
+    let storage = sim(17);
+    let db = open(&storage, BTreeOptions::tiny());
+    let mut model = Model::new();
+    for i in 0..40u32 {
+        let mut k = vec![b'k'; 700 + (i as usize % 3) * 300];
+        k.extend_from_slice(format!("{i:03}").as_bytes());
+        db.put(&k, &[i as u8; 10]).unwrap();
+        model.insert(k, vec![i as u8; 10]);
+    }
+    db.verify().unwrap();
+    db.close().unwrap();
+    let read = |name: &str| {
+        storage
+            .read_file(name, 1 << 22, ReadPurpose::Recovery)
+            .unwrap()
+    };
+    let (identity, data) = (read(IDENTITY_FILE), read(DATA_FILE));
+    let overflow: Vec<usize> = (2..data.len() / 512)
+        .filter(|&n| page::page_type(&data[n * 512..]) == Some(page::PageType::Overflow))
+        .collect();
+    assert!(overflow.len() > 40, "{} overflow pages", overflow.len());
+    for &n in &overflow {
+        let mut d = data.clone();
+        d[n * 512 + 32 + (n * 31) % 400] ^= 0x10;
+        let what = format!("overflow page {n}");
+        assert!(
+            !open_and_read_all(&storage_with(&identity, &d), &model, &what),
+            "{what}: no read noticed"
+        );
+        let db = BTreeEngine::open_with(storage_with(&identity, &d), BTreeOptions::tiny()).unwrap();
+        assert!(db.verify().unwrap_err().is_corruption(), "{what}: verify");
+    }
+}

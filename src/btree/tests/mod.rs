@@ -279,3 +279,4 @@ fn random_operations_agree_with_the_model() {
 
 mod damage;
 mod engine;
+mod long_keys;
