@@ -216,6 +216,16 @@ pub fn every_limit_is_invalid_argument(open: Factory) {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path()).unwrap();
     let limits = db.limits();
+    // Both engines accept the same: 64 KiB keys (the B-tree keeps long keys in overflow chains), 64 MiB
+    // values, 256 MiB batches.
+    assert_eq!(
+        limits,
+        rumdb::Limits {
+            max_key_len: 64 << 10,
+            max_value_len: 64 << 20,
+            max_batch_len: 256 << 20,
+        }
+    );
     let long_key = vec![b'k'; limits.max_key_len + 1];
     assert!(matches!(
         db.put(&long_key, b"v"),
@@ -227,6 +237,12 @@ pub fn every_limit_is_invalid_argument(open: Factory) {
     ));
     let max_key = vec![b'k'; limits.max_key_len];
     db.put(&max_key, b"fits").unwrap();
+    // Another key of the limit's length differing only in its last byte.
+    let mut max_key2 = max_key.clone();
+    *max_key2.last_mut().unwrap() = b'j';
+    db.put(&max_key2, b"also").unwrap();
+    assert_eq!(db.get(&max_key2).unwrap().as_deref(), Some(&b"also"[..]));
+    assert_eq!(db.get(&max_key[1..]).unwrap(), None);
     let long_value = vec![0u8; limits.max_value_len + 1];
     assert!(matches!(
         db.put(b"v", &long_value),

@@ -76,7 +76,7 @@ pub(crate) fn remove(storage: &Storage) -> Result<()> {
 /// never got to write a page in place).
 ///
 /// # Errors
-/// `Io`; `UnsupportedVersion` if a valid file has a newer version.
+/// `Io`; `UnsupportedVersion` if a valid file has another version.
 pub(crate) fn read(storage: &Storage, geo: &Geometry, version: u32) -> Result<Option<Image>> {
     if !storage.exists(DOUBLEWRITE_FILE)? {
         return Ok(None);
@@ -108,7 +108,7 @@ pub(crate) fn read(storage: &Storage, geo: &Geometry, version: u32) -> Result<Op
     if u32_at(&all, 60) != Some(h.finalize()) {
         return Ok(None);
     }
-    if file_version > version {
+    if file_version != version {
         return Err(Error::UnsupportedVersion {
             found: file_version,
             supported: version,

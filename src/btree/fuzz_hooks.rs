@@ -38,7 +38,7 @@ pub(crate) fn page_decode(data: &[u8]) -> Result<(), String> {
     let lsn = page_lsn(&p);
     match kind {
         PageType::Leaf => {
-            let _ = leaf_search(&p, probe, pgno, &geo);
+            let _ = leaf_search(&p, pgno, &geo, &mut |k| Ok(cmp_inline(k, probe)));
             let Ok(node) = LeafNode::decode(&p, pgno, &geo) else {
                 return Ok(());
             };
@@ -54,7 +54,7 @@ pub(crate) fn page_decode(data: &[u8]) -> Result<(), String> {
             }
         }
         PageType::Internal => {
-            let _ = internal_child_for(&p, probe, pgno, &geo);
+            let _ = internal_child_for(&p, pgno, &geo, &mut |k| Ok(cmp_inline(k, probe)));
             let Ok(node) = InternalNode::decode(&p, pgno, &geo) else {
                 return Ok(());
             };
@@ -77,6 +77,12 @@ pub(crate) fn page_decode(data: &[u8]) -> Result<(), String> {
         },
         PageType::Free => Ok(()),
     }
+}
+
+/// Compares by the cell's bytes only (a page alone has no overflow chains to read): a tie on an overflow
+/// key's prefix counts as equal.
+fn cmp_inline(k: page::KeyRef<'_>, probe: &[u8]) -> std::cmp::Ordering {
+    page::prefix_cmp(k, probe).unwrap_or(std::cmp::Ordering::Equal)
 }
 
 /// The page of a [`page_decode`] input re-encoded from its decoded node and sealed, if it is a leaf or

@@ -72,7 +72,7 @@ impl Header {
     ///
     /// # Errors
     /// `Corruption` if the slot is not a valid header;
-    /// `UnsupportedVersion` if it is valid but newer.
+    /// `UnsupportedVersion` if it is valid but of another version.
     pub fn decode(bytes: &[u8], slot: u32, page_size: u32, supported: u32) -> Result<Self> {
         let bad = |what: String| {
             Error::corruption(
@@ -104,7 +104,9 @@ impl Header {
             page_count: w(48),
             wal_first: u64_at(body, 52).unwrap_or(0),
         };
-        if h.version > supported {
+        // An older version is refused as surely as a newer one: format 2 dropped the leaf sibling links,
+        // and nothing reads format 1.
+        if h.version != supported {
             return Err(Error::UnsupportedVersion {
                 found: h.version,
                 supported,
@@ -243,6 +245,14 @@ mod tests {
                 Header::decode(&newer.encode(), 1, 512, 1)
             ),
             Err(Error::UnsupportedVersion { found: 9, .. })
+        ));
+        // An older version is refused too (format 2 changed the page layout).
+        assert!(matches!(
+            Header::decode(&old.encode(), 0, 512, 2),
+            Err(Error::UnsupportedVersion {
+                found: 1,
+                supported: 2
+            })
         ));
     }
 }

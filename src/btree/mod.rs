@@ -76,7 +76,7 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 8 | magic `RUMDB-DW` |
-//! | 8 | 4 | format version (1) |
+//! | 8 | 4 | format version (the B-tree's, 3) |
 //! | 12 | 4 | page size |
 //! | 16 | 8 | checkpoint LSN L |
 //! | 24 | 4 | page count `n` |
@@ -102,7 +102,7 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 8 | magic `RUMDB-BT` |
-//! | 8 | 4 | format version (1) |
+//! | 8 | 4 | format version (3; any other is `UnsupportedVersion`) |
 //! | 12 | 4 | page size (must equal `IDENTITY`'s) |
 //! | 16 | 8 | checkpoint counter; the slot is `counter % 2` |
 //! | 24 | 8 | LSN: the last batch the checkpoint includes |
@@ -123,14 +123,20 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 1 | type: 1 leaf, 2 internal, 3 overflow, 4 free |
-//! | 1 | 1 | page format (1) |
+//! | 1 | 1 | page format (3) |
 //! | 2 | 2 | cell count (leaf, internal); 0 otherwise |
 //! | 4 | 4 | CRC-32 over the page number (4 bytes), bytes 0..4 and bytes 8..page_size |
 //! | 8 | 8 | LSN of the batch that last changed the page |
-//! | 16 | 4 | leaf: previous leaf; internal: leftmost child; overflow: next overflow page; free: next free page |
-//! | 20 | 4 | leaf: next leaf; overflow: data bytes in this page; otherwise 0 |
+//! | 16 | 4 | internal: leftmost child; overflow: next overflow page; free: next free page; leaf: 0 |
+//! | 20 | 4 | overflow: data bytes in this page; otherwise 0 |
 //! | 24 | 2 | leaf, internal: offset of the cell area (lowest cell) |
 //! | 26 | 6 | zero |
+//!
+//! Bytes 16..24 of a leaf and 20..24 of an internal page are reserved: a nonzero byte is `Corruption`. (Format 1
+//! kept leaf sibling links at 16 and 20; format 2 dropped them, so that a page can move to a new page
+//! number without touching its neighbours, as copy-on-write checkpoints need; format 3 added overflow keys.
+//! A database of an older format is `UnsupportedVersion` at open: `IDENTITY` and the header slots carry the
+//! version.)
 //!
 //! The checksum covers the page number, so a page written to the wrong place fails as a damaged one does.
 //! A page read from storage must also have an LSN no newer than the header in use: after falling back to
@@ -146,26 +152,54 @@
 //!
 //! | size | field |
 //! |---|---|
-//! | 2 | key length |
-//! | 1 | flags: 0 value inline, 1 value in an overflow chain |
+//! | 2 | inline key bytes `p` |
+//! | 1 | flags: bit 0 value in an overflow chain, bit 1 key in an overflow chain; other bits 0 |
 //! | 4 | value length |
-//! | 4 | (overflow only) first overflow page |
-//! | key length | key |
-//! | value length | (inline only) value |
+//! | 4 | (bit 0) first page of the value's chain |
+//! | 4 | (bit 1) key length (up to 64 KiB, the LSM's limit) |
+//! | 4 | (bit 1) first page of the key's chain |
+//! | p | the key (bit 1 clear), or its first `p` bytes |
+//! | value length | (bit 0 clear) value |
+//!
+//! Internal cell:
+//!
+//! | size | field |
+//! |---|---|
+//! | 2 | inline key bytes `p` |
+//! | 1 | flags: bit 1 key in an overflow chain; other bits 0 |
+//! | 4 | child page |
+//! | 4 | (bit 1) key length |
+//! | 4 | (bit 1) first page of the key's chain |
+//! | p | the separator (bit 1 clear), or its first `p` bytes |
+//!
+//! Long keys (as SQLite stores them): a key of at most `max_inline_key` = `(page_size − 32) / 8` bytes (60 at
+//! 512-byte pages, 508 at 4 KiB) is whole in its cell; a longer one keeps exactly its first
+//! `max_inline_key` bytes inline and the rest (key length − `max_inline_key` bytes) in an overflow chain of
+//! its own. Any other form is `Corruption`. So an internal cell is at most 77 bytes at 512-byte pages (an
+//! internal page holds at least 6 separators) and a leaf at least 4 cells. A search compares the inline
+//! bytes first, which decide unless the key sought starts with them and is longer; only then does it read
+//! the chain, page by page, stopping at the first difference.
 //!
 //! A value stays inline if its cell (slot included) takes at most a quarter of the usable page
 //! (`(page_size − 32) / 4`); otherwise it goes to an overflow chain.
 //!
-//! Internal cell: key length (2), child page (4), key. The page's leftmost child is in its header; the
-//! child right of separator `k` holds the keys `≥ k`, and the separators bound the keys below them (the
-//! fence keys `verify` checks).
+//! The internal page's leftmost child is in its header; the child right of separator `k` holds the keys
+//! `≥ k`, and the separators bound the keys below them (the fence keys `verify` checks). Separators only
+//! route: when a leaf splits or is redistributed, the writer stores the shortest prefix of the right page's
+//! first key that is above the left page's last key (LevelDB's index keys), so a separator is often a few
+//! bytes even when keys are long; when even that is longer than `max_inline_key` (keys sharing a long
+//! prefix), it is stored like a long leaf key, with a chain owned by the separator (never shared with a
+//! leaf cell). A separator that moves up in a split or down in a merge of internal pages keeps its chain;
+//! one that is dropped (a merge of leaves) or replaced (a redistribution of leaves) has its chain freed.
 //!
 //! ## Overflow pages
 //!
 //! Data bytes at offset 32, as many as the header's offset 20 says: every page of a chain is full
 //! (`page_size − 32` bytes) except the last. A chain has exactly `⌈len / (page_size − 32)⌉` pages and its
-//! last page links to 0; anything else is `Corruption`. Chains are freed when their value is overwritten or
-//! deleted.
+//! last page links to 0; anything else is `Corruption`. A chain holds a value (`len` = value length) or the
+//! rest of a long key or separator (`len` = key length − `max_inline_key`). Value chains are freed when their
+//! value is overwritten or deleted, key chains when their key is deleted (an overwrite keeps the stored key),
+//! separator chains as above.
 //!
 //! ## Free pages
 //!
@@ -174,8 +208,9 @@
 //!
 //! # The tree
 //!
-//! A B+tree: values only in leaves, leaves linked both ways. Keys are limited to `page_size / 8 − 16`
-//! bytes, so an internal page holds at least 7 separators. A page that outgrows its page splits by bytes
+//! A B+tree: values only in leaves, and no sibling links (scans move between leaves through their
+//! parents). Keys may be as long as the LSM engine's (64 KiB; `Limits` are the same for both engines):
+//! long keys and separators keep a bounded prefix inline (above). A page that outgrows its page splits by bytes
 //! (the halves hold about equal bytes; a leaf split by an append past the rightmost key keeps the left
 //! page full, so ascending loads fill their pages) and pushes a separator into its parent, up to a new root. After a
 //! delete, a non-root page below a quarter of the usable bytes is merged with an adjacent sibling if the
@@ -189,8 +224,10 @@
 //! visible whole. It first reads the paths to the leaves it will change under the shared latch, so the
 //! exclusive part is mostly in-memory edits. Readers take the latch shared for one lookup or one cursor
 //! step, and run beside each other. Every read is bounded: descents follow exactly `height` levels (each
-//! page's type must match its level), sibling walks stop after `page_count` hops and require ascending
-//! keys, overflow chains stop at the length their value implies.
+//! page's type must match its level); a scan keeps its path from the root and reaches the next (previous)
+//! leaf through the deepest ancestor with a child right (left) of the one taken, re-reading at most
+//! `height` pages, visits at most `page_count` leaves per run and requires ascending keys across them;
+//! overflow chains stop at the length their value or key implies.
 //!
 //! A batch that fails part-way (the writer met a damaged page, or an I/O error) poisons the handle, and
 //! since the tree may then hold part of the batch, reads fail with `Poisoned` too; the data file still holds
@@ -235,7 +272,8 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::batch::{BatchOp, WriteBatch};
 use crate::engine::{
-    Background, Engine, Iter, Limits, MAX_BATCH_LEN, MAX_VALUE_LEN, Snapshot, WriteOptions,
+    Background, Engine, Iter, LSM_MAX_KEY_LEN, Limits, MAX_BATCH_LEN, MAX_VALUE_LEN, Snapshot,
+    WriteOptions,
 };
 use crate::error::{EngineKind, Error, Result};
 use crate::identity::{self, CreateOptions};
@@ -251,8 +289,9 @@ use pool::Pool;
 use store::{Frozen, PageStore, Tally};
 use tree::{Reader, TreeState};
 
-/// The B-tree's format version (data file and header).
-pub const BTREE_FORMAT_VERSION: u32 = 1;
+/// The B-tree's format version (data file and header). Version 2 dropped the leaf sibling links, version 3
+/// added overflow keys; a database of an older version is `UnsupportedVersion` (there is no upgrade path).
+pub const BTREE_FORMAT_VERSION: u32 = 3;
 
 /// Options of [`BTreeEngine`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -409,6 +448,12 @@ impl BTreeEngine {
             options.page_size as u32,
             options.create,
         )?;
+        if opened.identity.format_version != BTREE_FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion {
+                found: opened.identity.format_version,
+                supported: BTREE_FORMAT_VERSION,
+            });
+        }
         let page_size = opened.identity.page_size as usize;
         if !valid_page_size(page_size) {
             return Err(Error::corruption(
@@ -958,7 +1003,7 @@ impl Shared {
 
     fn limits(&self) -> Limits {
         Limits {
-            max_key_len: self.store.geo.max_key_len(),
+            max_key_len: LSM_MAX_KEY_LEN,
             max_value_len: MAX_VALUE_LEN,
             max_batch_len: MAX_BATCH_LEN,
         }

@@ -1,18 +1,25 @@
 //! The tree's shape and its read path: descent, point lookup, values in overflow chains, and runs of
 //! entries from either end for cursors. The writer's side is in [`super::writer`].
 //!
+//! Leaves have no sibling links: a scan keeps the path of internal pages it descended (page, child index,
+//! separator count per level) and moves to the next (previous) leaf by going up that path to the deepest
+//! level with a child right (left) of the one taken and down that child's leftmost (rightmost) edge.
+//!
 //! Every loop over on-disk pointers is bounded: a descent follows exactly `height` internal levels and
-//! checks each page's type against its level; sibling walks stop after `page_count` hops and require key
-//! order across pages; overflow chains stop at the page count the value length implies.
+//! checks each page's type against its level; a move to a neighbouring leaf re-reads at most `height`
+//! internal pages, and a run visits at most `page_count` leaves and requires key order across them;
+//! overflow chains (of values and of long keys) stop at the page count their length implies, and a key
+//! comparison reads a key's chain only when the inline prefix ties.
 
+use std::cmp::Ordering;
 use std::ops::Bound;
 
-use crate::engine::{KvPair, MAX_VALUE_LEN};
+use crate::engine::{KvPair, LSM_MAX_KEY_LEN, MAX_VALUE_LEN};
 use crate::error::Result;
 use crate::storage::ReadPurpose;
 
 use super::overlay::Overlay;
-use super::page::{self, PageType, ValueRef};
+use super::page::{self, KeyRef, PageType, ValueRef};
 use super::store::{PageStore, Tally};
 
 /// The tree's shape and the state readers share, behind the tree latch (readers shared, the writer
@@ -36,6 +43,9 @@ pub(crate) struct TreeState {
     /// part of a batch, so reads fail with `Poisoned` rather than show it.
     pub torn: Option<String>,
 }
+
+/// The internal pages above a leaf, root first: page, index of the child taken, separator count.
+type Path = Vec<(u32, usize, usize)>;
 
 /// Where a descent goes.
 #[derive(Clone, Copy, Debug)]
@@ -93,7 +103,9 @@ impl<'a> Reader<'a> {
             let frame = self.fetch(pgno, PageType::Internal)?;
             let p = frame.read();
             pgno = match target {
-                Target::Key(k) => page::internal_child_for(&p, k, pgno, &geo)?.1,
+                Target::Key(k) => {
+                    page::internal_child_for(&p, pgno, &geo, &mut |s| self.cmp_key(s, k))?.1
+                }
                 Target::First => page::link_a(&p),
                 Target::Last => page::internal_child(&p, page::cell_count(&p), pgno, &geo)?,
             };
@@ -119,7 +131,8 @@ impl<'a> Reader<'a> {
         let leaf = self.descend(Target::Key(key))?;
         let frame = self.fetch(leaf, PageType::Leaf)?;
         let p = frame.read();
-        match page::leaf_search(&p, key, leaf, &self.store.geo)? {
+        let geo = self.store.geo;
+        match page::leaf_search(&p, leaf, &geo, &mut |s| self.cmp_key(s, key))? {
             Ok(i) => {
                 let cell = page::leaf_cell(&p, i, leaf, &self.store.geo)?;
                 Ok(Some(self.value(cell.value)?))
@@ -140,38 +153,192 @@ impl<'a> Reader<'a> {
     }
 
     fn overflow_value(&mut self, len: u32, first: u32) -> Result<Vec<u8>> {
-        let geo = self.store.geo;
         let len = len as usize;
         if len > MAX_VALUE_LEN {
-            return Err(geo.corrupt(
+            return Err(self.store.geo.corrupt(
                 first,
                 format!("overflow value of {len} bytes is over the limit"),
             ));
         }
         let mut out = Vec::with_capacity(len);
+        self.walk_chain(len, first, &mut |data| {
+            out.extend_from_slice(data);
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// Reads the overflow chain of `len` bytes from page `first`, handing each page's data to `each`
+    /// until it returns false. Every page read must be an overflow page holding exactly what the length
+    /// implies (full pages, then the rest), and the chain must end exactly at the length.
+    ///
+    /// # Errors
+    /// `Corruption`, `Io`.
+    fn walk_chain(
+        &mut self,
+        len: usize,
+        first: u32,
+        each: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<()> {
+        let geo = self.store.geo;
+        let mut done = 0;
         let mut pgno = first;
-        while out.len() < len {
+        while done < len {
             let frame = self.fetch(pgno, PageType::Overflow)?;
             let p = frame.read();
             let data = page::overflow_data(&p)
                 .ok_or_else(|| geo.corrupt(pgno, "overflow data runs past the page"))?;
-            let want = (len - out.len()).min(geo.overflow_capacity());
+            let want = (len - done).min(geo.overflow_capacity());
             if data.len() != want {
                 return Err(geo.corrupt(
                     pgno,
                     format!("overflow page holds {} bytes, expected {want}", data.len()),
                 ));
             }
-            out.extend_from_slice(data);
-            pgno = page::link_a(&p);
-            if (out.len() < len) == (pgno == 0) {
-                return Err(geo.corrupt(
-                    pgno,
-                    "overflow chain length disagrees with the value length",
-                ));
+            done += want;
+            let next = page::link_a(&p);
+            if (done < len) == (next == 0) {
+                return Err(geo.corrupt(pgno, "overflow chain length disagrees with its length"));
+            }
+            if !each(data) {
+                return Ok(());
+            }
+            pgno = next;
+        }
+        Ok(())
+    }
+
+    /// The whole of a stored key: the cell's bytes, plus its overflow chain if it has one.
+    ///
+    /// # Errors
+    /// `Corruption` (a bad chain, a length over the key limit), `Io`.
+    pub fn full_key(&mut self, k: KeyRef<'_>) -> Result<Vec<u8>> {
+        match k {
+            KeyRef::Inline(b) => Ok(b.to_vec()),
+            KeyRef::Overflow { prefix, len, first } => {
+                let (len, rest) = self.key_chain_len(prefix, len, first)?;
+                let mut out = Vec::with_capacity(len);
+                out.extend_from_slice(prefix);
+                self.walk_chain(rest, first, &mut |data| {
+                    out.extend_from_slice(data);
+                    true
+                })?;
+                Ok(out)
             }
         }
-        Ok(out)
+    }
+
+    /// The length of an overflow key and of its chain (the bytes after the prefix).
+    fn key_chain_len(&self, prefix: &[u8], len: u32, first: u32) -> Result<(usize, usize)> {
+        let len = len as usize;
+        match len.checked_sub(prefix.len()) {
+            Some(rest) if rest > 0 && len <= LSM_MAX_KEY_LEN => Ok((len, rest)),
+            _ => Err(self.store.geo.corrupt(
+                first,
+                format!(
+                    "overflow key of {len} bytes with a {}-byte prefix",
+                    prefix.len()
+                ),
+            )),
+        }
+    }
+
+    /// How stored key `k` compares with `key`: by the cell's bytes when they decide, else by streaming
+    /// the overflow chain against the rest of `key` (stopping at the first difference).
+    ///
+    /// # Errors
+    /// `Corruption`, `Io`.
+    pub fn cmp_key(&mut self, k: KeyRef<'_>, key: &[u8]) -> Result<Ordering> {
+        if let Some(o) = page::prefix_cmp(k, key) {
+            return Ok(o);
+        }
+        let KeyRef::Overflow { prefix, len, first } = k else {
+            return Ok(Ordering::Equal);
+        };
+        let (_, rest_len) = self.key_chain_len(prefix, len, first)?;
+        let mut rest = key.get(prefix.len()..).unwrap_or_default();
+        let mut order = Ordering::Equal;
+        self.walk_chain(rest_len, first, &mut |data| {
+            let m = data.len().min(rest.len());
+            order = data.get(..m).cmp(&rest.get(..m));
+            if order != Ordering::Equal {
+                return false;
+            }
+            if m < data.len() {
+                // `key` ended inside the stored key: the stored key is longer.
+                order = Ordering::Greater;
+                return false;
+            }
+            rest = rest.get(m..).unwrap_or_default();
+            true
+        })?;
+        if order == Ordering::Equal && !rest.is_empty() {
+            order = Ordering::Less;
+        }
+        Ok(order)
+    }
+
+    /// Like [`Reader::descend`], recording the path: for each internal level, root first, the page, the
+    /// index of the child taken and the page's separator count. Scans move to a neighbouring leaf along it
+    /// (as LMDB's cursor stack does): there are no sibling links.
+    ///
+    /// # Errors
+    /// As [`Reader::descend`].
+    fn descend_path(&mut self, target: Target<'_>) -> Result<(Path, u32)> {
+        let geo = self.store.geo;
+        let mut path = Vec::with_capacity(self.state.height as usize);
+        let mut pgno = self.state.root;
+        for _ in 0..self.state.height {
+            let frame = self.fetch(pgno, PageType::Internal)?;
+            let p = frame.read();
+            let n = page::cell_count(&p);
+            let (idx, child) = match target {
+                Target::Key(k) => {
+                    page::internal_child_for(&p, pgno, &geo, &mut |s| self.cmp_key(s, k))?
+                }
+                Target::First => (0, page::link_a(&p)),
+                Target::Last => (n, page::internal_child(&p, n, pgno, &geo)?),
+            };
+            path.push((pgno, idx, n));
+            pgno = child;
+        }
+        Ok((path, pgno))
+    }
+
+    /// The leaf after (`forward`) or before the one `path` leads to, updating `path`; `None` at the end of
+    /// the tree. Goes up to the deepest level with a child beyond the one taken, takes it, and descends
+    /// along its leftmost (rightmost) edge: at most `height` pages, the levels still checked by type.
+    ///
+    /// # Errors
+    /// `Corruption`, `Io`.
+    fn step_leaf(&mut self, path: &mut Path, forward: bool) -> Result<Option<u32>> {
+        let geo = self.store.geo;
+        let Some(level) = path
+            .iter()
+            .rposition(|&(_, idx, n)| if forward { idx < n } else { idx > 0 })
+        else {
+            return Ok(None);
+        };
+        path.truncate(level + 1);
+        let Some(entry) = path.last_mut() else {
+            return Ok(None);
+        };
+        entry.1 = if forward { entry.1 + 1 } else { entry.1 - 1 };
+        let (pgno, idx) = (entry.0, entry.1);
+        let mut child = {
+            let frame = self.fetch(pgno, PageType::Internal)?;
+            let p = frame.read();
+            page::internal_child(&p, idx, pgno, &geo)?
+        };
+        while path.len() < self.state.height as usize {
+            let frame = self.fetch(child, PageType::Internal)?;
+            let p = frame.read();
+            let n = page::cell_count(&p);
+            let i = if forward { 0 } else { n };
+            path.push((child, i, n));
+            child = page::internal_child(&p, i, child, &geo)?;
+        }
+        Ok(Some(child))
     }
 
     /// Up to `max` entries (and about `max_bytes`) of the tree, ascending from `lower`, stopping past
@@ -187,16 +354,21 @@ impl<'a> Reader<'a> {
         max_bytes: usize,
     ) -> Result<(Vec<KvPair>, bool)> {
         let geo = self.store.geo;
-        let (mut leaf, mut pos) = match lower {
-            Bound::Unbounded => (self.descend(Target::First)?, 0),
+        let (mut path, mut leaf, mut pos) = match lower {
+            Bound::Unbounded => {
+                let (path, leaf) = self.descend_path(Target::First)?;
+                (path, leaf, 0)
+            }
             Bound::Included(k) | Bound::Excluded(k) => {
-                let leaf = self.descend(Target::Key(k))?;
+                let (path, leaf) = self.descend_path(Target::Key(k))?;
                 let frame = self.fetch(leaf, PageType::Leaf)?;
-                let pos = match page::leaf_search(&frame.read(), k, leaf, &geo)? {
+                let pos = match page::leaf_search(&frame.read(), leaf, &geo, &mut |s| {
+                    self.cmp_key(s, k)
+                })? {
                     Ok(i) if matches!(lower, Bound::Excluded(_)) => i + 1,
                     Ok(i) | Err(i) => i,
                 };
-                (leaf, pos)
+                (path, leaf, pos)
             }
         };
         let mut out: Vec<KvPair> = Vec::new();
@@ -206,37 +378,42 @@ impl<'a> Reader<'a> {
             let frame = self.fetch(leaf, PageType::Leaf)?;
             let p = frame.read();
             let n = page::cell_count(&p);
-            if pos == 0
-                && n > 0
-                && let Some((last, _)) = out.last()
-                && page::leaf_cell(&p, 0, leaf, &geo)?.key <= last.as_slice()
-            {
-                return Err(geo.corrupt(leaf, "keys out of order across sibling leaves"));
-            }
+            let crossed = pos == 0 && !out.is_empty();
             while pos < n {
                 let cell = page::leaf_cell(&p, pos, leaf, &geo)?;
-                if !below(cell.key, upper) {
+                let key = self.full_key(cell.key)?;
+                if crossed
+                    && pos == 0
+                    && out
+                        .last()
+                        .is_some_and(|(last, _)| key.as_slice() <= last.as_slice())
+                {
+                    return Err(geo.corrupt(leaf, "keys out of order across leaves"));
+                }
+                if !below(&key, upper) {
                     return Ok((out, true));
                 }
                 let v = self.value(cell.value)?;
-                bytes += cell.key.len() + v.len();
-                out.push((cell.key.to_vec(), v));
+                bytes += key.len() + v.len();
+                out.push((key, v));
                 pos += 1;
                 if out.len() >= max || bytes >= max_bytes {
-                    let done = pos >= n && page::link_b(&p) == 0;
+                    let done = pos >= n && !path.iter().any(|&(_, idx, n)| idx < n);
                     return Ok((out, done));
                 }
             }
-            let next = page::link_b(&p);
-            if next == 0 {
-                return Ok((out, true));
-            }
+            drop(p);
             hops += 1;
             if hops > self.state.page_count {
-                return Err(geo.corrupt(leaf, "sibling chain longer than the file (a cycle)"));
+                return Err(geo.corrupt(leaf, "scan visited more leaves than the file has pages"));
             }
-            leaf = next;
-            pos = 0;
+            match self.step_leaf(&mut path, true)? {
+                None => return Ok((out, true)),
+                Some(next) => {
+                    leaf = next;
+                    pos = 0;
+                }
+            }
         }
     }
 
@@ -253,21 +430,23 @@ impl<'a> Reader<'a> {
     ) -> Result<(Vec<KvPair>, bool)> {
         let geo = self.store.geo;
         // `end` = number of cells of the leaf at or below the bound; cells `..end` remain.
-        let (mut leaf, mut end) = match upper {
+        let (mut path, mut leaf, mut end) = match upper {
             Bound::Unbounded => {
-                let leaf = self.descend(Target::Last)?;
+                let (path, leaf) = self.descend_path(Target::Last)?;
                 let frame = self.fetch(leaf, PageType::Leaf)?;
                 let n = page::cell_count(&frame.read());
-                (leaf, n)
+                (path, leaf, n)
             }
             Bound::Included(k) | Bound::Excluded(k) => {
-                let leaf = self.descend(Target::Key(k))?;
+                let (path, leaf) = self.descend_path(Target::Key(k))?;
                 let frame = self.fetch(leaf, PageType::Leaf)?;
-                let end = match page::leaf_search(&frame.read(), k, leaf, &geo)? {
+                let end = match page::leaf_search(&frame.read(), leaf, &geo, &mut |s| {
+                    self.cmp_key(s, k)
+                })? {
                     Ok(i) if matches!(upper, Bound::Included(_)) => i + 1,
                     Ok(i) | Err(i) => i,
                 };
-                (leaf, end)
+                (path, leaf, end)
             }
         };
         let mut out: Vec<KvPair> = Vec::new();
@@ -277,39 +456,44 @@ impl<'a> Reader<'a> {
         loop {
             let frame = self.fetch(leaf, PageType::Leaf)?;
             let p = frame.read();
+            let crossed = !first_page && !out.is_empty();
             if !first_page {
                 end = page::cell_count(&p);
-                if end > 0
-                    && let Some((last, _)) = out.last()
-                    && page::leaf_cell(&p, end - 1, leaf, &geo)?.key >= last.as_slice()
-                {
-                    return Err(geo.corrupt(leaf, "keys out of order across sibling leaves"));
-                }
             }
+            let top = end;
             first_page = false;
             while end > 0 {
                 let cell = page::leaf_cell(&p, end - 1, leaf, &geo)?;
-                if !above(cell.key, lower) {
+                let key = self.full_key(cell.key)?;
+                if crossed
+                    && end == top
+                    && out
+                        .last()
+                        .is_some_and(|(last, _)| key.as_slice() >= last.as_slice())
+                {
+                    return Err(geo.corrupt(leaf, "keys out of order across leaves"));
+                }
+                if !above(&key, lower) {
                     return Ok((out, true));
                 }
                 let v = self.value(cell.value)?;
-                bytes += cell.key.len() + v.len();
-                out.push((cell.key.to_vec(), v));
+                bytes += key.len() + v.len();
+                out.push((key, v));
                 end -= 1;
                 if out.len() >= max || bytes >= max_bytes {
-                    let done = end == 0 && page::link_a(&p) == 0;
+                    let done = end == 0 && !path.iter().any(|&(_, idx, _)| idx > 0);
                     return Ok((out, done));
                 }
             }
-            let prev = page::link_a(&p);
-            if prev == 0 {
-                return Ok((out, true));
-            }
+            drop(p);
             hops += 1;
             if hops > self.state.page_count {
-                return Err(geo.corrupt(leaf, "sibling chain longer than the file (a cycle)"));
+                return Err(geo.corrupt(leaf, "scan visited more leaves than the file has pages"));
             }
-            leaf = prev;
+            match self.step_leaf(&mut path, false)? {
+                None => return Ok((out, true)),
+                Some(prev) => leaf = prev,
+            }
         }
     }
 }

@@ -3,20 +3,21 @@
 //! - every page passes its check: checksum (pages clean in the pool are read from storage, or from the
 //!   frozen copy of a running checkpoint, which is sealed; dirty pages, whose checksum is set when a
 //!   checkpoint freezes them, are checked structurally), format, type, LSN;
-//! - keys are strictly ascending within a page and across leaves, and every key of a subtree lies within
+//! - keys are strictly ascending within a page and across leaves (checked on the in-order walk from the
+//!   root: there are no sibling links), and every key of a subtree lies within
 //!   the fence keys its parent's separators give it (`lower ≤ key < upper`);
 //! - every leaf is at the same depth (the header's height), no non-root page is empty;
-//! - leaf sibling links agree with the key order both ways;
-//! - overflow chains have exactly the pages their value length implies;
+//! - overflow chains (of values, and of long keys and separators) have exactly the pages their length
+//!   implies;
 //! - no page is reached twice (which also catches cycles: the walk is bounded by the page count), the free
 //!   list has exactly its count of free pages, and reachable ∪ free = every allocated page (no leaks).
 
-use crate::engine::MAX_VALUE_LEN;
+use crate::engine::{LSM_MAX_KEY_LEN, MAX_VALUE_LEN};
 use crate::error::Result;
 use crate::stats::VerifyReport;
 use crate::storage::ReadPurpose;
 
-use super::page::{self, InternalNode, LeafNode, PageType, StoredValue};
+use super::page::{self, InternalNode, LeafNode, PageType, StoredKey, StoredValue};
 use super::store::PageStore;
 use super::tree::TreeState;
 
@@ -97,7 +98,6 @@ impl Walk<'_> {
         let geo = self.store.geo;
         let root = self.st.root;
         let mut stack: Vec<Pending> = vec![(root, self.st.height, None, None)];
-        let mut leaves: Vec<(u32, u32, u32)> = Vec::new();
         let mut last_key: Option<Vec<u8>> = None;
         while let Some((pgno, level, lo, hi)) = stack.pop() {
             let fence_ok = |k: &[u8]| {
@@ -109,15 +109,18 @@ impl Walk<'_> {
                 if node.cells.is_empty() {
                     return Err(geo.corrupt(pgno, "internal page with a single child"));
                 }
+                let mut seps: Vec<Vec<u8>> = Vec::with_capacity(node.cells.len());
                 for (i, (k, _)) in node.cells.iter().enumerate() {
-                    if !fence_ok(k) {
+                    let k = self.key(pgno, k)?;
+                    if !fence_ok(&k) {
                         return Err(
                             geo.corrupt(pgno, format!("separator {i} outside the fence keys"))
                         );
                     }
-                    if i > 0 && node.cells.get(i - 1).is_some_and(|(prev, _)| prev >= k) {
+                    if seps.last().is_some_and(|prev| *prev >= k) {
                         return Err(geo.corrupt(pgno, format!("separator {i} out of order")));
                     }
+                    seps.push(k);
                 }
                 // Children pushed right to left, so leaves are met in key order.
                 let n = node.cells.len();
@@ -126,12 +129,12 @@ impl Walk<'_> {
                     let clo = if i == 0 {
                         lo.clone()
                     } else {
-                        node.cells.get(i - 1).map(|c| c.0.clone())
+                        seps.get(i - 1).cloned()
                     };
                     let chi = if i == n {
                         hi.clone()
                     } else {
-                        node.cells.get(i).map(|c| c.0.clone())
+                        seps.get(i).cloned()
                     };
                     stack.push((child, level - 1, clo, chi));
                 }
@@ -142,50 +145,56 @@ impl Walk<'_> {
                     return Err(geo.corrupt(pgno, "empty leaf below the root"));
                 }
                 for c in &node.cells {
-                    if !fence_ok(&c.key) {
+                    let key = self.key(pgno, &c.key)?;
+                    if !fence_ok(&key) {
                         return Err(geo.corrupt(pgno, "key outside the fence keys"));
                     }
-                    if last_key.as_ref().is_some_and(|l| *l >= c.key) {
+                    if last_key.as_ref().is_some_and(|l| *l >= key) {
                         return Err(geo.corrupt(pgno, "keys out of order"));
                     }
-                    last_key = Some(c.key.clone());
+                    last_key = Some(key);
                     if let StoredValue::Overflow { len, first } = c.value {
                         self.overflow_chain(pgno, len, first)?;
                     }
                 }
                 self.report.entries += node.cells.len() as u64;
-                leaves.push((pgno, node.prev, node.next));
-            }
-        }
-        self.sibling_links(&leaves)
-    }
-
-    fn sibling_links(&self, leaves: &[(u32, u32, u32)]) -> Result<()> {
-        let geo = self.store.geo;
-        for (i, &(pgno, prev, next)) in leaves.iter().enumerate() {
-            let want_prev = i
-                .checked_sub(1)
-                .and_then(|j| leaves.get(j))
-                .map_or(0, |l| l.0);
-            let want_next = leaves.get(i + 1).map_or(0, |l| l.0);
-            if prev != want_prev || next != want_next {
-                return Err(geo.corrupt(
-                    pgno,
-                    format!(
-                        "sibling links {prev}/{next}, expected {want_prev}/{want_next} from the key order"
-                    ),
-                ));
             }
         }
         Ok(())
     }
 
-    fn overflow_chain(&mut self, leaf: u32, len: u32, first: u32) -> Result<()> {
+    /// The whole key a cell of page `owner` stores, visiting its overflow chain if it has one.
+    fn key(&mut self, owner: u32, k: &StoredKey) -> Result<Vec<u8>> {
+        let StoredKey::Overflow { prefix, len, first } = k else {
+            return Ok(k.as_ref().inline_bytes().to_vec());
+        };
         let geo = self.store.geo;
+        let len = *len as usize;
+        let rest = len
+            .checked_sub(prefix.len())
+            .filter(|r| *r > 0 && len <= LSM_MAX_KEY_LEN)
+            .ok_or_else(|| geo.corrupt(owner, format!("overflow key of {len} bytes")))?;
+        let mut key = Vec::with_capacity(len);
+        key.extend_from_slice(prefix);
+        self.chain(rest, *first, Some(&mut key))?;
+        Ok(key)
+    }
+
+    fn overflow_chain(&mut self, leaf: u32, len: u32, first: u32) -> Result<()> {
         let len = len as usize;
         if len > MAX_VALUE_LEN || len == 0 {
-            return Err(geo.corrupt(leaf, format!("overflow value of {len} bytes")));
+            return Err(self
+                .store
+                .geo
+                .corrupt(leaf, format!("overflow value of {len} bytes")));
         }
+        self.chain(len, first, None)
+    }
+
+    /// Visits the chain of `len` bytes from `first`: every page once, each holding exactly what the
+    /// length implies, the last linking to 0. Appends the data to `out` if given.
+    fn chain(&mut self, len: usize, first: u32, mut out: Option<&mut Vec<u8>>) -> Result<()> {
+        let geo = self.store.geo;
         let cap = geo.overflow_capacity();
         let mut left = len;
         let mut pgno = first;
@@ -198,10 +207,13 @@ impl Walk<'_> {
                     format!("overflow page holds {}, expected {want}", page::link_b(&p)),
                 ));
             }
+            if let Some(out) = out.as_deref_mut() {
+                out.extend_from_slice(page::overflow_data(&p).unwrap_or_default());
+            }
             left -= want;
             pgno = page::link_a(&p);
             if (left > 0) == (pgno == 0) {
-                return Err(geo.corrupt(pgno, "overflow chain length disagrees with the value"));
+                return Err(geo.corrupt(pgno, "overflow chain length disagrees with its length"));
             }
         }
         Ok(())

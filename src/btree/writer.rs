@@ -1,5 +1,5 @@
 //! The writer's side of the tree: insert and delete with splits by bytes that propagate to the root,
-//! merge or redistribution below 1/4 fill, leaf sibling links, overflow chains and the free list.
+//! merge or redistribution below 1/4 fill, overflow chains and the free list.
 //!
 //! The writer runs alone, under the exclusive tree latch, for one batch at a time. It descends reading
 //! pages in place (recording the path), decodes only the pages it changes, edits the decoded node and
@@ -14,7 +14,8 @@ use crate::storage::ReadPurpose;
 
 use super::header::MAX_HEIGHT;
 use super::page::{
-    self, InternalNode, LeafCell, LeafNode, Node, PAGE_HEADER_LEN, PageType, StoredValue, ValueRef,
+    self, InternalNode, LeafCell, LeafNode, Node, PAGE_HEADER_LEN, PageType, StoredKey,
+    StoredValue, ValueRef,
 };
 use super::pool::PageRef;
 use super::store::PageStore;
@@ -56,14 +57,17 @@ fn split_point(sizes: &[usize], lo: usize, hi: usize) -> usize {
     m.clamp(lo, hi.max(lo))
 }
 
+/// The internal pages from the root down, each with the index of the child taken.
+type WritePath = Vec<(u32, usize)>;
+
 /// What [`Writer::find_in_leaf`] found.
 struct FoundInLeaf {
     /// The leaf, pinned.
     frame: PageRef,
     /// The key's index, or where it would go.
     pos: std::result::Result<usize, usize>,
-    /// The key's stored value, if present.
-    old: Option<StoredValue>,
+    /// The key's stored form and value, if present.
+    old: Option<(StoredKey, StoredValue)>,
 }
 
 impl<'a> Writer<'a> {
@@ -125,12 +129,6 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    fn set_prev(&self, pgno: u32, prev: u32) -> Result<()> {
-        let mut leaf = self.load_leaf(pgno)?;
-        leaf.prev = prev;
-        self.store_node(pgno, &Node::Leaf(leaf))
-    }
-
     /// A page for new content: the head of the free list, or a new page at the end of the file. The caller
     /// writes it.
     fn alloc(&mut self) -> Result<u32> {
@@ -179,13 +177,39 @@ impl<'a> Writer<'a> {
 
     // ----- values ------------------------------------------------------------------------------------
 
-    fn write_value(&mut self, key: &[u8], value: &[u8]) -> Result<StoredValue> {
+    fn write_value(&mut self, key: &StoredKey, value: &[u8]) -> Result<StoredValue> {
         let geo = self.geo();
-        if page::inline_cell_size(key.len(), value.len()) <= geo.max_inline_cell() {
+        if page::inline_cell_size(key, value.len()) <= geo.max_inline_cell() {
             return Ok(StoredValue::Inline(value.to_vec()));
         }
         let len = u32::try_from(value.len()).map_err(|_| Error::invalid("value too large"))?;
-        let chunks: Vec<&[u8]> = value.chunks(geo.overflow_capacity()).collect();
+        let first = self.write_chain(value)?;
+        Ok(StoredValue::Overflow { len, first })
+    }
+
+    /// The stored form of `key`: whole if it is at most [`page::Geometry::max_inline_key`] bytes, else
+    /// that many bytes inline and the rest in a new overflow chain.
+    fn write_key(&mut self, key: &[u8]) -> Result<StoredKey> {
+        let max = self.geo().max_inline_key();
+        let (Some(prefix), Some(rest)) = (key.get(..max), key.get(max..)) else {
+            return Ok(StoredKey::Inline(key.to_vec()));
+        };
+        if rest.is_empty() {
+            return Ok(StoredKey::Inline(key.to_vec()));
+        }
+        let len = u32::try_from(key.len()).map_err(|_| Error::invalid("key too large"))?;
+        let first = self.write_chain(rest)?;
+        Ok(StoredKey::Overflow {
+            prefix: prefix.to_vec(),
+            len,
+            first,
+        })
+    }
+
+    /// Writes `data` (not empty) to a new overflow chain; returns its first page.
+    fn write_chain(&mut self, data: &[u8]) -> Result<u32> {
+        let geo = self.geo();
+        let chunks: Vec<&[u8]> = data.chunks(geo.overflow_capacity()).collect();
         let mut pages = Vec::with_capacity(chunks.len());
         for _ in &chunks {
             pages.push(self.alloc()?);
@@ -195,11 +219,10 @@ impl<'a> Writer<'a> {
             let bytes = page::encode_overflow(next, chunk, self.lsn, &geo);
             self.store.pool.put_dirty(pgno, bytes);
         }
-        let first = pages
+        pages
             .first()
             .copied()
-            .ok_or_else(|| bug("empty overflow chain"))?;
-        Ok(StoredValue::Overflow { len, first })
+            .ok_or_else(|| bug("empty overflow chain"))
     }
 
     fn read_stored(&self, v: &StoredValue) -> Result<Vec<u8>> {
@@ -218,8 +241,28 @@ impl<'a> Writer<'a> {
         let StoredValue::Overflow { len, first } = *v else {
             return Ok(());
         };
+        self.free_chain(len as usize, first)
+    }
+
+    /// Frees the overflow chain of `k`, if it has one.
+    fn free_key(&mut self, k: &StoredKey) -> Result<()> {
+        let StoredKey::Overflow { prefix, len, first } = k else {
+            return Ok(());
+        };
+        let rest = (*len as usize)
+            .checked_sub(prefix.len())
+            .filter(|r| *r > 0)
+            .ok_or_else(|| {
+                self.geo()
+                    .corrupt(*first, "overflow key not longer than its prefix")
+            })?;
+        self.free_chain(rest, *first)
+    }
+
+    /// Frees the overflow chain of `len` bytes from `first`, checking each page's type and the length.
+    fn free_chain(&mut self, len: usize, first: u32) -> Result<()> {
         let geo = self.geo();
-        let pages = (len as usize).div_ceil(geo.overflow_capacity());
+        let pages = len.div_ceil(geo.overflow_capacity());
         let mut pgno = first;
         for _ in 0..pages {
             let f = self
@@ -241,6 +284,30 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// The whole key a stored key stands for.
+    fn full_key(&self, k: &StoredKey) -> Result<Vec<u8>> {
+        match k {
+            StoredKey::Inline(b) => Ok(b.clone()),
+            StoredKey::Overflow { .. } => {
+                Reader::new(self.store, self.st, ReadPurpose::Compaction).full_key(k.as_ref())
+            }
+        }
+    }
+
+    /// The separator between two adjacent leaves whose last and first cells are `left` and `right`: the
+    /// shortest prefix of the right key that is above the left key (as LevelDB's index keys), stored whole
+    /// if short enough, else with an overflow chain of its own.
+    fn separator(&mut self, left: &LeafCell, right: &LeafCell) -> Result<StoredKey> {
+        let l = self.full_key(&left.key)?;
+        let r = self.full_key(&right.key)?;
+        if l >= r {
+            return Err(bug("leaf keys out of order at a split"));
+        }
+        let common = l.iter().zip(&r).take_while(|(a, b)| a == b).count();
+        let sep = r.get(..common + 1).unwrap_or(&r);
+        self.write_key(sep)
+    }
+
     fn note_prior(&mut self, key: &[u8], old: Option<&StoredValue>) -> Result<()> {
         if !self.record || self.st.overlay.has(key, self.lsn) {
             return Ok(());
@@ -253,11 +320,12 @@ impl<'a> Writer<'a> {
     // ----- operations --------------------------------------------------------------------------------
 
     /// The internal pages from the root to the leaf for `key`, each with the index of the child taken,
-    /// and the leaf.
-    fn descend_path(&self, key: &[u8]) -> Result<(Vec<(u32, usize)>, u32)> {
+    /// the leaf, and whether it is the rightmost leaf (the last child taken at every level).
+    fn descend_path(&self, key: &[u8]) -> Result<(WritePath, u32, bool)> {
         let geo = self.geo();
         let mut path = Vec::with_capacity(self.st.height as usize);
         let mut pgno = self.st.root;
+        let mut rightmost = true;
         for _ in 0..self.st.height {
             let f = self
                 .store
@@ -266,11 +334,14 @@ impl<'a> Writer<'a> {
             if page::page_type(&p) != Some(PageType::Internal) {
                 return Err(geo.corrupt(pgno, "expected an internal page"));
             }
-            let (idx, child) = page::internal_child_for(&p, key, pgno, &geo)?;
+            let mut r = Reader::new(self.store, self.st, ReadPurpose::Compaction);
+            let (idx, child) =
+                page::internal_child_for(&p, pgno, &geo, &mut |s| r.cmp_key(s, key))?;
+            rightmost &= idx == page::cell_count(&p);
             path.push((pgno, idx));
             pgno = child;
         }
-        Ok((path, pgno))
+        Ok((path, pgno, rightmost))
     }
 
     /// Sets `key` to `value`.
@@ -283,14 +354,19 @@ impl<'a> Writer<'a> {
     /// # Errors
     /// `Corruption`, `Io`: the tree may be partly changed, and the caller poisons the handle.
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        let (path, leaf_pg) = self.descend_path(key)?;
-        let stored = self.write_value(key, value)?;
-        let cell = page::encode_leaf_cell(key, &stored);
+        let (path, leaf_pg, rightmost) = self.descend_path(key)?;
         let found = self.find_in_leaf(leaf_pg, key)?;
-        self.note_prior(key, found.old.as_ref())?;
-        if let Some(old) = &found.old {
-            self.free_value(old)?;
-        }
+        self.note_prior(key, found.old.as_ref().map(|(_, v)| v))?;
+        // A replaced key keeps its stored form (and overflow chain, if any).
+        let stored_key = match &found.old {
+            Some((k, old)) => {
+                self.free_value(old)?;
+                k.clone()
+            }
+            None => self.write_key(key)?,
+        };
+        let stored = self.write_value(&stored_key, value)?;
+        let cell = page::encode_leaf_cell(&stored_key, &stored);
         let (at, replace) = match found.pos {
             Ok(i) => (i, true),
             Err(i) => (i, false),
@@ -333,11 +409,11 @@ impl<'a> Writer<'a> {
                 if i > leaf.cells.len() {
                     return Err(bug("search index"));
                 }
-                self.appending = i == leaf.cells.len() && leaf.next == 0;
+                self.appending = i == leaf.cells.len() && rightmost;
                 leaf.cells.insert(
                     i,
                     LeafCell {
-                        key: key.to_vec(),
+                        key: stored_key,
                         value: stored,
                     },
                 );
@@ -351,13 +427,14 @@ impl<'a> Writer<'a> {
     /// # Errors
     /// As [`Writer::put`].
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
-        let (path, leaf_pg) = self.descend_path(key)?;
+        let (path, leaf_pg, _) = self.descend_path(key)?;
         let found = self.find_in_leaf(leaf_pg, key)?;
-        let (Ok(i), Some(old)) = (found.pos, found.old) else {
+        let (Ok(i), Some((old_key, old))) = (found.pos, found.old) else {
             return Ok(());
         };
         self.note_prior(key, Some(&old))?;
         self.free_value(&old)?;
+        self.free_key(&old_key)?;
         let (bytes, used) = {
             let p = found.frame.read();
             page::leaf_rebuild(&p, leaf_pg, i, true, None, self.lsn, &self.geo())?
@@ -387,11 +464,13 @@ impl<'a> Writer<'a> {
             if page::page_type(&p) != Some(PageType::Leaf) {
                 return Err(geo.corrupt(pgno, "expected a leaf"));
             }
-            let pos = page::leaf_search(&p, key, pgno, &geo)?;
+            let mut r = Reader::new(self.store, self.st, ReadPurpose::Compaction);
+            let pos = page::leaf_search(&p, pgno, &geo, &mut |s| r.cmp_key(s, key))?;
             let old = match pos {
-                Ok(i) => Some(page::stored_value(
-                    page::leaf_cell(&p, i, pgno, &geo)?.value,
-                )),
+                Ok(i) => {
+                    let c = page::leaf_cell(&p, i, pgno, &geo)?;
+                    Some((c.key.to_stored(), page::stored_value(c.value)))
+                }
                 Err(_) => None,
             };
             (pos, old)
@@ -453,7 +532,7 @@ impl<'a> Writer<'a> {
         }
     }
 
-    fn new_root(&mut self, left: u32, sep: Vec<u8>, right: u32) -> Result<()> {
+    fn new_root(&mut self, left: u32, sep: StoredKey, right: u32) -> Result<()> {
         if self.st.height >= MAX_HEIGHT {
             return Err(bug("tree height limit reached"));
         }
@@ -470,7 +549,7 @@ impl<'a> Writer<'a> {
 
     /// Splits an oversized node in two by bytes: the left half stays at `pgno`, the right half goes to a
     /// new page. Returns the separator and the new page.
-    fn split(&mut self, pgno: u32, node: Node) -> Result<(Vec<u8>, u32)> {
+    fn split(&mut self, pgno: u32, node: Node) -> Result<(StoredKey, u32)> {
         let right_pg = self.alloc()?;
         match node {
             Node::Leaf(mut l) => {
@@ -480,23 +559,12 @@ impl<'a> Writer<'a> {
                 } else {
                     split_leaf_cells(l.cells)
                 };
-                let sep = rc
-                    .first()
-                    .map(|c| c.key.clone())
-                    .ok_or_else(|| bug("empty split"))?;
-                if l.next != 0 {
-                    self.set_prev(l.next, right_pg)?;
-                }
-                let left = LeafNode {
-                    prev: l.prev,
-                    next: right_pg,
-                    cells: lc,
+                let sep = match (lc.last(), rc.first()) {
+                    (Some(l), Some(r)) => self.separator(l, r)?,
+                    _ => return Err(bug("empty split")),
                 };
-                let right = LeafNode {
-                    prev: pgno,
-                    next: l.next,
-                    cells: rc,
-                };
+                let left = LeafNode { cells: lc };
+                let right = LeafNode { cells: rc };
                 self.store_node(pgno, &Node::Leaf(left))?;
                 self.store_node(right_pg, &Node::Leaf(right))?;
                 Ok((sep, right_pg))
@@ -535,33 +603,23 @@ impl<'a> Writer<'a> {
         let page_size = self.geo().page_size;
         let new_sep = match (left, right) {
             (Node::Leaf(l), Node::Leaf(r)) => {
-                let (prev, next) = (l.prev, r.next);
+                // The old separator goes either way (merged away, or replaced by a new one).
+                self.free_key(&sep)?;
                 let mut cells = l.cells;
                 cells.extend(r.cells);
-                let merged = LeafNode { prev, next, cells };
+                let merged = LeafNode { cells };
                 if merged.encoded_len() <= page_size {
-                    if next != 0 {
-                        self.set_prev(next, left_pg)?;
-                    }
                     self.store_node(left_pg, &Node::Leaf(merged))?;
                     self.free(right_pg)?;
                     None
                 } else {
                     let (lc, rc) = split_leaf_cells(merged.cells);
-                    let sep = rc
-                        .first()
-                        .map(|c| c.key.clone())
-                        .ok_or_else(|| bug("empty split"))?;
-                    let l = LeafNode {
-                        prev,
-                        next: right_pg,
-                        cells: lc,
+                    let sep = match (lc.last(), rc.first()) {
+                        (Some(l), Some(r)) => self.separator(l, r)?,
+                        _ => return Err(bug("empty split")),
                     };
-                    let r = LeafNode {
-                        prev: left_pg,
-                        next,
-                        cells: rc,
-                    };
+                    let l = LeafNode { cells: lc };
+                    let r = LeafNode { cells: rc };
                     self.store_node(left_pg, &Node::Leaf(l))?;
                     self.store_node(right_pg, &Node::Leaf(r))?;
                     Some(sep)
@@ -618,8 +676,9 @@ fn split_leaf_cells(mut cells: Vec<LeafCell>) -> (Vec<LeafCell>, Vec<LeafCell>) 
     (cells, right)
 }
 
-/// Splits an internal node's cells around a middle separator that moves up.
-fn split_internal(n: InternalNode) -> Result<(InternalNode, Vec<u8>, InternalNode)> {
+/// Splits an internal node's cells around a middle separator that moves up (with its overflow chain, if
+/// any: a separator's chain belongs to whichever cell holds it).
+fn split_internal(n: InternalNode) -> Result<(InternalNode, StoredKey, InternalNode)> {
     if n.cells.len() < 3 {
         return Err(bug(
             "an internal page too full with fewer than 3 separators",
@@ -628,7 +687,7 @@ fn split_internal(n: InternalNode) -> Result<(InternalNode, Vec<u8>, InternalNod
     let sizes: Vec<usize> = n
         .cells
         .iter()
-        .map(|(k, _)| page::internal_cell_size(k.len()))
+        .map(|(k, _)| page::internal_cell_size(k))
         .collect();
     let m = split_point(&sizes, 1, n.cells.len() - 2);
     let mut left_cells = n.cells;

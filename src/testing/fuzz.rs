@@ -346,7 +346,11 @@ pub fn bloom_decode(data: &[u8]) {
 fn identity_file(kind: EngineKind, page_size: u32) -> Vec<u8> {
     Identity {
         kind,
-        format_version: 1,
+        format_version: match kind {
+            EngineKind::BTree => crate::btree::BTREE_FORMAT_VERSION,
+            EngineKind::Lsm => crate::lsm::LSM_FORMAT_VERSION,
+            EngineKind::Model => crate::testing::MODEL_FORMAT_VERSION,
+        },
         page_size,
     }
     .encode()

@@ -10,26 +10,34 @@
 //! anything else reads it; the accessors still bounds-check every read and report `Corruption` rather than
 //! trust the page.
 
+use std::cmp::Ordering;
+
+use crate::engine::LSM_MAX_KEY_LEN;
 use crate::error::{Error, Result};
 
 /// Bytes of the common page header.
 pub(crate) const PAGE_HEADER_LEN: usize = 32;
 /// The page format version stored in byte 1 of every page.
-pub(crate) const PAGE_FORMAT: u8 = 1;
+pub(crate) const PAGE_FORMAT: u8 = 3;
 /// The data file's name.
 pub(crate) const DATA_FILE: &str = "data";
 
-/// Fixed bytes of a leaf cell before its key: key length (2), flags (1), value length (4).
+/// Fixed bytes of a leaf cell: inline key bytes (2), flags (1), value length (4).
 const LEAF_CELL_FIXED: usize = 7;
 /// Extra bytes of a leaf cell whose value lives in an overflow chain: the first overflow page.
 const LEAF_CELL_OVERFLOW: usize = 4;
-/// Fixed bytes of an internal cell before its key: key length (2), child (4).
-const INTERNAL_CELL_FIXED: usize = 6;
+/// Fixed bytes of an internal cell: inline key bytes (2), flags (1), child (4).
+const INTERNAL_CELL_FIXED: usize = 7;
+/// Extra bytes of a cell whose key lives in an overflow chain: key length (4), first overflow page (4).
+const KEY_OVERFLOW: usize = 8;
 /// Bytes of one slot-array entry.
 const SLOT_LEN: usize = 2;
 
-const FLAG_INLINE: u8 = 0;
-const FLAG_OVERFLOW: u8 = 1;
+/// Cell flag: the value is in an overflow chain (leaf cells only).
+const FLAG_VALUE_OVERFLOW: u8 = 1;
+/// Cell flag: the key is longer than [`Geometry::max_inline_key`]; the cell holds its first
+/// `max_inline_key` bytes and an overflow chain the rest.
+const FLAG_KEY_OVERFLOW: u8 = 2;
 
 /// The kind of a page, byte 0 of its header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,9 +88,11 @@ impl Geometry {
         self.usable()
     }
 
-    /// Largest key: page_size / 8 − 16.
-    pub fn max_key_len(&self) -> usize {
-        self.page_size / 8 - 16
+    /// Longest key kept whole in a cell (an eighth of the usable page): a longer key keeps this many
+    /// bytes inline and the rest in an overflow chain. An internal page then holds at least 6 separators
+    /// and a leaf at least 4 cells.
+    pub fn max_inline_key(&self) -> usize {
+        self.usable() / 8
     }
 
     /// Byte offset of page `pgno` in the data file.
@@ -152,12 +162,12 @@ pub(crate) fn page_lsn(page: &[u8]) -> u64 {
     u64_at(page, 8).unwrap_or(0)
 }
 
-/// Header field at 16: leaf previous sibling, internal leftmost child, overflow or free next page.
+/// Header field at 16: internal leftmost child, overflow or free next page (zero on a leaf).
 pub(crate) fn link_a(page: &[u8]) -> u32 {
     u32_at(page, 16).unwrap_or(0)
 }
 
-/// Header field at 20: leaf next sibling, overflow data length.
+/// Header field at 20: overflow data length (zero on leaf and internal pages).
 pub(crate) fn link_b(page: &[u8]) -> u32 {
     u32_at(page, 20).unwrap_or(0)
 }
@@ -234,6 +244,21 @@ pub(crate) fn check_structure(
             format!("page LSN {lsn} is newer than the state read ({max_lsn})"),
         ));
     }
+    // Reserved header bytes are written as zero (a leaf's 16..24 held sibling links before format 2):
+    // accepting others would let a page decode to a node that re-encodes to different bytes.
+    let reserved = match kind {
+        PageType::Leaf => 16..24,
+        PageType::Internal => 20..24,
+        PageType::Overflow | PageType::Free => 0..0,
+    };
+    if page
+        .get(reserved)
+        .unwrap_or_default()
+        .iter()
+        .any(|&b| b != 0)
+    {
+        return Err(geo.corrupt(pgno, "nonzero reserved header bytes"));
+    }
     match kind {
         PageType::Leaf | PageType::Internal => check_cells(page, pgno, kind, geo)?,
         PageType::Overflow => {
@@ -261,15 +286,30 @@ fn check_cells(page: &[u8], pgno: u32, kind: PageType, geo: &Geometry) -> Result
         if off < start {
             return Err(geo.corrupt(pgno, format!("cell {i} at {off} precedes the cell area")));
         }
-        let len = match kind {
-            PageType::Leaf => leaf_cell_at(page, off).map(|(_, len)| len),
-            _ => internal_cell_at(page, off).map(|(_, _, len)| len),
+        let key = match kind {
+            PageType::Leaf => leaf_cell_at(page, off).map(|(c, _)| c.key),
+            _ => internal_cell_at(page, off).map(|(k, _, _)| k),
         };
-        if len.is_none() {
+        let Some(key) = key else {
             return Err(geo.corrupt(pgno, format!("cell {i} at {off} runs past the page")));
+        };
+        if !key_form_ok(key, geo) {
+            return Err(geo.corrupt(pgno, format!("cell {i}: key stored in the wrong form")));
         }
     }
     Ok(())
+}
+
+/// A key is whole in its cell iff it is at most [`Geometry::max_inline_key`] bytes; a longer one (up to
+/// the key limit) keeps exactly that many bytes inline.
+fn key_form_ok(key: KeyRef<'_>, geo: &Geometry) -> bool {
+    let max = geo.max_inline_key();
+    match key {
+        KeyRef::Inline(k) => k.len() <= max,
+        KeyRef::Overflow { prefix, len, .. } => {
+            prefix.len() == max && (len as usize) > max && (len as usize) <= LSM_MAX_KEY_LEN
+        }
+    }
 }
 
 fn slot(page: &[u8], i: usize) -> Option<usize> {
@@ -293,48 +333,117 @@ pub(crate) enum ValueRef<'a> {
     },
 }
 
+/// A key as a cell holds it, read in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyRef<'a> {
+    /// The whole key.
+    Inline(&'a [u8]),
+    /// A key of `len` bytes: its first bytes `prefix`, the rest in an overflow chain from page `first`.
+    Overflow {
+        /// The key's first [`Geometry::max_inline_key`] bytes.
+        prefix: &'a [u8],
+        /// The whole key's length.
+        len: u32,
+        /// First page of the chain holding the key's bytes after the prefix.
+        first: u32,
+    },
+}
+
+impl<'a> KeyRef<'a> {
+    /// The owned form.
+    pub fn to_stored(self) -> StoredKey {
+        match self {
+            KeyRef::Inline(k) => StoredKey::Inline(k.to_vec()),
+            KeyRef::Overflow { prefix, len, first } => StoredKey::Overflow {
+                prefix: prefix.to_vec(),
+                len,
+                first,
+            },
+        }
+    }
+
+    /// The bytes held in the cell (the whole key, or its prefix).
+    pub fn inline_bytes(self) -> &'a [u8] {
+        match self {
+            KeyRef::Inline(k) | KeyRef::Overflow { prefix: k, .. } => k,
+        }
+    }
+}
+
+/// How stored key `k` compares with `key`, if the cell's bytes decide it: always for a whole key; for an
+/// overflow key unless `key` starts with the prefix and is longer than it (then the chain decides).
+pub(crate) fn prefix_cmp(k: KeyRef<'_>, key: &[u8]) -> Option<Ordering> {
+    match k {
+        KeyRef::Inline(b) => Some(b.cmp(key)),
+        KeyRef::Overflow { prefix, .. } => {
+            let m = prefix.len().min(key.len());
+            match prefix.get(..m)?.cmp(key.get(..m)?) {
+                Ordering::Equal if key.len() <= prefix.len() => Some(Ordering::Greater),
+                Ordering::Equal => None,
+                other => Some(other),
+            }
+        }
+    }
+}
+
 /// A leaf cell read in place.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LeafCellRef<'a> {
-    pub key: &'a [u8],
+    pub key: KeyRef<'a>,
     pub value: ValueRef<'a>,
+}
+
+/// Parses the key part of a cell whose flags are `flags`, starting at `at` (after the fixed and value
+/// fields) with `inline` bytes in the cell; returns the key and where the cell's key bytes end.
+fn key_at(page: &[u8], at: usize, inline: usize, flags: u8) -> Option<(KeyRef<'_>, usize)> {
+    if flags & FLAG_KEY_OVERFLOW == 0 {
+        let end = at.checked_add(inline)?;
+        return Some((KeyRef::Inline(page.get(at..end)?), end));
+    }
+    let len = u32_at(page, at)?;
+    let first = u32_at(page, at + 4)?;
+    let k = at + KEY_OVERFLOW;
+    let end = k.checked_add(inline)?;
+    Some((
+        KeyRef::Overflow {
+            prefix: page.get(k..end)?,
+            len,
+            first,
+        },
+        end,
+    ))
 }
 
 /// Parses the leaf cell at byte `off`; returns it and its length.
 fn leaf_cell_at(page: &[u8], off: usize) -> Option<(LeafCellRef<'_>, usize)> {
-    let key_len = usize::from(u16_at(page, off)?);
+    let inline = usize::from(u16_at(page, off)?);
     let flags = *page.get(off + 2)?;
     let val_len = u32_at(page, off + 3)?;
-    match flags {
-        FLAG_INLINE => {
-            let k = off + LEAF_CELL_FIXED;
-            let v = k + key_len;
-            let end = v.checked_add(val_len as usize)?;
-            Some((
-                LeafCellRef {
-                    key: page.get(k..v)?,
-                    value: ValueRef::Inline(page.get(v..end)?),
-                },
-                end - off,
-            ))
-        }
-        FLAG_OVERFLOW => {
-            let first = u32_at(page, off + LEAF_CELL_FIXED)?;
-            let k = off + LEAF_CELL_FIXED + LEAF_CELL_OVERFLOW;
-            let end = k + key_len;
-            Some((
-                LeafCellRef {
-                    key: page.get(k..end)?,
-                    value: ValueRef::Overflow {
-                        len: val_len,
-                        first,
-                    },
-                },
-                end - off,
-            ))
-        }
-        _ => None,
+    if flags & !(FLAG_VALUE_OVERFLOW | FLAG_KEY_OVERFLOW) != 0 {
+        return None;
     }
+    let mut at = off + LEAF_CELL_FIXED;
+    let value_first = if flags & FLAG_VALUE_OVERFLOW != 0 {
+        at += LEAF_CELL_OVERFLOW;
+        Some(u32_at(page, off + LEAF_CELL_FIXED)?)
+    } else {
+        None
+    };
+    let (key, key_end) = key_at(page, at, inline, flags)?;
+    let (value, end) = match value_first {
+        Some(first) => (
+            ValueRef::Overflow {
+                len: val_len,
+                first,
+            },
+            key_end,
+        ),
+        None => {
+            let end = key_end.checked_add(val_len as usize)?;
+            (ValueRef::Inline(page.get(key_end..end)?), end)
+        }
+    };
+    Some((LeafCellRef { key, value }, end - off))
 }
 
 /// Leaf cell `i`.
@@ -353,20 +462,22 @@ pub(crate) fn leaf_cell<'a>(
         .ok_or_else(|| geo.corrupt(pgno, format!("leaf cell {i} out of range")))
 }
 
-/// Binary search of a leaf for `key`: `Ok(i)` if cell `i` holds it, `Err(i)` where it would go.
+/// Binary search of a leaf: `Ok(i)` if cell `i` holds the key sought, `Err(i)` where it would go.
+/// `cmp` compares a stored key with the key sought (see [`prefix_cmp`]; an overflow key may need its
+/// chain, which the caller reads).
 ///
 /// # Errors
-/// `Corruption` if a cell is out of range.
+/// `Corruption` if a cell is out of range; what `cmp` returns.
 pub(crate) fn leaf_search(
     page: &[u8],
-    key: &[u8],
     pgno: u32,
     geo: &Geometry,
+    cmp: &mut dyn FnMut(KeyRef<'_>) -> Result<Ordering>,
 ) -> Result<std::result::Result<usize, usize>> {
     let (mut lo, mut hi) = (0, cell_count(page));
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        match leaf_cell(page, mid, pgno, geo)?.key.cmp(key) {
+        match cmp(leaf_cell(page, mid, pgno, geo)?.key)? {
             std::cmp::Ordering::Less => lo = mid + 1,
             std::cmp::Ordering::Greater => hi = mid,
             std::cmp::Ordering::Equal => return Ok(Ok(mid)),
@@ -378,12 +489,15 @@ pub(crate) fn leaf_search(
 // ---------------------------------------------------------------------------------------------------------
 // Internal pages, raw.
 
-fn internal_cell_at(page: &[u8], off: usize) -> Option<(&[u8], u32, usize)> {
-    let key_len = usize::from(u16_at(page, off)?);
-    let child = u32_at(page, off + 2)?;
-    let k = off + INTERNAL_CELL_FIXED;
-    let key = page.get(k..k + key_len)?;
-    Some((key, child, INTERNAL_CELL_FIXED + key_len))
+fn internal_cell_at(page: &[u8], off: usize) -> Option<(KeyRef<'_>, u32, usize)> {
+    let inline = usize::from(u16_at(page, off)?);
+    let flags = *page.get(off + 2)?;
+    if flags & !FLAG_KEY_OVERFLOW != 0 {
+        return None;
+    }
+    let child = u32_at(page, off + 3)?;
+    let (key, end) = key_at(page, off + INTERNAL_CELL_FIXED, inline, flags)?;
+    Some((key, child, end - off))
 }
 
 /// Separator `i` of an internal page and the child right of it.
@@ -395,7 +509,7 @@ pub(crate) fn internal_cell<'a>(
     i: usize,
     pgno: u32,
     geo: &Geometry,
-) -> Result<(&'a [u8], u32)> {
+) -> Result<(KeyRef<'a>, u32)> {
     slot(page, i)
         .and_then(|off| internal_cell_at(page, off))
         .map(|(k, c, _)| (k, c))
@@ -414,21 +528,22 @@ pub(crate) fn internal_child(page: &[u8], i: usize, pgno: u32, geo: &Geometry) -
     }
 }
 
-/// The child of an internal page whose subtree holds `key`: child `i` where `i` is the number of separators
-/// ≤ `key` (a separator is the smallest key its right subtree may hold). Returns `(i, child)`.
+/// The child of an internal page whose subtree holds the key sought: child `i` where `i` is the number of
+/// separators ≤ it (a separator is the smallest key its right subtree may hold). `cmp` compares a
+/// separator with the key sought, as for [`leaf_search`]. Returns `(i, child)`.
 ///
 /// # Errors
-/// `Corruption` if a cell is out of range.
+/// `Corruption` if a cell is out of range; what `cmp` returns.
 pub(crate) fn internal_child_for(
     page: &[u8],
-    key: &[u8],
     pgno: u32,
     geo: &Geometry,
+    cmp: &mut dyn FnMut(KeyRef<'_>) -> Result<Ordering>,
 ) -> Result<(usize, u32)> {
     let (mut lo, mut hi) = (0, cell_count(page));
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if internal_cell(page, mid, pgno, geo)?.0 <= key {
+        if cmp(internal_cell(page, mid, pgno, geo)?.0)? != Ordering::Greater {
             lo = mid + 1;
         } else {
             hi = mid;
@@ -454,41 +569,99 @@ pub(crate) enum StoredValue {
     },
 }
 
+/// A key as stored in a cell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum StoredKey {
+    /// The whole key, at most [`Geometry::max_inline_key`] bytes.
+    Inline(Vec<u8>),
+    /// A longer key: its first `max_inline_key` bytes, the rest in an overflow chain.
+    Overflow {
+        /// The key's first bytes.
+        prefix: Vec<u8>,
+        /// The whole key's length.
+        len: u32,
+        /// First page of the chain.
+        first: u32,
+    },
+}
+
+impl StoredKey {
+    /// The borrowed form.
+    pub fn as_ref(&self) -> KeyRef<'_> {
+        match self {
+            StoredKey::Inline(k) => KeyRef::Inline(k),
+            StoredKey::Overflow { prefix, len, first } => KeyRef::Overflow {
+                prefix,
+                len: *len,
+                first: *first,
+            },
+        }
+    }
+
+    /// Bytes the key takes in a cell: its inline bytes, plus the length and chain fields if it overflows.
+    pub fn cell_bytes(&self) -> usize {
+        match self {
+            StoredKey::Inline(k) => k.len(),
+            StoredKey::Overflow { prefix, .. } => KEY_OVERFLOW + prefix.len(),
+        }
+    }
+
+    fn flag(&self) -> u8 {
+        match self {
+            StoredKey::Inline(_) => 0,
+            StoredKey::Overflow { .. } => FLAG_KEY_OVERFLOW,
+        }
+    }
+
+    fn inline_bytes(&self) -> &[u8] {
+        match self {
+            StoredKey::Inline(k) | StoredKey::Overflow { prefix: k, .. } => k,
+        }
+    }
+
+    /// Appends the key part of a cell: length and chain fields (overflow only), then the inline bytes.
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        if let StoredKey::Overflow { len, first, .. } = self {
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&first.to_le_bytes());
+        }
+        out.extend_from_slice(self.inline_bytes());
+    }
+}
+
 /// A decoded leaf cell.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct LeafCell {
-    pub key: Vec<u8>,
+    pub key: StoredKey,
     pub value: StoredValue,
 }
 
 impl LeafCell {
     /// Bytes the cell takes on a page, its slot included.
     pub fn size(&self) -> usize {
-        leaf_cell_size(self.key.len(), &self.value)
+        leaf_cell_size(&self.key, &self.value)
     }
 }
 
 /// Bytes a leaf cell takes on a page, its slot included.
-pub(crate) fn leaf_cell_size(key_len: usize, value: &StoredValue) -> usize {
+pub(crate) fn leaf_cell_size(key: &StoredKey, value: &StoredValue) -> usize {
     SLOT_LEN
         + LEAF_CELL_FIXED
-        + key_len
+        + key.cell_bytes()
         + match value {
             StoredValue::Inline(v) => v.len(),
             StoredValue::Overflow { .. } => LEAF_CELL_OVERFLOW,
         }
 }
 
-/// Bytes an inline leaf cell of these lengths would take, its slot included.
-pub(crate) fn inline_cell_size(key_len: usize, value_len: usize) -> usize {
-    SLOT_LEN + LEAF_CELL_FIXED + key_len + value_len
+/// Bytes a leaf cell with this key and an inline value of `value_len` bytes would take, its slot included.
+pub(crate) fn inline_cell_size(key: &StoredKey, value_len: usize) -> usize {
+    SLOT_LEN + LEAF_CELL_FIXED + key.cell_bytes() + value_len
 }
 
 /// A decoded leaf.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct LeafNode {
-    pub prev: u32,
-    pub next: u32,
     pub cells: Vec<LeafCell>,
 }
 
@@ -497,12 +670,12 @@ pub(crate) struct LeafNode {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct InternalNode {
     pub first_child: u32,
-    pub cells: Vec<(Vec<u8>, u32)>,
+    pub cells: Vec<(StoredKey, u32)>,
 }
 
 /// Bytes an internal cell takes on a page, its slot included.
-pub(crate) fn internal_cell_size(key_len: usize) -> usize {
-    SLOT_LEN + INTERNAL_CELL_FIXED + key_len
+pub(crate) fn internal_cell_size(key: &StoredKey) -> usize {
+    SLOT_LEN + INTERNAL_CELL_FIXED + key.cell_bytes()
 }
 
 /// A decoded tree page.
@@ -528,25 +701,19 @@ impl LeafNode {
         for i in 0..n {
             let c = leaf_cell(page, i, pgno, geo)?;
             cells.push(LeafCell {
-                key: c.key.to_vec(),
+                key: c.key.to_stored(),
                 value: match c.value {
                     ValueRef::Inline(v) => StoredValue::Inline(v.to_vec()),
                     ValueRef::Overflow { len, first } => StoredValue::Overflow { len, first },
                 },
             });
         }
-        Ok(LeafNode {
-            prev: link_a(page),
-            next: link_b(page),
-            cells,
-        })
+        Ok(LeafNode { cells })
     }
 
     /// Encodes the leaf as a page with `lsn`. REQUIRES: `encoded_len() <= page_size`.
     pub fn encode(&self, lsn: u64, geo: &Geometry) -> Vec<u8> {
         let mut p = new_page(geo, PageType::Leaf, lsn);
-        put_at(&mut p, 16, &self.prev.to_le_bytes());
-        put_at(&mut p, 20, &self.next.to_le_bytes());
         let mut end = geo.page_size;
         for (i, c) in self.cells.iter().enumerate() {
             let cell = encode_leaf_cell(&c.key, &c.value);
@@ -564,21 +731,21 @@ impl LeafNode {
 }
 
 /// The bytes of a leaf cell (without its slot).
-pub(crate) fn encode_leaf_cell(key: &[u8], value: &StoredValue) -> Vec<u8> {
-    let mut cell = Vec::with_capacity(leaf_cell_size(key.len(), value) - SLOT_LEN);
-    cell.extend_from_slice(&(key.len() as u16).to_le_bytes());
+pub(crate) fn encode_leaf_cell(key: &StoredKey, value: &StoredValue) -> Vec<u8> {
+    let mut cell = Vec::with_capacity(leaf_cell_size(key, value) - SLOT_LEN);
+    cell.extend_from_slice(&(key.inline_bytes().len() as u16).to_le_bytes());
     match value {
         StoredValue::Inline(v) => {
-            cell.push(FLAG_INLINE);
+            cell.push(key.flag());
             cell.extend_from_slice(&(v.len() as u32).to_le_bytes());
-            cell.extend_from_slice(key);
+            key.encode_into(&mut cell);
             cell.extend_from_slice(v);
         }
         StoredValue::Overflow { len, first } => {
-            cell.push(FLAG_OVERFLOW);
+            cell.push(key.flag() | FLAG_VALUE_OVERFLOW);
             cell.extend_from_slice(&len.to_le_bytes());
             cell.extend_from_slice(&first.to_le_bytes());
-            cell.extend_from_slice(key);
+            key.encode_into(&mut cell);
         }
     }
     cell
@@ -706,7 +873,7 @@ impl InternalNode {
             + self
                 .cells
                 .iter()
-                .map(|(k, _)| internal_cell_size(k.len()))
+                .map(|(k, _)| internal_cell_size(k))
                 .sum::<usize>()
     }
 
@@ -728,7 +895,7 @@ impl InternalNode {
         let mut cells = Vec::with_capacity(n);
         for i in 0..n {
             let (k, c) = internal_cell(page, i, pgno, geo)?;
-            cells.push((k.to_vec(), c));
+            cells.push((k.to_stored(), c));
         }
         Ok(InternalNode {
             first_child: link_a(page),
@@ -742,10 +909,13 @@ impl InternalNode {
         put_at(&mut p, 16, &self.first_child.to_le_bytes());
         let mut end = geo.page_size;
         for (i, (k, child)) in self.cells.iter().enumerate() {
-            end -= INTERNAL_CELL_FIXED + k.len();
-            put_at(&mut p, end, &(k.len() as u16).to_le_bytes());
-            put_at(&mut p, end + 2, &child.to_le_bytes());
-            put_at(&mut p, end + INTERNAL_CELL_FIXED, k);
+            let mut cell = Vec::with_capacity(internal_cell_size(k) - SLOT_LEN);
+            cell.extend_from_slice(&(k.inline_bytes().len() as u16).to_le_bytes());
+            cell.push(k.flag());
+            cell.extend_from_slice(&child.to_le_bytes());
+            k.encode_into(&mut cell);
+            end -= cell.len();
+            put_at(&mut p, end, &cell);
             put_at(
                 &mut p,
                 PAGE_HEADER_LEN + i * SLOT_LEN,

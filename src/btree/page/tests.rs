@@ -4,29 +4,65 @@ use super::*;
 
 const GEO: Geometry = Geometry { page_size: 512 };
 
+fn ik(k: &[u8]) -> StoredKey {
+    StoredKey::Inline(k.to_vec())
+}
+
+/// A long key as stored: its first `max_inline_key` bytes and a chain at page 77 (not read here).
+fn long_key(fill: u8) -> StoredKey {
+    StoredKey::Overflow {
+        prefix: vec![fill; GEO.max_inline_key()],
+        len: 1000,
+        first: 77,
+    }
+}
+
+fn search(p: &[u8], key: &[u8]) -> std::result::Result<usize, usize> {
+    leaf_search(p, 3, &GEO, &mut |k| {
+        Ok(prefix_cmp(k, key).unwrap_or(Ordering::Equal))
+    })
+    .unwrap()
+}
+
+fn child_for(p: &[u8], key: &[u8]) -> (usize, u32) {
+    internal_child_for(p, 2, &GEO, &mut |k| {
+        Ok(prefix_cmp(k, key).unwrap_or(Ordering::Equal))
+    })
+    .unwrap()
+}
+
 fn leaf() -> LeafNode {
     LeafNode {
-        prev: 7,
-        next: 9,
         cells: vec![
             LeafCell {
-                key: b"".to_vec(),
+                key: ik(b""),
                 value: StoredValue::Inline(b"empty".to_vec()),
             },
             LeafCell {
-                key: b"apple".to_vec(),
+                key: ik(b"apple"),
                 value: StoredValue::Inline(vec![]),
             },
             LeafCell {
-                key: b"big".to_vec(),
+                key: ik(b"big"),
                 value: StoredValue::Overflow {
                     len: 100_000,
                     first: 42,
                 },
             },
             LeafCell {
-                key: b"cherry".to_vec(),
+                key: ik(b"cherry"),
                 value: StoredValue::Inline(b"red".to_vec()),
+            },
+            LeafCell {
+                key: long_key(b'x'),
+                value: StoredValue::Inline(b"long key".to_vec()),
+            },
+            LeafCell {
+                key: long_key(b'y'),
+                value: StoredValue::Overflow {
+                    len: 5000,
+                    first: 43,
+                },
             },
         ],
     }
@@ -44,10 +80,30 @@ fn leaf_round_trip_and_search() {
     );
     assert!(check(&p, 3, 4, &GEO).is_err(), "LSN from the future");
     assert_eq!(LeafNode::decode(&p, 3, &GEO).unwrap(), l);
-    assert_eq!(leaf_search(&p, b"big", 3, &GEO).unwrap(), Ok(2));
-    assert_eq!(leaf_search(&p, b"b", 3, &GEO).unwrap(), Err(2));
-    assert_eq!(leaf_search(&p, b"zzz", 3, &GEO).unwrap(), Err(4));
-    assert_eq!(leaf_search(&p, b"", 3, &GEO).unwrap(), Ok(0));
+    assert_eq!(search(&p, b"big"), Ok(2));
+    assert_eq!(search(&p, b"b"), Err(2));
+    assert_eq!(search(&p, b"zzz"), Err(6));
+    assert_eq!(search(&p, b""), Ok(0));
+    // A key shorter than the prefix it matches sorts before the long key; a tie on the prefix is the
+    // chain's to decide (equal here).
+    assert_eq!(search(&p, b"xx"), Err(4));
+    assert_eq!(search(&p, &[b'y'; 70]), Ok(5));
+    let c = leaf_cell(&p, 5, 3, &GEO).unwrap();
+    assert_eq!(
+        c.key,
+        KeyRef::Overflow {
+            prefix: &[b'y'; 60][..],
+            len: 1000,
+            first: 77
+        }
+    );
+    assert_eq!(
+        c.value,
+        ValueRef::Overflow {
+            len: 5000,
+            first: 43
+        }
+    );
     let c = leaf_cell(&p, 2, 3, &GEO).unwrap();
     assert_eq!(
         c.value,
@@ -58,7 +114,7 @@ fn leaf_round_trip_and_search() {
     );
     assert_eq!(
         l.encoded_len(),
-        PAGE_HEADER_LEN + p.len() - content_start(&p) + 8
+        PAGE_HEADER_LEN + p.len() - content_start(&p) + 12
     );
 }
 
@@ -67,7 +123,7 @@ fn the_fast_path_rebuild_matches_the_decoded_edit() {
     let l = leaf();
     let p = l.encode(5, &GEO);
     let new = LeafCell {
-        key: b"banana".to_vec(),
+        key: ik(b"banana"),
         value: StoredValue::Inline(b"yellow".to_vec()),
     };
     let cell = encode_leaf_cell(&new.key, &new.value);
@@ -93,7 +149,7 @@ fn the_fast_path_rebuild_matches_the_decoded_edit() {
     let mut want = l.clone();
     want.cells.remove(0);
     assert_eq!(got, want.encode(6, &GEO));
-    let (got, _) = leaf_rebuild(&p, 3, 4, false, Some(&cell), 6, &GEO)
+    let (got, _) = leaf_rebuild(&p, 3, 6, false, Some(&cell), 6, &GEO)
         .unwrap()
         .unwrap();
     let mut want = l.clone();
@@ -112,16 +168,17 @@ fn the_fast_path_rebuild_matches_the_decoded_edit() {
 fn internal_round_trip_and_child_choice() {
     let n = InternalNode {
         first_child: 10,
-        cells: vec![(b"d".to_vec(), 11), (b"m".to_vec(), 12)],
+        cells: vec![(ik(b"d"), 11), (ik(b"m"), 12), (long_key(b'q'), 13)],
     };
     let mut p = n.encode(1, &GEO);
     seal(&mut p, 2);
     assert_eq!(check(&p, 2, 1, &GEO).unwrap(), PageType::Internal);
     assert_eq!(InternalNode::decode(&p, 2, &GEO).unwrap(), n);
-    assert_eq!(internal_child_for(&p, b"a", 2, &GEO).unwrap(), (0, 10));
-    assert_eq!(internal_child_for(&p, b"d", 2, &GEO).unwrap(), (1, 11));
-    assert_eq!(internal_child_for(&p, b"l", 2, &GEO).unwrap(), (1, 11));
-    assert_eq!(internal_child_for(&p, b"z", 2, &GEO).unwrap(), (2, 12));
+    assert_eq!(child_for(&p, b"a"), (0, 10));
+    assert_eq!(child_for(&p, b"d"), (1, 11));
+    assert_eq!(child_for(&p, b"l"), (1, 11));
+    assert_eq!(child_for(&p, b"q"), (2, 12));
+    assert_eq!(child_for(&p, b"z"), (3, 13));
 }
 
 #[test]
@@ -154,6 +211,27 @@ fn structure_is_checked_without_the_checksum() {
 }
 
 #[test]
+fn nonzero_reserved_header_bytes_are_corruption() {
+    let clean = leaf().encode(5, &GEO);
+    assert_eq!(&clean[16..24], &[0u8; 8], "a leaf has no sibling links");
+    for at in 16..24 {
+        let mut p = clean.clone();
+        p[at] = 1;
+        seal(&mut p, 3);
+        let err = check(&p, 3, 5, &GEO).unwrap_err();
+        assert!(err.to_string().contains("reserved"), "byte {at}: {err}");
+    }
+    let mut p = InternalNode {
+        first_child: 4,
+        cells: vec![(ik(b"m"), 5)],
+    }
+    .encode(5, &GEO);
+    p[21] = 1;
+    seal(&mut p, 3);
+    assert!(check(&p, 3, 5, &GEO).unwrap_err().is_corruption());
+}
+
+#[test]
 fn overflow_and_free_pages() {
     let data = vec![7u8; GEO.overflow_capacity()];
     let mut p = encode_overflow(12, &data, 3, &GEO);
@@ -176,8 +254,8 @@ fn in_place_puts_match_the_decoded_edit_and_leave_reclaimable_holes() {
     for lsn in 6..2000u64 {
         let key = format!("k{:02}", rng.below(40)).into_bytes();
         let value = StoredValue::Inline(vec![lsn as u8; rng.below(30) as usize]);
-        let cell = encode_leaf_cell(&key, &value);
-        let pos = leaf_search(&p, &key, 3, &GEO).unwrap();
+        let cell = encode_leaf_cell(&StoredKey::Inline(key.clone()), &value);
+        let pos = search(&p, &key);
         let (at, replace) = match pos {
             Ok(i) => (i, true),
             Err(i) => (i, false),
@@ -205,7 +283,10 @@ fn in_place_puts_match_the_decoded_edit_and_leave_reclaimable_holes() {
                 }
             }
         }
-        let cell = LeafCell { key, value };
+        let cell = LeafCell {
+            key: StoredKey::Inline(key),
+            value,
+        };
         match pos {
             Ok(i) => want.cells[i] = cell,
             Err(i) => want.cells.insert(i, cell),

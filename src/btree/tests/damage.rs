@@ -208,19 +208,57 @@ fn a_child_pointer_cycle_is_corruption_not_a_hang() {
     let mut d = data.clone();
     patch_page(&mut d, h.root, 16, &9_999u32.to_le_bytes());
     expect_corruption_everywhere(&identity, &d, "child out of range");
-    // The leftmost leaf's next sibling is itself.
+    // The leftmost leaf with a nonzero former sibling-link field (reserved since format 2) under a valid
+    // checksum: refused, not followed.
     let mut pgno = h.root;
     for _ in 0..h.height {
         pgno = page::link_a(&data[pgno as usize * 512..]);
     }
-    let mut d = data.clone();
-    patch_page(&mut d, pgno, 20, &pgno.to_le_bytes());
-    let db = BTreeEngine::open_with(storage_with(&identity, &d), BTreeOptions::tiny()).unwrap();
-    let scan: crate::Result<Vec<_>> = db.range(..).unwrap().collect();
-    assert!(scan.unwrap_err().is_corruption(), "sibling cycle: scan");
+    for at in [16, 20] {
+        let mut d = data.clone();
+        patch_page(&mut d, pgno, at, &pgno.to_le_bytes());
+        expect_corruption_everywhere(&identity, &d, &format!("leaf link at {at}"));
+    }
+}
+
+/// A database written by format 1 (the `IDENTITY` and header slots say 1) is `UnsupportedVersion` at open,
+/// never read with the new page layout.
+#[test]
+fn an_older_format_is_unsupported_version() {
+    let (current, data, _) = small_image();
+    let mut others = current.clone();
+    let (_, identity) = others
+        .iter_mut()
+        .find(|(name, _)| name == IDENTITY_FILE)
+        .unwrap();
+    let mut old_id = crate::identity::Identity::decode(identity).unwrap();
+    assert_eq!(old_id.format_version, BTREE_FORMAT_VERSION);
+    old_id.format_version = 1;
+    *identity = old_id.encode().to_vec();
+    let err =
+        BTreeEngine::open_with(storage_with(&others, &data), BTreeOptions::tiny()).unwrap_err();
     assert!(
-        db.verify().unwrap_err().is_corruption(),
-        "sibling cycle: verify"
+        matches!(
+            err,
+            Error::UnsupportedVersion {
+                found: 1,
+                supported: BTREE_FORMAT_VERSION
+            }
+        ),
+        "{err}"
+    );
+    // Header slots of version 1 (with a current IDENTITY) are refused the same way.
+    let mut d = data.clone();
+    for slot in 0..2 {
+        let at = slot * 512;
+        d[at + 8..at + 12].copy_from_slice(&1u32.to_le_bytes());
+        let crc = crc32fast::hash(&d[at..at + 60]);
+        d[at + 60..at + 64].copy_from_slice(&crc.to_le_bytes());
+    }
+    let err = BTreeEngine::open_with(storage_with(&current, &d), BTreeOptions::tiny()).unwrap_err();
+    assert!(
+        matches!(err, Error::UnsupportedVersion { found: 1, .. }),
+        "{err}"
     );
 }
 
@@ -379,4 +417,44 @@ fn structural_damage_behind_a_valid_checksum_never_panics() {
     let errors = errors.into_inner();
     println!("{iterations} damaged images, {errors} errors reported");
     assert!(errors > iterations, "the damage reached the checks");
+}
+
+/// A database whose overflow pages hold only keys (long keys with short values, and the separators
+/// between them): a flipped byte in any of them is `Corruption` for every read that needs it, never a
+/// wrong answer (every get and scan is right or `Corruption`, some read reports it, and verify does).
+/// A full scan needs no separator, so a damaged separator chain shows in gets and verify only.
+#[test]
+fn a_flipped_byte_in_a_key_overflow_page_is_corruption() {
+    let storage = sim(17);
+    let db = open(&storage, BTreeOptions::tiny());
+    let mut model = Model::new();
+    for i in 0..40u32 {
+        let mut k = vec![b'k'; 700 + (i as usize % 3) * 300];
+        k.extend_from_slice(format!("{i:03}").as_bytes());
+        db.put(&k, &[i as u8; 10]).unwrap();
+        model.insert(k, vec![i as u8; 10]);
+    }
+    db.verify().unwrap();
+    db.close().unwrap();
+    let read = |name: &str| {
+        storage
+            .read_file(name, 1 << 22, ReadPurpose::Recovery)
+            .unwrap()
+    };
+    let (identity, data) = (others(&storage), read(DATA_FILE));
+    let overflow: Vec<usize> = (2..data.len() / 512)
+        .filter(|&n| page::page_type(&data[n * 512..]) == Some(page::PageType::Overflow))
+        .collect();
+    assert!(overflow.len() > 40, "{} overflow pages", overflow.len());
+    for &n in &overflow {
+        let mut d = data.clone();
+        d[n * 512 + 32 + (n * 31) % 400] ^= 0x10;
+        let what = format!("overflow page {n}");
+        assert!(
+            !open_and_read_all(&storage_with(&identity, &d), &model, &what),
+            "{what}: no read noticed"
+        );
+        let db = BTreeEngine::open_with(storage_with(&identity, &d), BTreeOptions::tiny()).unwrap();
+        assert!(db.verify().unwrap_err().is_corruption(), "{what}: verify");
+    }
 }

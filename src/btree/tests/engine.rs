@@ -306,19 +306,31 @@ fn options_are_checked_and_the_page_size_is_fixed_at_creation() {
         ));
     }
     let db = open(&storage, BTreeOptions::tiny());
-    assert_eq!(db.limits().max_key_len, 512 / 8 - 16);
+    // Limits do not depend on the page size: long keys go to overflow chains.
+    assert_eq!(db.limits().max_key_len, crate::engine::LSM_MAX_KEY_LEN);
     db.put(b"k", b"v").unwrap();
     db.close().unwrap();
     let db = open(&storage, BTreeOptions::default());
+    let id = crate::identity::Identity::decode(
+        &storage
+            .read_file(IDENTITY_FILE, 4096, ReadPurpose::Recovery)
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(
-        db.limits().max_key_len,
-        48,
+        id.page_size, 512,
         "the page size of the existing database wins"
     );
     assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    db.put(b"k2", &[5u8; 300]).unwrap();
+    db.close().unwrap();
+    let data = storage
+        .read_file(DATA_FILE, 1 << 20, ReadPurpose::Recovery)
+        .unwrap();
+    assert!(data.len() <= 6 * 512, "{} bytes: pages of 512", data.len());
     let default = sim(28);
     let db = open(&default, BTreeOptions::default());
-    assert_eq!(db.limits().max_key_len, 496);
+    assert_eq!(db.limits().max_key_len, crate::engine::LSM_MAX_KEY_LEN);
 }
 
 #[test]
@@ -357,7 +369,7 @@ fn larger_page_sizes_work_end_to_end() {
         let db = open(&storage, opts);
         let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         assert_same(&all(&db), &want, &format!("page size {page_size}"));
-        assert_eq!(db.limits().max_key_len, page_size / 8 - 16);
+        assert_eq!(db.limits().max_key_len, crate::engine::LSM_MAX_KEY_LEN);
     }
 }
 

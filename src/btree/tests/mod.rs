@@ -4,7 +4,7 @@
 //! - the free list keeps the file from growing under delete-and-reinsert;
 //! - every bit flip and every truncation of a small data file opens and reads without a panic, giving
 //!   `Corruption` or the right data;
-//! - child-pointer and sibling-link cycles are `Corruption`, not a hang;
+//! - child-pointer cycles and nonzero former sibling-link bytes are `Corruption`, not a hang;
 //! - snapshots past `snapshot_memory` fail with `SnapshotTooOld`; cached reads never touch storage.
 //!
 //! `RUMDB_SEED=<s>` runs the model test with one seed; `RUMDB_BTREE_SEEDS=<n>` sets how many (default 4).
@@ -279,3 +279,4 @@ fn random_operations_agree_with_the_model() {
 
 mod damage;
 mod engine;
+mod long_keys;
