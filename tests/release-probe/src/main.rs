@@ -3,9 +3,10 @@
 //! intact. With the `testing` feature on (or the gating in `src/crash_point.rs` broken) the first run that
 //! reaches its point dies by `abort` (exit 134) and the probe fails.
 //!
-//! `rumdb-release-probe workload` runs one workload under whatever environment it was given.
+//! `rumdb-release-probe workload DIR` runs one workload in the new directory `DIR` under whatever
+//! environment it was given.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use rumdb::crash_point::CRASH_POINTS;
@@ -89,15 +90,8 @@ fn workload(dir: &Path) -> Result<(), String> {
     db.close().map_err(err("btree close"))
 }
 
-fn scratch_dir(tag: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("rumdb-release-probe-{}-{tag}", std::process::id()))
-}
-
-fn run_workload() -> ExitCode {
-    let dir = scratch_dir("workload");
-    let result = workload(&dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    match result {
+fn run_workload(dir: &Path) -> ExitCode {
+    match workload(dir) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("release probe workload failed: {e}");
@@ -107,8 +101,11 @@ fn run_workload() -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    if std::env::args().nth(1).as_deref() == Some("workload") {
-        return run_workload();
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, mode, dir] = &args[..]
+        && mode == "workload"
+    {
+        return run_workload(Path::new(dir));
     }
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
@@ -117,14 +114,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let scratch = std::env::temp_dir().join(format!("rumdb-release-probe-{}", std::process::id()));
     let mut failed = 0;
-    for point in CRASH_POINTS {
+    for (i, point) in CRASH_POINTS.iter().enumerate() {
         let spec = format!("{point}:1");
-        match Command::new(&exe)
+        let dir = scratch.join(i.to_string());
+        let status = Command::new(&exe)
             .arg("workload")
+            .arg(&dir)
             .env("RUMDB_CRASH_AT", &spec)
-            .status()
-        {
+            .status();
+        let _ = std::fs::remove_dir_all(&dir);
+        match status {
             Ok(status) if status.success() => {}
             Ok(status) => {
                 failed += 1;
@@ -136,6 +137,7 @@ fn main() -> ExitCode {
             }
         }
     }
+    let _ = std::fs::remove_dir_all(&scratch);
     if failed > 0 {
         eprintln!(
             "FAILED: {failed} of {} crash points stopped a release build without feature `testing`",
