@@ -1,12 +1,20 @@
 //! Whitebox crash points (RocksDB's kill points): named places in flush, compaction, manifest rollover,
 //! checkpoint and WAL rotation where a test can make the process die.
 //!
-//! Disarmed, a crash point costs one relaxed atomic load. A process arms one point from the environment
-//! with `RUMDB_CRASH_AT=<name>:<nth>`: the `nth` time execution reaches `name`, the process calls
-//! [`std::process::abort`] — no destructors run, the same effect on disk as SIGKILL. The kill -9 tests
-//! re-execute their own binary as a writer with the variable set and check what survives.
+//! Crash points exist only in test builds: with feature `testing` (which `cargo test` turns on through
+//! the crate's dev-dependency on itself) or in the crate's own unit tests. There a process arms one point
+//! from the environment with `RUMDB_CRASH_AT=<name>:<nth>`: the `nth` time execution reaches `name`, the
+//! process calls [`std::process::abort`] — no destructors run, the same effect on disk as SIGKILL. The
+//! kill -9 tests re-execute their own binary as a writer with the variable set and check what survives.
+//! Disarmed, a crash point costs one relaxed atomic load.
+//!
+//! Without the feature (every user's build) [`hit`] and [`hit_then`] are empty inline functions: they
+//! never read the environment and never run their closure, so `RUMDB_CRASH_AT` cannot stop a user's
+//! program. `.ci/run` checks this on a release build.
 
+#[cfg(any(test, feature = "testing"))]
 use std::sync::OnceLock;
+#[cfg(any(test, feature = "testing"))]
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Every crash point in the code, for tests that iterate over them.
@@ -59,10 +67,14 @@ pub const CRASH_POINTS: &[&str] = &[
     "btree.checkpoint.wal_deleted",
 ];
 
+#[cfg(any(test, feature = "testing"))]
 static ARMED: AtomicBool = AtomicBool::new(true);
+#[cfg(any(test, feature = "testing"))]
 static HITS: AtomicU64 = AtomicU64::new(0);
+#[cfg(any(test, feature = "testing"))]
 static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
 
+#[cfg(any(test, feature = "testing"))]
 fn target() -> &'static Option<(String, u64)> {
     TARGET.get_or_init(|| {
         let spec = std::env::var("RUMDB_CRASH_AT").ok()?;
@@ -72,6 +84,7 @@ fn target() -> &'static Option<(String, u64)> {
 }
 
 /// Marks crash point `name`; aborts the process if it is the armed point's `nth` hit.
+#[cfg(any(test, feature = "testing"))]
 #[inline]
 pub fn hit(name: &str) {
     hit_then(name, || {});
@@ -80,6 +93,7 @@ pub fn hit(name: &str) {
 /// Marks crash point `name`; on the armed point's `nth` hit, runs `before_abort` (e.g. writes half of a
 /// page, to leave a torn write behind) and then aborts the process. Disarmed, `before_abort` never runs
 /// and the cost is one relaxed atomic load.
+#[cfg(any(test, feature = "testing"))]
 #[inline]
 pub fn hit_then(name: &str, before_abort: impl FnOnce()) {
     if !ARMED.load(Ordering::Relaxed) {
@@ -96,6 +110,17 @@ pub fn hit_then(name: &str, before_abort: impl FnOnce()) {
         Some(_) => {}
     }
 }
+
+/// Marks crash point `name`. Without feature `testing` it does nothing: crash points are compiled out.
+#[cfg(not(any(test, feature = "testing")))]
+#[inline(always)]
+pub fn hit(_name: &str) {}
+
+/// Marks crash point `name`. Without feature `testing` it does nothing and never runs `before_abort`:
+/// crash points are compiled out.
+#[cfg(not(any(test, feature = "testing")))]
+#[inline(always)]
+pub fn hit_then(_name: &str, _before_abort: impl FnOnce()) {}
 
 #[cfg(test)]
 mod tests {

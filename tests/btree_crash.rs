@@ -1,11 +1,12 @@
 //! B-tree engine: crash tests on the simulated backend (TESTING.md C.2 oracles through
 //! `engine_history`), a torn page repaired from the doublewrite file, and a failed fsync that poisons.
 //!
-//! `RUMDB_SEED=<n>` runs one seed; `RUMDB_BTREE_SEEDS=<n>` sets how many (defaults keep CI fast).
+//! `RUMDB_SEED=<n>` runs one seed; `RUMDB_BTREE_SEEDS=<n>` sets how many (defaults keep CI fast; every
+//! knob is listed in the `rumdb::testing` docs).
 
 use std::sync::Arc;
 
-use rumdb::btree::{BTreeEngine, BTreeOptions};
+use rumdb::btree::BTreeEngine;
 use rumdb::storage::Storage;
 use rumdb::testing::engine_history;
 use rumdb::testing::engines::BTreeTiny as Tiny;
@@ -13,21 +14,7 @@ use rumdb::testing::{CrashMode, SimBackend};
 use rumdb::{Durability, Engine, WriteBatch, WriteOptions};
 
 fn seeds(default: u64) -> Vec<u64> {
-    if let Some(seed) = std::env::var("RUMDB_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
-        return vec![seed];
-    }
-    let n = std::env::var("RUMDB_BTREE_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default);
-    (0..n).collect()
-}
-
-fn tiny() -> BTreeOptions {
-    Tiny::options()
+    rumdb::testing::seeds("RUMDB_BTREE_SEEDS", default)
 }
 
 /// Every crash point of seeded workloads with several checkpoints and a reopen, under every crash mode.
@@ -57,11 +44,7 @@ fn value(i: u32, round: u32) -> Vec<u8> {
 /// Opens a database on `sim` (large dirty limit: checkpoints only on `flush`), loads 80 keys, checkpoints,
 /// then overwrites them all with `Flush` writes (not yet checkpointed). Returns the handle.
 fn loaded(sim: &SimBackend) -> BTreeEngine {
-    let options = BTreeOptions {
-        max_dirty_pages: 1000,
-        pool_bytes: 1000 * 512,
-        ..BTreeOptions::tiny()
-    };
+    let options = Tiny::checkpoint_on_flush_options();
     let db = BTreeEngine::open_with(Storage::new(Arc::new(sim.clone())), options).unwrap();
     for round in 0..2 {
         for i in 0..80u32 {
@@ -126,7 +109,8 @@ fn a_torn_page_after_a_crash_mid_checkpoint_is_restored_from_the_doublewrite_fil
         image
             .corrupt("data", u64::from(pgno) * 512 + 256, &[0xA5; 256])
             .unwrap();
-        let db = BTreeEngine::open_with(Storage::new(Arc::new(image.clone())), tiny()).unwrap();
+        let db =
+            BTreeEngine::open_with(Storage::new(Arc::new(image.clone())), Tiny::options()).unwrap();
         assert_eq!(db.stats().recovery.pages_restored, n as u64, "crash at {c}");
         check_all(&db, 1);
         assert!(!image.file_names().contains(&"doublewrite".to_string()));
@@ -188,7 +172,7 @@ fn a_failed_fsync_poisons_and_reopen_recovers_every_acknowledged_write() {
         } else {
             CrashMode::ProcessKill
         });
-        let db = BTreeEngine::open_with(Storage::new(Arc::new(image)), tiny()).unwrap();
+        let db = BTreeEngine::open_with(Storage::new(Arc::new(image)), Tiny::options()).unwrap();
         for i in 1..80u32 {
             assert_eq!(
                 db.get(format!("key{i:03}").as_bytes()).unwrap(),
@@ -228,7 +212,8 @@ fn enospc_during_a_checkpoint_fails_cleanly() {
         drop(db);
         sim.set_fault_plan(rumdb::testing::FaultPlan::default());
         let image = sim.crash(CrashMode::ProcessKill);
-        let db = BTreeEngine::open_with(Storage::new(Arc::new(image.clone())), tiny()).unwrap();
+        let db =
+            BTreeEngine::open_with(Storage::new(Arc::new(image.clone())), Tiny::options()).unwrap();
         check_all(&db, 1);
         assert!(!image.file_names().contains(&"doublewrite".to_string()));
     }
@@ -239,7 +224,9 @@ fn enospc_during_a_checkpoint_fails_cleanly() {
 #[test]
 fn concurrent_sync_writers_survive_a_power_loss() {
     let sim = SimBackend::new(13);
-    let db = Arc::new(BTreeEngine::open_with(Storage::new(Arc::new(sim.clone())), tiny()).unwrap());
+    let db = Arc::new(
+        BTreeEngine::open_with(Storage::new(Arc::new(sim.clone())), Tiny::options()).unwrap(),
+    );
     let syncs_before = sim.op_count(rumdb::testing::OpKind::SyncData);
     std::thread::scope(|s| {
         for t in 0..4u32 {
@@ -264,7 +251,7 @@ fn concurrent_sync_writers_survive_a_power_loss() {
     // The power loss comes before any close: only what the writes themselves made durable survives.
     let image = sim.crash(CrashMode::PowerLossDropAll);
     drop(db);
-    let db = BTreeEngine::open_with(Storage::new(Arc::new(image)), tiny()).unwrap();
+    let db = BTreeEngine::open_with(Storage::new(Arc::new(image)), Tiny::options()).unwrap();
     for t in 0..4u32 {
         for i in 0..25u32 {
             assert_eq!(
@@ -297,14 +284,14 @@ fn recovery_report_counts_replayed_batches_and_a_torn_tail() {
     let len = torn.read_file(&segment).unwrap().len() as u64;
     torn.truncate(&segment, len - 10).unwrap();
 
-    let db = BTreeEngine::open_with(Storage::new(Arc::new(image)), tiny()).unwrap();
+    let db = BTreeEngine::open_with(Storage::new(Arc::new(image)), Tiny::options()).unwrap();
     let r = db.stats().recovery;
     assert_eq!((r.records_replayed, r.segments_replayed), (80, 1), "{r:?}");
     assert_eq!((r.truncated_bytes, r.pages_restored), (0, 0), "{r:?}");
     check_all(&db, 1);
     drop(db);
 
-    let db = BTreeEngine::open_with(Storage::new(Arc::new(torn)), tiny()).unwrap();
+    let db = BTreeEngine::open_with(Storage::new(Arc::new(torn)), Tiny::options()).unwrap();
     let r = db.stats().recovery;
     assert_eq!(r.records_replayed, 79, "{r:?}");
     assert!(r.truncated_bytes > 0 && r.truncated_at.is_some(), "{r:?}");
@@ -354,7 +341,7 @@ fn a_crash_during_recovery_recovers_the_same_state() {
 #[test]
 fn a_power_loss_during_recovery_never_seals_a_damaged_tail() {
     let sim = SimBackend::new(21);
-    let db = BTreeEngine::open_with(Storage::new(Arc::new(sim.clone())), tiny()).unwrap();
+    let db = BTreeEngine::open_with(Storage::new(Arc::new(sim.clone())), Tiny::options()).unwrap();
     for i in 0..20u32 {
         db.put(format!("key{i:03}").as_bytes(), &value(i, 0))
             .unwrap();
@@ -372,7 +359,8 @@ fn a_power_loss_during_recovery_never_seals_a_damaged_tail() {
     let image = sim.crash(CrashMode::ProcessKill);
     let recovery_ops = {
         let copy = image.crash(CrashMode::ProcessKill);
-        let db = BTreeEngine::open_with(Storage::new(Arc::new(copy.clone())), tiny()).unwrap();
+        let db =
+            BTreeEngine::open_with(Storage::new(Arc::new(copy.clone())), Tiny::options()).unwrap();
         assert!(db.stats().recovery.truncated_bytes > 0);
         copy.mutating_ops()
     };
@@ -384,13 +372,14 @@ fn a_power_loss_during_recovery_never_seals_a_damaged_tail() {
                 crash_at_op: Some(k),
                 ..Default::default()
             });
-            let interrupted = BTreeEngine::open_with(Storage::new(Arc::new(copy.clone())), tiny());
+            let interrupted =
+                BTreeEngine::open_with(Storage::new(Arc::new(copy.clone())), Tiny::options());
             let again = copy.crash(CrashMode::PowerLossAny {
                 garbage: false,
                 zeros: false,
             });
             drop(interrupted);
-            let db = BTreeEngine::open_with(Storage::new(Arc::new(again)), tiny())
+            let db = BTreeEngine::open_with(Storage::new(Arc::new(again)), Tiny::options())
                 .unwrap_or_else(|e| panic!("recovery crashed at its op {k}: {e}"));
             for i in 0..20u32 {
                 assert_eq!(

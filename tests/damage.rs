@@ -31,6 +31,7 @@ use std::sync::Arc;
 use rumdb::btree::{BTreeEngine, BTreeOptions};
 use rumdb::lsm::LsmEngine;
 use rumdb::storage::Storage;
+use rumdb::testing::engines::{BTreeTiny, LsmTiny};
 use rumdb::testing::{CrashMode, FaultPlan, SimBackend};
 use rumdb::{Durability, Engine, Error, LsmOptions, WriteBatch, WriteOptions};
 
@@ -49,22 +50,12 @@ enum Eng {
 }
 
 fn lsm_options() -> LsmOptions {
-    LsmOptions {
-        memtable_bytes: 2 << 10,
-        l0_compaction_trigger: 3,
-        base_level_bytes: 2 << 10,
-        target_file_bytes: 2 << 10,
-        ..LsmOptions::tiny()
-    }
+    LsmTiny::options()
 }
 
 /// Checkpoints only on `flush` and close: the WAL holds every batch after the last one.
 fn btree_options() -> BTreeOptions {
-    BTreeOptions {
-        max_dirty_pages: 1000,
-        pool_bytes: 1000 * PAGE,
-        ..BTreeOptions::tiny()
-    }
+    BTreeTiny::checkpoint_on_flush_options()
 }
 
 // ---------------------------------------------------------------------------------------------------

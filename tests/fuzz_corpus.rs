@@ -64,12 +64,7 @@ fn committed_corpora_and_regressions_replay_cleanly() {
 
 #[test]
 fn mutated_seeds_do_not_panic() {
-    let mut rng = Rng::new(
-        std::env::var("RUMDB_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(1),
-    );
+    let mut rng = Rng::new(rumdb::testing::seed(1));
     for (target, seed) in seed_corpus() {
         for round in 0..40 {
             let mut data = seed.clone();

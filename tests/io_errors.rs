@@ -21,10 +21,11 @@
 use std::io::ErrorKind;
 use std::sync::Arc;
 
-use rumdb::btree::{BTreeEngine, BTreeOptions};
+use rumdb::btree::BTreeEngine;
 use rumdb::storage::Storage;
+use rumdb::testing::engines::{BTreeTiny, LsmTiny};
 use rumdb::testing::{CrashMode, Fault, FaultPlan, OpKind, SimBackend};
-use rumdb::{Durability, Engine, Error, LsmEngine, LsmOptions, WriteBatch, WriteOptions};
+use rumdb::{Durability, Engine, Error, LsmEngine, WriteBatch, WriteOptions};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -50,24 +51,11 @@ const ENOSPC: ErrorKind = ErrorKind::StorageFull;
 
 fn open(kind: Kind, storage: Storage) -> rumdb::Result<Box<dyn Engine>> {
     Ok(match kind {
-        Kind::Lsm => Box::new(LsmEngine::open_with(
-            storage,
-            LsmOptions {
-                memtable_bytes: 2 << 10,
-                l0_compaction_trigger: 3,
-                base_level_bytes: 2 << 10,
-                target_file_bytes: 2 << 10,
-                ..LsmOptions::tiny()
-            },
-        )?),
+        Kind::Lsm => Box::new(LsmEngine::open_with(storage, LsmTiny::options())?),
         // A dirty limit above the workload: checkpoints run only on `flush` (and at open).
         Kind::BTree => Box::new(BTreeEngine::open_with(
             storage,
-            BTreeOptions {
-                max_dirty_pages: 1000,
-                pool_bytes: 1000 * 512,
-                ..BTreeOptions::tiny()
-            },
+            BTreeTiny::checkpoint_on_flush_options(),
         )?),
     })
 }

@@ -22,10 +22,11 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-use rumdb::btree::{BTreeEngine, BTreeOptions};
+use rumdb::btree::BTreeEngine;
 use rumdb::crash_point::CRASH_POINTS;
 use rumdb::testing::Rng;
-use rumdb::{Durability, Engine, LsmEngine, LsmOptions, WriteBatch, WriteOptions};
+use rumdb::testing::engines::{BTreeTiny, LsmTiny};
+use rumdb::{Durability, Engine, LsmEngine, WriteBatch, WriteOptions};
 
 const CHILD: &str = "RUMDB_KILL_CHILD";
 const ENGINE: &str = "RUMDB_KILL_ENGINE";
@@ -55,27 +56,13 @@ impl Kind {
         }
     }
 
-    /// Small options: flushes, compactions, manifest edits, checkpoints and WAL rotations every few
-    /// dozen writes (Manual background: they run inline, in the writer).
+    /// Small options (the crash tests' `rumdb::testing::engines`): flushes, compactions, manifest edits,
+    /// checkpoints and WAL rotations every few dozen writes (Manual background: they run inline, in the
+    /// writer).
     fn open(self, dir: &Path) -> rumdb::Result<Box<dyn Engine>> {
         Ok(match self {
-            Kind::Lsm => Box::new(LsmEngine::open(
-                dir,
-                LsmOptions {
-                    memtable_bytes: 2 << 10,
-                    l0_compaction_trigger: 3,
-                    base_level_bytes: 2 << 10,
-                    target_file_bytes: 2 << 10,
-                    ..LsmOptions::tiny()
-                },
-            )?),
-            Kind::BTree => Box::new(BTreeEngine::open(
-                dir,
-                BTreeOptions {
-                    max_dirty_pages: 6,
-                    ..BTreeOptions::tiny()
-                },
-            )?),
+            Kind::Lsm => Box::new(LsmEngine::open(dir, LsmTiny::options())?),
+            Kind::BTree => Box::new(BTreeEngine::open(dir, BTreeTiny::options())?),
         })
     }
 }
@@ -278,18 +265,12 @@ impl Expect {
 }
 
 fn seed() -> u64 {
-    std::env::var("RUMDB_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(8)
+    rumdb::testing::seed(8)
 }
 
 /// Kill rounds for one engine and durability; returns the rounds run.
 fn kill_rounds(test: &str, kind: Kind, durability: &str) -> u64 {
-    let rounds: u64 = std::env::var("RUMDB_KILL_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(6);
+    let rounds = rumdb::testing::env_u64("RUMDB_KILL_ROUNDS", 6);
     let seed = seed();
     let mut rng = Rng::new(seed ^ kind as u64 ^ u64::from(durability == "sync") << 8);
     let dir = tempfile::tempdir().unwrap();

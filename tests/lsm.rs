@@ -1,6 +1,7 @@
 //! LSM engine: seeded model tests and crash tests on the simulated backend (Manual background).
 //!
-//! `RUMDB_SEED=<n>` runs one seed; `RUMDB_LSM_SEEDS=<n>` sets how many (defaults keep CI fast).
+//! `RUMDB_SEED=<n>` runs one seed; `RUMDB_LSM_SEEDS=<n>` sets how many (defaults keep CI fast; every knob
+//! is listed in the `rumdb::testing` docs).
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -13,17 +14,7 @@ use rumdb::testing::{CrashMode, Rng, SimBackend};
 use rumdb::{Durability, Engine, LsmEngine, LsmOptions, WriteBatch, WriteOptions};
 
 fn seeds(default: u64) -> Vec<u64> {
-    if let Some(seed) = std::env::var("RUMDB_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
-        return vec![seed];
-    }
-    let n = std::env::var("RUMDB_LSM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default);
-    (0..n).collect()
+    rumdb::testing::seeds("RUMDB_LSM_SEEDS", default)
 }
 
 /// Thousands of random operations with flushes, compactions and reopens agree with a BTreeMap after every

@@ -3,22 +3,13 @@
 //! checked against what was acknowledged (see `rumdb::testing::wal_history` for the oracle). Also: a bit
 //! flipped in provably synced data must be `Corruption`.
 //!
-//! `RUMDB_WAL_SEEDS=<n>` sets the number of histories (default 1,000); `RUMDB_SEED=<s>` runs one.
+//! `RUMDB_WAL_SEEDS=<n>` sets the number of histories (default 1,000); `RUMDB_SEED=<s>` runs one (every
+//! knob is listed in the `rumdb::testing` docs).
 
 use rumdb::testing::wal_history::{WalHistory, check_every_crash_point, check_synced_bit_flip};
 
 fn seeds() -> Vec<u64> {
-    if let Some(seed) = std::env::var("RUMDB_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
-        return vec![seed];
-    }
-    let n = std::env::var("RUMDB_WAL_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1000);
-    (0..n).collect()
+    rumdb::testing::seeds("RUMDB_WAL_SEEDS", 1000)
 }
 
 fn reproduce(seed: u64) -> String {

@@ -9,8 +9,8 @@
 //! - turn an `EWOULDBLOCK` on the `LOCK` file into [`Error::Locked`].
 //!
 //! Behind them sits a [`Backend`]: [`OsBackend`] (std::fs on a real directory; see its docs for the media
-//! assumptions) or, with feature `testing`, [`SimBackend`](crate::storage::sim::SimBackend), an in-memory
-//! disk that can crash on demand and inject faults.
+//! assumptions) or, with feature `testing`, `storage::sim::SimBackend`, an in-memory disk that can crash
+//! on demand and inject faults.
 //!
 //! # Semantics every backend provides
 //!

@@ -1,6 +1,7 @@
 //! The engine configurations the crash tests and the operation-sequence fuzz targets run: tiny options,
 //! Manual background (so a seed or an input reproduces), and each engine's own check for orphaned and
-//! missing files.
+//! missing files. The integration tests that open engines themselves (kill -9, damage, I/O errors) take
+//! their options from here too.
 
 use crate::btree::{BTreeEngine, BTreeOptions};
 use crate::error::Result;
@@ -61,6 +62,18 @@ impl BTreeTiny {
         BTreeOptions {
             max_dirty_pages: 6,
             ..BTreeOptions::tiny()
+        }
+    }
+
+    /// The same 512-byte pages with a dirty limit (1,000 pages, all of them in the pool) above any test
+    /// workload: checkpoints run only on `flush`, at open and at close, so the WAL holds every batch
+    /// after the last `flush`.
+    pub fn checkpoint_on_flush_options() -> BTreeOptions {
+        let tiny = BTreeOptions::tiny();
+        BTreeOptions {
+            max_dirty_pages: 1000,
+            pool_bytes: 1000 * tiny.page_size,
+            ..tiny
         }
     }
 }

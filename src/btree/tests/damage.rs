@@ -329,10 +329,7 @@ fn allowed(e: &Error) -> bool {
 fn structural_damage_behind_a_valid_checksum_never_panics() {
     let (identity, data, model) = small_image();
     let pages = (data.len() / 512) as u32;
-    let iterations = std::env::var("RUMDB_BTREE_DAMAGE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1500u64);
+    let iterations = crate::testing::env_u64("RUMDB_BTREE_DAMAGE", 1500);
     let errors = std::sync::atomic::AtomicU64::new(0);
     let note = |e: &Error| {
         errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -60,17 +60,7 @@ fn assert_same(got: &[KvPairOwned], want: &[KvPairOwned], ctx: &str) {
 }
 
 fn seeds() -> Vec<u64> {
-    if let Some(s) = std::env::var("RUMDB_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
-        return vec![s];
-    }
-    let n = std::env::var("RUMDB_BTREE_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(4);
-    (0..n).collect()
+    crate::testing::seeds("RUMDB_BTREE_SEEDS", 4)
 }
 
 // ---------------------------------------------------------------------------------------------------------
