@@ -4,7 +4,7 @@
 //!
 //! The commit itself (writer mutex, sequences, WAL append and group commit, poison, close) is the shared
 //! pipeline's (`crate::pipeline`). The LSM's parts: backpressure before the writer mutex
-//! ([`Shared::throttle`]); under it, make room (seal a full memtable: the WAL rotates to a new segment, the
+//! (`Shared::throttle`); under it, make room (seal a full memtable: the WAL rotates to a new segment, the
 //! sealed memtable joins the immutable list and is flushed by the worker, or inline in Manual mode); apply
 //! (insert the batch into the active memtable). The pipeline publishes the visible sequence only after
 //! the whole batch is in the memtable: no reader sees part of a batch.
