@@ -78,6 +78,10 @@ struct Frame {
     stats: Stats,
     os: Option<OsIo>,
     start: Instant,
+    /// Bytes written by background work left over from earlier workloads (or the open), drained by the
+    /// settle before the frame started: not this workload's.
+    carried_over: u64,
+    rss: measure::RssSampler,
 }
 
 /// What a workload did, besides what the frame measures.
@@ -128,12 +132,20 @@ pub fn run(cfg: &Config, engine: &str) -> Res<()> {
     Ok(())
 }
 
+/// Starts a workload's frame: first settles (`wait_idle`) so background work an earlier workload left (a
+/// compaction the reopen found due, say) is counted as carried over, not as this workload's.
 fn begin(db: &Db) -> Frame {
+    let before = db.engine.stats();
+    // A failed settle shows in the workload itself (its writes return the error).
+    let _ = db.engine.wait_idle();
+    let stats = db.engine.stats();
     measure::reset_peak_rss();
     Frame {
-        stats: db.engine.stats(),
+        carried_over: stats.since(&before).io.written.total(),
+        stats,
         os: measure::os_io(),
         start: Instant::now(),
+        rss: measure::RssSampler::start(),
     }
 }
 
@@ -245,6 +257,7 @@ impl Child<'_> {
             .map(|(name, b)| (name.to_string(), json!(b)))
             .collect();
         let r = settled.reads;
+        let (peak_anon, peak_file) = f.rss.finish();
         let line = json!({
             "engine": self.engine,
             "workload": workload,
@@ -254,7 +267,10 @@ impl Child<'_> {
             "latency_unit": d.latency.unit,
             "p50_us": d.latency.percentile_us(50.0),
             "p99_us": d.latency.percentile_us(99.0),
+            "p999_us": d.latency.percentile_us(99.9),
+            "max_us": d.latency.percentile_us(100.0),
             "durability": format!("{:?}", d.durability),
+            "carried_over_bytes": f.carried_over,
             "user_bytes": closed.user_bytes,
             "written": written,
             "written_total": closed.io.written.total(),
@@ -274,6 +290,8 @@ impl Child<'_> {
             "dir_bytes_close": bytes_close,
             "engine_memory": settled.memory.total(),
             "peak_rss": measure::peak_rss(),
+            "peak_anon": peak_anon,
+            "peak_file": peak_file,
             "compactions": closed.compactions,
             "checkpoints": closed.checkpoints,
             "stalls": closed.stalls,

@@ -46,6 +46,62 @@ pub fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
+/// Resident anonymous and file-backed memory now (`RssAnon`, `RssFile` of /proc/self/status), in bytes.
+fn rss_parts() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = |name: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some((kib("RssAnon:")? * 1024, kib("RssFile:")? * 1024))
+}
+
+/// Samples anonymous and file-backed RSS every 20 ms on a thread of its own and keeps the peak of each:
+/// VmHWM mixes the two, and pages of memory-mapped tables (file-backed) are not comparable with an engine
+/// that reads through a cache of its own.
+pub struct RssSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<(u64, u64)>>,
+}
+
+impl RssSampler {
+    pub fn start() -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut peak = (0, 0);
+            loop {
+                if let Some((anon, file)) = rss_parts() {
+                    peak = (peak.0.max(anon), peak.1.max(file));
+                }
+                if flag.load(Ordering::Relaxed) {
+                    return peak;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        RssSampler {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops sampling; the peaks `(anonymous, file-backed)` in bytes.
+    pub fn finish(mut self) -> (u64, u64) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or((0, 0))
+    }
+}
+
 /// Allocated bytes (`st_blocks` × 512) of the files in `dir`.
 pub fn dir_bytes(dir: &Path) -> std::io::Result<u64> {
     use std::os::unix::fs::MetadataExt;

@@ -115,6 +115,13 @@ pub fn ordered<'a>(results: &'a [Value], engines: &[String]) -> Vec<&'a Value> {
     out
 }
 
+/// Workloads that write nothing: durability and fsync columns do not apply to them.
+const READ_ONLY: [&str; 3] = ["readrandom", "readmissing", "scan"];
+
+fn read_only(r: &Value) -> bool {
+    READ_ONLY.contains(&text(r, "workload"))
+}
+
 pub fn print_tables(results: &[&Value]) {
     let rows: Vec<Vec<String>> = results
         .iter()
@@ -126,14 +133,21 @@ pub fn print_tables(results: &[&Value]) {
                 thousands(ops_per_sec(r).unwrap_or(0.0)),
                 f(num(r, "p50_us"), 1),
                 f(num(r, "p99_us"), 1),
+                f(num(r, "p999_us"), 1),
+                f(num(r, "max_us"), 1),
                 text(r, "latency_unit").into(),
-                text(r, "durability").into(),
+                if read_only(r) {
+                    "-".into()
+                } else {
+                    text(r, "durability").into()
+                },
                 f(num(r, "settle_secs"), 2),
             ]
         })
         .collect();
     table(
-        "Throughput and latency (ops/s over the workload's loop; settle = wait_idle afterwards, not included)",
+        "Throughput and latency (ops/s over the workload's loop; settle = wait_idle afterwards, not included; \
+         durability: of the workload's writes, '-' for read-only workloads)",
         &[
             "workload",
             "engine",
@@ -141,6 +155,8 @@ pub fn print_tables(results: &[&Value]) {
             "ops/s",
             "p50 µs",
             "p99 µs",
+            "p99.9 µs",
+            "max µs",
             "latency per",
             "durability",
             "settle s",
@@ -175,12 +191,19 @@ pub fn print_tables(results: &[&Value]) {
                     purposes.join(", ")
                 },
                 f(wa_os(r), 2),
-                f(num(r, "fsyncs"), 0),
+                if read_only(r) {
+                    "-".into()
+                } else {
+                    f(num(r, "fsyncs"), 0)
+                },
+                mb(num(r, "carried_over_bytes")),
             ]
         })
         .collect();
     table(
-        "Write amplification (bytes written ÷ user bytes, over the workload + settle + close; wa_os from /proc/self/io write_bytes)",
+        "Write amplification (bytes written ÷ user bytes, over the workload + settle + close; wa_os from \
+         /proc/self/io write_bytes). Background work an earlier workload left is drained before each \
+         workload starts and shown apart as 'carried over MB', never in the workload's own ratios",
         &[
             "workload",
             "engine",
@@ -189,6 +212,7 @@ pub fn print_tables(results: &[&Value]) {
             "by purpose",
             "wa_os",
             "fsyncs",
+            "carried over MB",
         ],
         &rows,
     );
@@ -240,6 +264,20 @@ pub fn print_tables(results: &[&Value]) {
         ],
         &rows,
     );
+    let device_reads: f64 = results
+        .iter()
+        .filter(|r| read_ops(r).0 > 0.0)
+        .filter_map(|r| num(r, "os/read_bytes"))
+        .sum();
+    println!(
+        "{}\n",
+        if device_reads == 0.0 {
+            "Every read above came from the OS page cache: the device read 0 bytes (OS read B/op = 0). \
+             Cold reads need the page cache dropped first, which needs root; the peers harness's --cold does."
+        } else {
+            "OS read B/op > 0: some reads went to the device (the page cache did not hold all the data)."
+        }
+    );
 
     let rows: Vec<Vec<String>> = results
         .iter()
@@ -253,12 +291,16 @@ pub fn print_tables(results: &[&Value]) {
                 mb(num(r, "dir_bytes_close")),
                 f(space_amp_close(r), 2),
                 f(num(r, "engine_memory").map(|b| b / 1048576.0), 1),
+                f(num(r, "peak_anon").map(|b| b / 1048576.0), 1),
+                f(num(r, "peak_file").map(|b| b / 1048576.0), 1),
                 f(num(r, "peak_rss").map(|b| b / 1048576.0), 1),
             ]
         })
         .collect();
     table(
-        "Space amplification (allocated bytes of the files ÷ live key+value bytes) and memory",
+        "Space amplification (allocated bytes of the files ÷ live key+value bytes) and memory (engine: Stats::memory; \
+         peak anon / file: anonymous and file-backed resident memory sampled every 20 ms — file-backed counts \
+         pages of memory-mapped tables; peak RSS: VmHWM, both together)",
         &[
             "workload",
             "engine",
@@ -268,6 +310,8 @@ pub fn print_tables(results: &[&Value]) {
             "files MB closed",
             "space amp closed",
             "engine MiB",
+            "peak anon MiB",
+            "peak file MiB",
             "peak RSS MiB",
         ],
         &rows,
@@ -308,26 +352,45 @@ pub fn load_sa(results: &[&Value], engine: &str) -> Option<f64> {
     space_amp_close(find(results, engine, "overwrite")?)
 }
 
+/// Who wins a row and by how much, in words: "LSM 14.6x less", "B-tree 1.7x faster".
+fn advantage(p: &Property) -> String {
+    let (Some(b), Some(l)) = (p.btree, p.lsm) else {
+        return "n/a".into();
+    };
+    if b <= 0.0 || l <= 0.0 {
+        return "n/a".into();
+    }
+    let btree_wins = if p.higher_is_better { b >= l } else { b <= l };
+    let (winner, times) = if btree_wins {
+        ("B-tree", if p.higher_is_better { b / l } else { l / b })
+    } else {
+        ("LSM", if p.higher_is_better { l / b } else { b / l })
+    };
+    let word = if p.higher_is_better { "faster" } else { "less" };
+    format!("{winner} {times:.2}x {word}")
+}
+
 /// "confirmed" when the textbook's side wins by at least 10%, "contradicted" when the other side does,
-/// "no difference" in between. Returns the verdict and the favoured side's advantage (> 1: it wins).
-fn verdict(p: &Property) -> (String, Option<f64>) {
+/// "no difference" in between.
+fn verdict(p: &Property) -> String {
     let (fav, other) = if p.favoured == "btree" {
         (p.btree, p.lsm)
     } else {
         (p.lsm, p.btree)
     };
+    // > 1: the textbook's side wins.
     let adv = if p.higher_is_better {
         ratio(fav, other)
     } else {
         ratio(other, fav)
     };
-    let v = match adv {
+    match adv {
         None => "n/a (workload not run)",
         Some(a) if a >= 1.1 => "confirmed",
         Some(a) if a <= 1.0 / 1.1 => "contradicted",
         Some(_) => "no difference",
-    };
-    (v.into(), adv)
+    }
+    .into()
 }
 
 pub fn print_textbook(results: &[&Value]) -> Vec<(String, String)> {
@@ -385,28 +448,21 @@ pub fn print_textbook(results: &[&Value]) -> Vec<(String, String)> {
     let rows: Vec<Vec<String>> = props
         .iter()
         .map(|p| {
-            let (v, adv) = verdict(p);
+            let v = verdict(p);
             verdicts.push((p.name.to_string(), v.clone()));
             vec![
                 p.name.into(),
                 format!("{} → {}", p.btree_says, fmt(p.btree, p.higher_is_better)),
                 format!("{} → {}", p.lsm_says, fmt(p.lsm, p.higher_is_better)),
                 p.measure.into(),
-                format!(
-                    "{} favoured: {}",
-                    if p.favoured == "btree" {
-                        "B-tree"
-                    } else {
-                        "LSM"
-                    },
-                    f(adv, 2)
-                ),
+                advantage(p),
                 v,
             ]
         })
         .collect();
     table(
-        "The textbook table, measured (advantage = how many times better the textbook's side is; ≥ 1.10 confirms, ≤ 1/1.10 contradicts)",
+        "The textbook table, measured (the verdict confirms the textbook when its side wins by ≥ 10%, \
+         contradicts it when the other side does)",
         &[
             "property",
             "B-tree: textbook → measured",
