@@ -990,8 +990,13 @@ impl Shared {
 
     /// Counts one point lookup and the pages it touched and fetched.
     pub(crate) fn count_get(&self, tally: &Tally) {
+        self.count_gets(tally, 1);
+    }
+
+    /// Counts `gets` point lookups and the pages they touched and fetched.
+    pub(crate) fn count_gets(&self, tally: &Tally, gets: u64) {
         self.core.counters.reads.add(&ReadCounters {
-            gets: 1,
+            gets,
             data_fetches: tally.data_fetches,
             index_fetches: tally.index_fetches,
             data_touches: tally.data_touches,
@@ -1028,6 +1033,34 @@ impl Engine for BTreeEngine {
 
     fn write(&self, batch: &WriteBatch, options: WriteOptions) -> Result<()> {
         pipeline::write(&*self.shared, batch, options)
+    }
+
+    /// Every key under one hold of the tree latch (so no batch applies in between), in key order, with
+    /// the previous descent's pages pinned: consecutive keys share the internal pages (and the leaf)
+    /// without a pool lookup racing an eviction.
+    fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        let s = &self.shared;
+        s.core.check_open()?;
+        let st = s.tree.read();
+        s.check_readable(&st)?;
+        let mut r = Reader::new(&s.store, &st, ReadPurpose::Get);
+        r.pins = Some(Vec::new());
+        let mut gets = 0;
+        let out = crate::engine::multi_get_sorted(keys, |key| {
+            gets += 1;
+            r.get(key)
+        });
+        s.count_gets(&r.tally, gets);
+        out
+    }
+
+    /// Leaves × sampled mean cells; see [`Engine::approximate_len`].
+    fn approximate_len(&self) -> Result<u64> {
+        let s = &self.shared;
+        s.core.check_open()?;
+        let st = s.tree.read();
+        s.check_readable(&st)?;
+        Reader::new(&s.store, &st, ReadPurpose::Scan).estimate_len()
     }
 
     fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<Iter> {
