@@ -416,7 +416,7 @@ impl Engine for LsmEngine {
 
     fn flush(&self) -> Result<()> {
         let shared = &self.shared;
-        shared.core.check_writable()?;
+        shared.core.check_writable_for("flush")?;
         {
             let _writer = shared.core.writer.lock();
             if !shared.mems.read().active.is_empty() {
@@ -427,6 +427,7 @@ impl Engine for LsmEngine {
     }
 
     fn compact(&self) -> Result<()> {
+        self.shared.core.check_writable_for("compact")?;
         self.flush()?;
         self.shared.compact_all()
     }
