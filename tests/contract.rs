@@ -457,7 +457,8 @@ pub fn conveniences_through_dyn_engine(open: Factory) {
         back.reverse();
         assert_eq!(back, want, "prefix {p:?} backwards");
     }
-    assert_eq!(db.prefix(b"ab".to_vec()).unwrap().count(), 4);
+    let owned: Vec<u8> = b"ab".to_vec();
+    assert_eq!(db.prefix(&owned).unwrap().count(), 4);
     assert!(db.contains_key("ab").unwrap());
     assert!(db.contains_key(b"").unwrap());
     assert!(!boxed.contains_key(b"ab\x01").unwrap());

@@ -73,7 +73,7 @@ fn key(i: u32) -> Vec<u8> {
 
 fn value(i: u32, round: u32) -> Vec<u8> {
     // Every tenth value is long enough for a B-tree overflow chain.
-    let len = if i % 10 == 0 { 3000 } else { 24 };
+    let len = if i.is_multiple_of(10) { 3000 } else { 24 };
     vec![(i + round) as u8; len]
 }
 
@@ -383,7 +383,7 @@ fn a_read_only_directory_opens_read_only() {
         drop(ro);
         if enforced {
             assert!(
-                matches!(open(kind, &db_dir, false), Err(_)),
+                open(kind, &db_dir, false).is_err(),
                 "{kind:?}: a writer cannot open a read-only directory"
             );
         }
