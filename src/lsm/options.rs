@@ -16,7 +16,7 @@ pub struct LsmOptions {
     pub create: CreateOptions,
     /// Open read-only (default false): a shared lock, no file created, written, renamed or deleted; the WAL
     /// is replayed into a memtable that is never flushed; writes, `sync`, `flush` and `compact` are
-    /// [`Error::ReadOnly`](crate::Error::ReadOnly). See [`LsmEngine::open`](super::LsmEngine::open).
+    /// [`Error::ReadOnly`]. See [`LsmEngine::open`](super::LsmEngine::open).
     pub read_only: bool,
     /// Memtable size at which it is sealed and flushed (default 64 MiB).
     pub memtable_bytes: u64,
