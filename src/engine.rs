@@ -165,6 +165,68 @@ pub trait Engine: Send + Sync {
     /// `Corruption` or `Io` reading the first blocks; later errors come from the iterator.
     fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<Iter>;
 
+    /// The values of `keys`, in the caller's order (a key given twice gets its value twice). Every answer
+    /// is as of one moment, as if read through one snapshot.
+    ///
+    /// The default sorts and dedupes the keys, reads them through a [`Snapshot`] in key order and puts
+    /// the answers back in the caller's order. The LSM reads every key at one sequence against one set of
+    /// memtables and one version; the B-tree reads them in key order under one hold of its tree latch,
+    /// keeping the previous descent's pages pinned so consecutive keys share them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put(b"a", b"1")?;
+    /// db.put(b"c", b"3")?;
+    /// let got = db.multi_get(&[&b"c"[..], b"b", b"a"])?;
+    /// assert_eq!(got, vec![Some(b"3".to_vec()), None, Some(b"1".to_vec())]);
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Engine::get`]; the first error met fails the whole call.
+    fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        let snap = self.snapshot()?;
+        snap.multi_get(keys)
+    }
+
+    /// An estimate of the number of entries, cheap to compute (it reads no data blocks or leaves beyond a
+    /// small sample).
+    ///
+    /// - LSM: the entries of every table (from the tables' properties) plus those of the memtables. It
+    ///   counts versions, not keys: overwritten values and deletion markers not yet compacted away are
+    ///   counted too, so it is an upper bound that compaction brings closer.
+    /// - B-tree: exact for a tree of one leaf; otherwise the number of leaves (counted by reading the
+    ///   internal pages) times the average cell count of up to eight leaves sampled evenly across the
+    ///   tree. Keys written since the last checkpoint are in the pool and counted.
+    /// - The default (the model engine): an exact count by a scan.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put(b"a", b"1")?;
+    /// db.put(b"a", b"2")?; // an overwrite: the LSM counts both versions until compaction
+    /// assert!(db.approximate_len()? >= 1);
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Corruption`, `Io` reading what the estimate needs; `Closed`.
+    fn approximate_len(&self) -> Result<u64> {
+        let mut n = 0u64;
+        for item in self.scan(Bound::Unbounded, Bound::Unbounded)?.keys() {
+            item?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// A consistent read-only view of the current state; released on drop.
     ///
     /// # Errors
@@ -217,15 +279,169 @@ pub trait Engine: Send + Sync {
     fn close(&self) -> Result<()>;
 }
 
-/// Conveniences over [`Engine`] that are not object-safe.
+/// Conveniences over [`Engine`] that are not object-safe (they take generic arguments). Implemented for
+/// every engine, `dyn Engine` included, so `Box<dyn Engine>` and `&dyn Engine` have them too.
 pub trait EngineExt: Engine {
     /// [`Engine::scan`] over any range of keys: `..`, `a..b`, `a..=b`, `a..`, `..b`, or a pair of
     /// [`Bound`]s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put(b"a", b"1")?;
+    /// db.put(b"b", b"2")?;
+    /// assert_eq!(db.range(&b"b"[..]..)?.count(), 1);
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
     ///
     /// # Errors
     /// As [`Engine::scan`].
     fn range<'a, R: RangeBounds<&'a [u8]>>(&self, range: R) -> Result<Iter> {
         self.scan(range.start_bound().cloned(), range.end_bound().cloned())
+    }
+
+    /// Every entry whose key starts with `prefix`, in key order (both ways). The upper bound is the prefix
+    /// with its last byte below 0xFF incremented and what follows dropped; an empty or all-0xFF prefix
+    /// has no upper bound.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// for k in ["user:1", "user:2", "users", "video:1"] {
+    ///     db.put(k.as_bytes(), b"")?;
+    /// }
+    /// let keys: Vec<Vec<u8>> = db.prefix("user:")?.keys().collect::<rumdb::Result<_>>()?;
+    /// assert_eq!(keys, vec![b"user:1".to_vec(), b"user:2".to_vec()]);
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Engine::scan`].
+    fn prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Iter> {
+        let prefix = prefix.as_ref();
+        let upper = prefix_upper_bound(prefix);
+        self.scan(
+            Bound::Included(prefix),
+            upper.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+        )
+    }
+
+    /// True if `key` has a value. It reads the value (B-tree: its overflow chain too) as
+    /// [`Engine::get`] does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put(b"k", b"v")?;
+    /// assert!(db.contains_key("k")?);
+    /// assert!(!db.contains_key("missing")?);
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Engine::get`].
+    fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        Ok(self.get(key.as_ref())?.is_some())
+    }
+
+    /// The entry with the smallest key, or `None` if the database is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// assert_eq!(db.first()?, None);
+    /// db.put(b"b", b"2")?;
+    /// db.put(b"a", b"1")?;
+    /// assert_eq!(db.first()?, Some((b"a".to_vec(), b"1".to_vec())));
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Engine::scan`].
+    fn first(&self) -> Result<Option<KvPair>> {
+        self.scan(Bound::Unbounded, Bound::Unbounded)?
+            .next()
+            .transpose()
+    }
+
+    /// The entry with the largest key, or `None` if the database is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put(b"b", b"2")?;
+    /// db.put(b"a", b"1")?;
+    /// assert_eq!(db.last()?, Some((b"b".to_vec(), b"2".to_vec())));
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Engine::scan`].
+    fn last(&self) -> Result<Option<KvPair>> {
+        self.scan(Bound::Unbounded, Bound::Unbounded)?
+            .next_back()
+            .transpose()
+    }
+
+    /// The keys within `range`, in key order (both ways): [`EngineExt::range`] through [`Iter::keys`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put(b"a", b"1")?;
+    /// db.put(b"b", b"2")?;
+    /// let keys: Vec<Vec<u8>> = db.keys(..)?.rev().collect::<rumdb::Result<_>>()?;
+    /// assert_eq!(keys, vec![b"b".to_vec(), b"a".to_vec()]);
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Engine::scan`].
+    fn keys<'a, R: RangeBounds<&'a [u8]>>(&self, range: R) -> Result<Keys> {
+        Ok(self.range(range)?.keys())
+    }
+
+    /// [`Engine::multi_get`] for keys of any type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put(b"a", b"1")?;
+    /// let got = db.get_many(["a", "z"])?;
+    /// assert_eq!(got, vec![Some(b"1".to_vec()), None]);
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Engine::multi_get`].
+    fn get_many<K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        let owned: Vec<K> = keys.into_iter().collect();
+        let refs: Vec<&[u8]> = owned.iter().map(AsRef::as_ref).collect();
+        self.multi_get(&refs)
     }
 }
 
@@ -238,6 +454,9 @@ pub trait Cursor: Send {
     fn next_front(&mut self) -> Option<Result<KvPair>>;
     /// The next entry from the back (descending keys), or `None` at the start.
     fn next_back(&mut self) -> Option<Result<KvPair>>;
+    /// From now on the caller ignores values: a cursor that can avoid reading them may yield empty ones.
+    /// The default does nothing (values are still read).
+    fn skip_values(&mut self) {}
 }
 
 /// A double-ended iterator over `Result<(key, value)>` in key order that meets in the middle like
@@ -280,6 +499,26 @@ impl Iter {
             }
         }
         Iter::new(Box::new(Empty))
+    }
+
+    /// An iterator over the keys only. Where the engine can skip reading values it does: the B-tree does
+    /// not read overflow chains of values. The LSM still reads values (they sit in the same blocks as
+    /// their keys) but does not copy them out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put(b"a", b"1")?;
+    /// let keys: Vec<Vec<u8>> = db.range(..)?.keys().collect::<rumdb::Result<_>>()?;
+    /// assert_eq!(keys, vec![b"a".to_vec()]);
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    pub fn keys(mut self) -> Keys {
+        self.cursor.skip_values();
+        Keys { inner: self }
     }
 
     fn take(&mut self, item: Option<Result<KvPair>>, from_front: bool) -> Option<Result<KvPair>> {
@@ -342,6 +581,76 @@ impl DoubleEndedIterator for Iter {
 
 impl std::iter::FusedIterator for Iter {}
 
+/// The keys of an [`Iter`], from [`Iter::keys`]: double-ended, in key order, fused after an error.
+#[derive(Debug)]
+pub struct Keys {
+    inner: Iter,
+}
+
+impl Iterator for Keys {
+    type Item = Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next().map(|r| r.map(|(k, _)| k))
+    }
+}
+
+impl DoubleEndedIterator for Keys {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.inner.next_back().map(|r| r.map(|(k, _)| k))
+    }
+}
+
+impl std::iter::FusedIterator for Keys {}
+
+/// The exclusive upper bound of the keys starting with `prefix`: `prefix` with its last byte below 0xFF
+/// incremented and the bytes after it dropped; `None` (no upper bound) for an empty or all-0xFF prefix.
+///
+/// # Examples
+///
+/// ```
+/// use rumdb::engine::prefix_upper_bound;
+/// assert_eq!(prefix_upper_bound(b"ab"), Some(b"ac".to_vec()));
+/// assert_eq!(prefix_upper_bound(b"a\xff"), Some(b"b".to_vec()));
+/// assert_eq!(prefix_upper_bound(b"\xff\xff"), None);
+/// assert_eq!(prefix_upper_bound(b""), None);
+/// ```
+pub fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
+    let last = prefix.iter().rposition(|&b| b != 0xFF)?;
+    let mut upper = prefix.get(..=last)?.to_vec();
+    if let Some(b) = upper.last_mut() {
+        *b += 1;
+    }
+    Some(upper)
+}
+
+/// Runs `lookup` once per distinct key of `keys` in ascending key order and returns the answers in the
+/// caller's order (the engines' [`Engine::multi_get`] and [`SnapshotSource::multi_get`] share it).
+///
+/// # Errors
+/// The first error `lookup` returns.
+pub fn multi_get_sorted(
+    keys: &[&[u8]],
+    mut lookup: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>>,
+) -> Result<Vec<Option<Vec<u8>>>> {
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by(|&a, &b| keys.get(a).cmp(&keys.get(b)));
+    let mut out: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+    let mut prev: Option<(&[u8], usize)> = None;
+    for i in order {
+        let Some(&key) = keys.get(i) else { continue };
+        let value = match prev {
+            Some((k, at)) if k == key => out.get(at).cloned().flatten(),
+            _ => lookup(key)?,
+        };
+        if let Some(slot) = out.get_mut(i) {
+            *slot = value;
+        }
+        prev = Some((key, i));
+    }
+    Ok(out)
+}
+
 /// What an engine supplies to [`Snapshot`]. Dropping it releases what the snapshot pins.
 pub trait SnapshotSource: Send + Sync {
     /// The value of `key` as of the snapshot.
@@ -354,6 +663,14 @@ pub trait SnapshotSource: Send + Sync {
     /// # Errors
     /// `Corruption`, `Io`, `SnapshotTooOld`.
     fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<Iter>;
+    /// The values of `keys` as of the snapshot, in the caller's order. The default looks up each distinct
+    /// key once, in key order.
+    ///
+    /// # Errors
+    /// `Corruption`, `Io`, `SnapshotTooOld`.
+    fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        multi_get_sorted(keys, |k| self.get(k))
+    }
 }
 
 /// A consistent read-only view of a database at one moment. Writes made after it was taken are invisible
@@ -396,6 +713,139 @@ impl Snapshot {
     /// As [`Snapshot::scan`].
     pub fn range<'a, R: RangeBounds<&'a [u8]>>(&self, range: R) -> Result<Iter> {
         self.scan(range.start_bound().cloned(), range.end_bound().cloned())
+    }
+
+    /// Every entry whose key starts with `prefix`, as of the snapshot (see [`EngineExt::prefix`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put(b"p:1", b"")?;
+    /// let snap = db.snapshot()?;
+    /// db.put(b"p:2", b"")?;
+    /// assert_eq!(snap.prefix("p:")?.count(), 1);
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Snapshot::scan`].
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Iter> {
+        let prefix = prefix.as_ref();
+        let upper = prefix_upper_bound(prefix);
+        self.scan(
+            Bound::Included(prefix),
+            upper.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+        )
+    }
+
+    /// True if `key` has a value as of the snapshot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// let snap = db.snapshot()?;
+    /// db.put(b"k", b"v")?;
+    /// assert!(!snap.contains_key("k")?);
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Snapshot::get`].
+    pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        Ok(self.get(key.as_ref())?.is_some())
+    }
+
+    /// The entry with the smallest key as of the snapshot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put(b"b", b"2")?;
+    /// let snap = db.snapshot()?;
+    /// db.put(b"a", b"1")?;
+    /// assert_eq!(snap.first()?, Some((b"b".to_vec(), b"2".to_vec())));
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Snapshot::scan`].
+    pub fn first(&self) -> Result<Option<KvPair>> {
+        self.scan(Bound::Unbounded, Bound::Unbounded)?
+            .next()
+            .transpose()
+    }
+
+    /// The entry with the largest key as of the snapshot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put(b"a", b"1")?;
+    /// let snap = db.snapshot()?;
+    /// db.put(b"b", b"2")?;
+    /// assert_eq!(snap.last()?, Some((b"a".to_vec(), b"1".to_vec())));
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Snapshot::scan`].
+    pub fn last(&self) -> Result<Option<KvPair>> {
+        self.scan(Bound::Unbounded, Bound::Unbounded)?
+            .next_back()
+            .transpose()
+    }
+
+    /// The keys within `range` as of the snapshot (see [`Iter::keys`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put(b"a", b"1")?;
+    /// let snap = db.snapshot()?;
+    /// assert_eq!(snap.keys(..)?.count(), 1);
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Snapshot::scan`].
+    pub fn keys<'a, R: RangeBounds<&'a [u8]>>(&self, range: R) -> Result<Keys> {
+        Ok(self.range(range)?.keys())
+    }
+
+    /// The values of `keys` as of the snapshot, in the caller's order (see [`Engine::multi_get`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put(b"a", b"1")?;
+    /// let snap = db.snapshot()?;
+    /// db.put(b"a", b"2")?;
+    /// assert_eq!(snap.multi_get(&[&b"a"[..], b"a"])?, vec![Some(b"1".to_vec()), Some(b"1".to_vec())]);
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Snapshot::get`].
+    pub fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        self.source.multi_get(keys)
     }
 }
 

@@ -121,6 +121,11 @@ pub enum Error {
     /// The handle was closed.
     #[error("database is closed")]
     Closed,
+
+    /// The handle was opened read-only (`read_only` in the engine's options) and the call would write:
+    /// `write` (and `put`/`delete`), `sync`, `flush`, `compact`. The string names what was refused.
+    #[error("database is open read-only: {0} refused")]
+    ReadOnly(String),
 }
 
 fn fmt_offset(offset: Option<u64>) -> String {

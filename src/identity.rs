@@ -7,6 +7,11 @@
 //!   holds it; the lock dies with its process);
 //! - with `IDENTITY` present, checks it: another kind is `WrongEngine`, a newer format `UnsupportedVersion`,
 //!   damage `Corruption`, and `error_if_exists` an `InvalidArgument`;
+//! - read-only ([`open_dir`] with `read_only`): takes a *shared* lock instead (any number of read-only
+//!   handles at once; `Locked` while a writer holds the exclusive lock, and a writer is `Locked` while
+//!   they are open), creating nothing: if `LOCK` does not exist (a copied directory; every database has
+//!   one after its first open) the handle holds no lock, and a writer that opens later is not stopped by
+//!   it. A directory without `IDENTITY` is never created read-only;
 //! - without it, refuses any directory that holds other files (`Corruption`: never create over existing
 //!   files, never mistake a damaged database for an empty one), and otherwise creates a new database if
 //!   `create_if_missing` allows.
@@ -135,19 +140,41 @@ pub struct OpenedDir {
 }
 
 /// Locks the directory and checks (or prepares) its identity for an engine of `kind` whose current format
-/// version is `format_version`.
+/// version is `format_version`. With `read_only`, takes the shared lock (none if `LOCK` is missing) and
+/// never prepares a creation.
+///
+/// # Examples
+///
+/// ```
+/// use rumdb::identity::{open_dir, CreateOptions};
+/// use rumdb::storage::Storage;
+/// use rumdb::EngineKind;
+/// let dir = tempfile::tempdir()?;
+/// let s = Storage::os(dir.path(), false)?;
+/// let opened = open_dir(&s, EngineKind::Lsm, 1, 0, CreateOptions::default(), false)?;
+/// assert!(opened.creating);
+/// # Ok::<(), rumdb::Error>(())
+/// ```
 ///
 /// # Errors
 /// `Locked`, `WrongEngine`, `UnsupportedVersion`, `Corruption` (damaged `IDENTITY`, or engine files without
-/// one), `InvalidArgument` (`error_if_exists`, or no database and not `create_if_missing`), `Io`.
+/// one), `InvalidArgument` (`error_if_exists`, or no database and not `create_if_missing` or read-only),
+/// `Io`.
 pub fn open_dir(
     storage: &Storage,
     kind: EngineKind,
     format_version: u32,
     page_size: u32,
     options: CreateOptions,
+    read_only: bool,
 ) -> Result<OpenedDir> {
-    let lock = storage.try_lock(LOCK_FILE)?;
+    let lock = if read_only {
+        storage
+            .try_lock_shared(LOCK_FILE)?
+            .unwrap_or_else(LockGuard::unlocked)
+    } else {
+        storage.try_lock(LOCK_FILE)?
+    };
     let names = storage.list()?;
     if names.iter().any(|n| n == IDENTITY_FILE) {
         let bytes = storage.read_file(IDENTITY_FILE, 4096, ReadPurpose::Recovery)?;
@@ -190,6 +217,11 @@ pub fn open_dir(
             ),
         ));
     }
+    if read_only {
+        return Err(Error::invalid(
+            "no database in the directory, and a read-only open never creates one",
+        ));
+    }
     if !options.create_if_missing {
         return Err(Error::invalid(
             "no database in the directory and create_if_missing is false",
@@ -227,26 +259,26 @@ mod tests {
     #[test]
     fn create_then_reopen_then_wrong_kind() {
         let (_d, s) = storage();
-        let opened = open_dir(&s, EngineKind::Lsm, 1, 0, CreateOptions::default()).unwrap();
+        let opened = open_dir(&s, EngineKind::Lsm, 1, 0, CreateOptions::default(), false).unwrap();
         assert!(opened.creating);
         finish_create(&s, &opened.identity).unwrap();
         drop(opened);
-        let again = open_dir(&s, EngineKind::Lsm, 1, 0, CreateOptions::default()).unwrap();
+        let again = open_dir(&s, EngineKind::Lsm, 1, 0, CreateOptions::default(), false).unwrap();
         assert!(!again.creating);
         assert!(matches!(
-            open_dir(&s, EngineKind::Lsm, 1, 0, CreateOptions::default()),
+            open_dir(&s, EngineKind::Lsm, 1, 0, CreateOptions::default(), false),
             Err(Error::Locked(_))
         ));
         drop(again);
         assert!(matches!(
-            open_dir(&s, EngineKind::BTree, 1, 0, CreateOptions::default()),
+            open_dir(&s, EngineKind::BTree, 1, 0, CreateOptions::default(), false),
             Err(Error::WrongEngine {
                 expected: EngineKind::BTree,
                 found: EngineKind::Lsm
             })
         ));
         assert!(matches!(
-            open_dir(&s, EngineKind::Lsm, 0, 0, CreateOptions::default()),
+            open_dir(&s, EngineKind::Lsm, 0, 0, CreateOptions::default(), false),
             Err(Error::UnsupportedVersion {
                 found: 1,
                 supported: 0
@@ -257,7 +289,7 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            open_dir(&s, EngineKind::Lsm, 1, 0, opts),
+            open_dir(&s, EngineKind::Lsm, 1, 0, opts, false),
             Err(Error::InvalidArgument(_))
         ));
     }
@@ -266,7 +298,7 @@ mod tests {
     fn missing_identity_with_files_is_corruption_and_nothing_is_created() {
         let (_d, s) = storage();
         s.create_new("000001.log").unwrap();
-        let err = open_dir(&s, EngineKind::Lsm, 1, 0, CreateOptions::default()).unwrap_err();
+        let err = open_dir(&s, EngineKind::Lsm, 1, 0, CreateOptions::default(), false).unwrap_err();
         assert!(err.is_corruption(), "{err}");
         assert!(!s.exists(IDENTITY_FILE).unwrap());
         let (_d, s) = storage();
@@ -275,7 +307,7 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            open_dir(&s, EngineKind::Lsm, 1, 0, opts),
+            open_dir(&s, EngineKind::Lsm, 1, 0, opts, false),
             Err(Error::InvalidArgument(_))
         ));
     }

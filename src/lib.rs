@@ -53,7 +53,7 @@ pub mod testing;
 pub use batch::{BatchOp, WriteBatch};
 pub use btree::{BTreeEngine, BTreeOptions};
 pub use engine::{
-    Background, Cursor, Durability, Engine, EngineExt, Iter, KvPair, Limits, Snapshot,
+    Background, Cursor, Durability, Engine, EngineExt, Iter, Keys, KvPair, Limits, Snapshot,
     SnapshotSource, WriteOptions,
 };
 pub use error::{EngineKind, Error, Result};

@@ -378,6 +378,197 @@ pub fn readers_run_beside_a_writer(open: Factory) {
     assert_eq!(collect(db.range(..).unwrap()).len(), 2000);
 }
 
+/// The conveniences, each through `&dyn Engine` and `Box<dyn Engine>`: prefix (0xFF edges and the empty
+/// prefix), contains_key, first/last, keys-only both ways (over values long enough for B-tree overflow
+/// chains), multi_get in the caller's order with duplicates and misses, get_many, approximate_len.
+pub fn conveniences_through_dyn_engine(open: Factory) {
+    let dir = tempfile::tempdir().unwrap();
+    let boxed: Box<dyn Engine> = open(dir.path()).unwrap();
+    let db: &dyn Engine = &*boxed;
+    assert_eq!(db.first().unwrap(), None);
+    assert_eq!(db.last().unwrap(), None);
+    assert_eq!(boxed.first().unwrap(), None);
+    assert_eq!(db.prefix("").unwrap().count(), 0);
+    assert_eq!(db.multi_get(&[&b"x"[..]]).unwrap(), vec![None]);
+    assert_eq!(db.approximate_len().unwrap(), 0);
+    let big = vec![7u8; 3000];
+    let keys: Vec<&[u8]> = vec![
+        b"",
+        b"a",
+        b"ab",
+        b"ab\x00",
+        b"ab\xff",
+        b"ab\xff\xff",
+        b"ac",
+        b"b",
+        b"\xff",
+        b"\xff\xff",
+        b"\xff\xff\x01",
+    ];
+    for (i, k) in keys.iter().enumerate() {
+        let v = if i % 3 == 0 {
+            big.clone()
+        } else {
+            vec![i as u8]
+        };
+        db.put(k, &v).unwrap();
+    }
+    let value = |k: &[u8]| -> Vec<u8> {
+        let i = keys.iter().position(|x| *x == k).unwrap();
+        if i % 3 == 0 {
+            big.clone()
+        } else {
+            vec![i as u8]
+        }
+    };
+    let prefixed = |p: &[u8]| -> Vec<Vec<u8>> {
+        keys.iter()
+            .filter(|k| k.starts_with(p))
+            .map(|k| k.to_vec())
+            .collect()
+    };
+    for p in [
+        &b""[..],
+        b"a",
+        b"ab",
+        b"ab\xff",
+        b"ab\xff\xff",
+        b"b",
+        b"\xff",
+        b"\xff\xff",
+        b"zz",
+        b"ab\x00",
+    ] {
+        let want = prefixed(p);
+        let got: Vec<Vec<u8>> = collect(db.prefix(p).unwrap())
+            .into_iter()
+            .map(|(k, v)| {
+                assert_eq!(v, value(&k));
+                k
+            })
+            .collect();
+        assert_eq!(got, want, "prefix {p:?}");
+        let mut back: Vec<Vec<u8>> = boxed
+            .prefix(p)
+            .unwrap()
+            .rev()
+            .map(|r| r.unwrap().0)
+            .collect();
+        back.reverse();
+        assert_eq!(back, want, "prefix {p:?} backwards");
+    }
+    let owned: Vec<u8> = b"ab".to_vec();
+    assert_eq!(db.prefix(&owned).unwrap().count(), 4);
+    assert!(db.contains_key("ab").unwrap());
+    assert!(db.contains_key(b"").unwrap());
+    assert!(!boxed.contains_key(b"ab\x01").unwrap());
+    assert_eq!(db.first().unwrap(), Some((b"".to_vec(), big.clone())));
+    assert_eq!(
+        boxed.last().unwrap(),
+        Some((b"\xff\xff\x01".to_vec(), value(b"\xff\xff\x01")))
+    );
+    let all: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+    let ks: Vec<Vec<u8>> = db.keys(..).unwrap().map(|r| r.unwrap()).collect();
+    assert_eq!(ks, all);
+    let mut ks: Vec<Vec<u8>> = boxed.keys(..).unwrap().rev().map(|r| r.unwrap()).collect();
+    ks.reverse();
+    assert_eq!(ks, all);
+    let ks: Vec<Vec<u8>> = db
+        .scan(Bound::Excluded(&b"a"[..]), Bound::Included(&b"b"[..]))
+        .unwrap()
+        .keys()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(
+        ks,
+        prefixed(b"a")
+            .into_iter()
+            .skip(1)
+            .chain([b"b".to_vec()])
+            .collect::<Vec<_>>()
+    );
+    // multi_get: the caller's order, duplicates and misses.
+    let ask: Vec<&[u8]> = vec![b"b", b"missing", b"", b"b", b"ab\xff", b"\x00", b"a"];
+    let want: Vec<Option<Vec<u8>>> = ask
+        .iter()
+        .map(|k| keys.contains(k).then(|| value(k)))
+        .collect();
+    assert_eq!(db.multi_get(&ask).unwrap(), want);
+    assert_eq!(boxed.multi_get(&ask).unwrap(), want);
+    assert_eq!(db.get_many(ask.iter().map(|k| k.to_vec())).unwrap(), want);
+    assert_eq!(
+        boxed.get_many(["b", "zz"]).unwrap(),
+        vec![Some(value(b"b")), None]
+    );
+    assert_eq!(db.multi_get(&[]).unwrap(), Vec::<Option<Vec<u8>>>::new());
+    let n = db.approximate_len().unwrap();
+    assert!(n >= 1 && n <= 4 * keys.len() as u64, "approximate_len {n}");
+    assert!(boxed.approximate_len().unwrap() >= 1);
+
+    // Snapshots: every convenience reads the snapshot's moment.
+    let snap = db.snapshot().unwrap();
+    db.delete(b"").unwrap();
+    db.delete(b"\xff\xff\x01").unwrap();
+    db.put(b"ab\x01", b"new").unwrap();
+    db.put(b"b", b"changed").unwrap();
+    assert_eq!(snap.first().unwrap(), Some((b"".to_vec(), big.clone())));
+    assert_eq!(snap.last().unwrap().unwrap().0, b"\xff\xff\x01".to_vec());
+    assert_eq!(db.first().unwrap().unwrap().0, b"a".to_vec());
+    assert_eq!(db.last().unwrap().unwrap().0, b"\xff\xff".to_vec());
+    assert!(!snap.contains_key("ab\x01").unwrap());
+    assert!(db.contains_key("ab\x01").unwrap());
+    assert!(snap.contains_key("").unwrap());
+    assert_eq!(
+        snap.prefix("ab")
+            .unwrap()
+            .map(|r| r.unwrap().0)
+            .collect::<Vec<_>>(),
+        prefixed(b"ab")
+    );
+    assert_eq!(db.prefix("ab").unwrap().count(), 5);
+    assert_eq!(snap.keys(..).unwrap().count(), keys.len());
+    assert_eq!(snap.multi_get(&ask).unwrap(), want);
+    assert_eq!(
+        db.multi_get(&[&b"b"[..], b"", b"ab\x01"]).unwrap(),
+        vec![Some(b"changed".to_vec()), None, Some(b"new".to_vec())]
+    );
+    drop(snap);
+    // The estimate survives a reopen (tables / checkpointed pages).
+    boxed.flush().unwrap();
+    assert!(boxed.approximate_len().unwrap() >= 1);
+    boxed.close().unwrap();
+    drop(boxed);
+    let again = open(dir.path()).unwrap();
+    assert!(again.approximate_len().unwrap() >= 1);
+    assert_eq!(again.first().unwrap().unwrap().0, b"a".to_vec());
+    again.close().unwrap();
+}
+
+/// approximate_len tracks the size of a larger database within a factor (the LSM counts overwrites).
+pub fn approximate_len_tracks_size(open: Factory) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path()).unwrap();
+    for i in 0..2000 {
+        db.put(&key(i), &[i as u8; 20]).unwrap();
+    }
+    let n = db.approximate_len().unwrap();
+    assert!((1000..=4000).contains(&n), "estimate {n} for 2000 keys");
+    db.flush().unwrap();
+    let n = db.approximate_len().unwrap();
+    assert!(
+        (1000..=4000).contains(&n),
+        "estimate {n} for 2000 keys after flush"
+    );
+    let many: Vec<Vec<u8>> = (0..2000).rev().step_by(7).map(key).collect();
+    let refs: Vec<&[u8]> = many.iter().map(Vec::as_slice).collect();
+    let got = db.multi_get(&refs).unwrap();
+    for (k, v) in many.iter().zip(got) {
+        let i: u32 = std::str::from_utf8(&k[3..]).unwrap().parse().unwrap();
+        assert_eq!(v, Some(vec![i as u8; 20]));
+    }
+    db.close().unwrap();
+}
+
 macro_rules! contract_suite {
     ($name:ident, $factory:expr) => {
         mod $name {
@@ -430,6 +621,14 @@ macro_rules! contract_suite {
             #[test]
             fn readers_run_beside_a_writer() {
                 super::readers_run_beside_a_writer(OPEN)
+            }
+            #[test]
+            fn conveniences_through_dyn_engine() {
+                super::conveniences_through_dyn_engine(OPEN)
+            }
+            #[test]
+            fn approximate_len_tracks_size() {
+                super::approximate_len_tracks_size(OPEN)
             }
         }
     };

@@ -55,6 +55,25 @@ impl SnapshotSource for BTreeSnapshot {
         result
     }
 
+    /// Under one hold of the latch, in key order, the previous descent's pages pinned.
+    fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        let h = &self.0;
+        let st = h.shared.tree.read();
+        h.shared.check_snapshot(&st, h.version)?;
+        let mut r = Reader::new(&h.shared.store, &st, ReadPurpose::Get);
+        r.pins = Some(Vec::new());
+        let mut gets = 0;
+        let out = crate::engine::multi_get_sorted(keys, |key| {
+            gets += 1;
+            if let Some(v) = st.overlay.lookup(key, h.version) {
+                return Ok(v.map(<[u8]>::to_vec));
+            }
+            r.get(key)
+        });
+        h.shared.count_gets(&r.tally, gets);
+        out
+    }
+
     fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<Iter> {
         Ok(Iter::new(Box::new(BTreeCursor::new(
             Arc::clone(&self.0),
@@ -80,6 +99,8 @@ pub(crate) struct BTreeCursor {
     back: VecDeque<KvPair>,
     front_done: bool,
     back_done: bool,
+    /// Keys-only iteration: runs skip values (overflow chains are not read).
+    skip_values: bool,
 }
 
 impl BTreeCursor {
@@ -94,6 +115,7 @@ impl BTreeCursor {
             back: VecDeque::new(),
             front_done: false,
             back_done: false,
+            skip_values: false,
         }
     }
 
@@ -115,6 +137,7 @@ impl BTreeCursor {
             return Ok(());
         }
         let mut r = Reader::new(&shared.store, &st, ReadPurpose::Scan);
+        r.skip_values = self.skip_values;
         let (run, exhausted) = if rev {
             r.run_backward(lower, upper, RUN, RUN_BYTES)?
         } else {
@@ -187,6 +210,10 @@ impl Cursor for BTreeCursor {
 
     fn next_back(&mut self) -> Option<Result<KvPair>> {
         self.next_from(true)
+    }
+
+    fn skip_values(&mut self) {
+        self.skip_values = true;
     }
 }
 

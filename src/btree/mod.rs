@@ -64,6 +64,20 @@
 //! incomplete, or the header does not need it), or a complete doublewrite file that repairs torn and mixed
 //! pages. No WAL segment is deleted before the header that includes its batches is durable.
 //!
+//! # Read-only open
+//!
+//! With [`BTreeOptions::read_only`] the storage refuses every write ([`Storage::into_read_only`]) and the
+//! data file is opened for reading. Open takes a *shared* lock (none if `LOCK` is missing) and changes
+//! nothing on disk:
+//! - a doublewrite file that recovery would restore is not copied in place: its pages become an
+//!   in-memory frozen set (as during a checkpoint) that serves reads of those pages, and its header slot is
+//!   used; any other doublewrite file is ignored and left alone;
+//! - WAL batches the data file lacks are applied to pages in the buffer pool, which stay dirty and are
+//!   never written back. If they need more than `max_dirty_pages` (at most the pool's page count) dirty
+//!   pages, open fails with `InvalidArgument` naming the options to raise, rather than write;
+//! - skipped: the new WAL segment, the checkpoint, deleting replayed segments and the doublewrite file;
+//!   no checkpoint thread runs.
+//!
 //! # Files
 //!
 //! `IDENTITY` (see [`crate::identity`]; it records the page size), `LOCK`, the data file `data`, the WAL
@@ -315,6 +329,11 @@ pub struct BTreeOptions {
     pub snapshot_memory: usize,
     /// Creation rules.
     pub create: CreateOptions,
+    /// Open read-only (default false): a shared lock, no file created, written, renamed or deleted; WAL
+    /// batches the data file lacks are applied to pages in the buffer pool that are never written back;
+    /// writes, `sync`, `flush` and `compact` are [`Error::ReadOnly`]. See the module docs' "Read-only
+    /// open".
+    pub read_only: bool,
 }
 
 impl Default for BTreeOptions {
@@ -327,6 +346,7 @@ impl Default for BTreeOptions {
             background: Background::Threads,
             snapshot_memory: 64 << 20,
             create: CreateOptions::default(),
+            read_only: false,
         }
     }
 }
@@ -343,6 +363,7 @@ impl BTreeOptions {
             background: Background::Manual,
             snapshot_memory: 1 << 20,
             create: CreateOptions::default(),
+            read_only: false,
         }
     }
 
@@ -428,9 +449,28 @@ impl BTreeEngine {
     ///
     /// # Errors
     /// As [`BTreeEngine::open_with`].
+    ///
+    /// With `options.read_only` the directory must exist and hold a database; nothing in it is created
+    /// or changed (it may be on a read-only filesystem).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{BTreeEngine, BTreeOptions, Engine, Error};
+    /// let dir = tempfile::tempdir()?;
+    /// BTreeEngine::open(dir.path(), BTreeOptions::default())?.put(b"k", b"v")?;
+    /// let ro = BTreeEngine::open(dir.path(), BTreeOptions { read_only: true, ..BTreeOptions::default() })?;
+    /// assert_eq!(ro.get(b"k")?.as_deref(), Some(&b"v"[..]));
+    /// assert!(matches!(ro.flush(), Err(Error::ReadOnly(_))));
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
     pub fn open(dir: &Path, options: BTreeOptions) -> Result<Self> {
         options.check()?;
-        let storage = Storage::os(dir, options.create.create_if_missing)?;
+        let storage = if options.read_only {
+            Storage::os(dir, false)?.into_read_only()
+        } else {
+            Storage::os(dir, options.create.create_if_missing)?
+        };
         Self::open_with(storage, options)
     }
 
@@ -441,12 +481,19 @@ impl BTreeEngine {
     /// `UnsupportedVersion`, `Corruption` (damaged or missing data file, both header slots bad), `Io`.
     pub fn open_with(storage: Storage, options: BTreeOptions) -> Result<Self> {
         options.check()?;
+        let read_only = options.read_only;
+        let storage = if read_only {
+            storage.into_read_only()
+        } else {
+            storage
+        };
         let opened = identity::open_dir(
             &storage,
             EngineKind::BTree,
             BTREE_FORMAT_VERSION,
             options.page_size as u32,
             options.create,
+            read_only,
         )?;
         if opened.identity.format_version != BTREE_FORMAT_VERSION {
             return Err(Error::UnsupportedVersion {
@@ -464,24 +511,37 @@ impl BTreeEngine {
         }
         let geo = Geometry { page_size };
         let mut report = RecoveryReport::default();
+        let mut frozen = None;
         let (file, header, other_slot_bad) = if opened.creating {
             let (file, header) = create_data_file(&storage, &geo)?;
             (file, header, None)
+        } else if read_only {
+            let (file, header, other_bad) = open_data_file(&storage, &geo, false)?;
+            let (header, image) = doublewrite_in_memory(&storage, &geo, header, &mut report)?;
+            frozen = image;
+            (file, header, other_bad)
         } else {
-            let (file, header, other_bad) = open_data_file(&storage, &geo)?;
+            let (file, header, other_bad) = open_data_file(&storage, &geo, true)?;
             let header = restore_doublewrite(&storage, &file, &geo, header, &mut report)?;
             (file, header, other_bad)
         };
-        doublewrite::remove(&storage)?;
+        if !read_only {
+            doublewrite::remove(&storage)?;
+        }
         let capacity = options.pool_bytes / page_size;
+        let core = if read_only {
+            Core::new_read_only(storage, opened.lock, header.lsn)
+        } else {
+            Core::new(storage, opened.lock, options.background, header.lsn)
+        };
         let shared = Shared {
-            core: Core::new(storage, opened.lock, options.background, header.lsn),
+            core,
             store: PageStore {
                 geo,
                 file,
                 pool: Pool::new(capacity, page_size),
                 durable_lsn: AtomicU64::new(header.lsn),
-                frozen: RwLock::new(None),
+                frozen: RwLock::new(frozen),
             },
             tree: RwLock::new(TreeState {
                 root: header.root,
@@ -558,11 +618,31 @@ impl BTreeEngine {
                 shared.apply(&batch, last.max(version + 1))?;
                 applied += 1;
                 if shared.store.pool.dirty_count() >= shared.max_dirty {
+                    if read_only {
+                        return Err(Error::invalid(format!(
+                            "read-only open: the WAL holds batches the data file lacks, and applying \
+                             them in memory needs more than {} dirty pages (max_dirty_pages, at most \
+                             the pool's page count); raise pool_bytes and max_dirty_pages, or open \
+                             read-write once to checkpoint them",
+                            shared.max_dirty
+                        )));
+                    }
                     shared.checkpoint()?;
                 }
                 Ok(())
             },
         )?;
+        if read_only {
+            report.segments_replayed = outcome.segments;
+            report.records_replayed = applied;
+            report.truncated_bytes = outcome.truncated_bytes;
+            report.truncated_at = outcome.truncated_at;
+            let last_seq = shared.tree.read().version;
+            shared.core.start_read_only(last_seq, report);
+            return Ok(BTreeEngine {
+                shared: Arc::new(shared),
+            });
+        }
         // The new segment exists durably (LINK to the last replayed one, directory fsync'd) before the
         // header names it: a crash in between leaves it as an empty trailing segment, which replay
         // accepts.
@@ -619,8 +699,12 @@ fn create_data_file(storage: &Storage, geo: &Geometry) -> Result<(File, Header)>
 }
 
 /// Opens the data file and picks its header slot; also returns why the other slot is invalid, if it is.
-fn open_data_file(storage: &Storage, geo: &Geometry) -> Result<(File, Header, Option<String>)> {
-    let file = storage.open_required(DATA_FILE, true)?;
+fn open_data_file(
+    storage: &Storage,
+    geo: &Geometry,
+    writable: bool,
+) -> Result<(File, Header, Option<String>)> {
+    let file = storage.open_required(DATA_FILE, writable)?;
     let ps = geo.page_size as u32;
     let slot = |n: u32| -> Result<Header> {
         let mut buf = [0u8; SLOT_BYTES];
@@ -688,6 +772,33 @@ fn restore_doublewrite(
     file.sync_data()?;
     report.pages_restored = image.pages.len() as u64;
     Ok(image.header)
+}
+
+/// Step 2 of recovery for a read-only handle: a doublewrite file that [`restore_doublewrite`] would copy
+/// in place becomes a frozen set in memory instead (its pages serve reads; nothing is written), and its
+/// header is the one to use.
+fn doublewrite_in_memory(
+    storage: &Storage,
+    geo: &Geometry,
+    header: Header,
+    report: &mut RecoveryReport,
+) -> Result<(Header, Option<Arc<Frozen>>)> {
+    let Some(image) = doublewrite::read(storage, geo, BTREE_FORMAT_VERSION)? else {
+        return Ok((header, None));
+    };
+    if image.header.lsn <= header.lsn || image.header.counter != header.counter + 1 {
+        return Ok((header, None));
+    }
+    let mut pages = image.pages;
+    pages.sort_by_key(|(pgno, _)| *pgno);
+    pages.dedup_by_key(|(pgno, _)| *pgno);
+    report.pages_restored = pages.len() as u64;
+    let frozen = Frozen {
+        header: image.header,
+        pages,
+        sealed: None,
+    };
+    Ok((image.header, Some(Arc::new(frozen))))
 }
 
 impl Shared {
@@ -990,8 +1101,13 @@ impl Shared {
 
     /// Counts one point lookup and the pages it touched and fetched.
     pub(crate) fn count_get(&self, tally: &Tally) {
+        self.count_gets(tally, 1);
+    }
+
+    /// Counts `gets` point lookups and the pages they touched and fetched.
+    pub(crate) fn count_gets(&self, tally: &Tally, gets: u64) {
         self.core.counters.reads.add(&ReadCounters {
-            gets: 1,
+            gets,
             data_fetches: tally.data_fetches,
             index_fetches: tally.index_fetches,
             data_touches: tally.data_touches,
@@ -1030,6 +1146,34 @@ impl Engine for BTreeEngine {
         pipeline::write(&*self.shared, batch, options)
     }
 
+    /// Every key under one hold of the tree latch (so no batch applies in between), in key order, with
+    /// the previous descent's pages pinned: consecutive keys share the internal pages (and the leaf)
+    /// without a pool lookup racing an eviction.
+    fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        let s = &self.shared;
+        s.core.check_open()?;
+        let st = s.tree.read();
+        s.check_readable(&st)?;
+        let mut r = Reader::new(&s.store, &st, ReadPurpose::Get);
+        r.pins = Some(Vec::new());
+        let mut gets = 0;
+        let out = crate::engine::multi_get_sorted(keys, |key| {
+            gets += 1;
+            r.get(key)
+        });
+        s.count_gets(&r.tally, gets);
+        out
+    }
+
+    /// Leaves × sampled mean cells; see [`Engine::approximate_len`].
+    fn approximate_len(&self) -> Result<u64> {
+        let s = &self.shared;
+        s.core.check_open()?;
+        let st = s.tree.read();
+        s.check_readable(&st)?;
+        Reader::new(&s.store, &st, ReadPurpose::Scan).estimate_len()
+    }
+
     fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<Iter> {
         self.shared.core.check_open()?;
         let snap = self.shared.register_snapshot()?;
@@ -1047,11 +1191,16 @@ impl Engine for BTreeEngine {
     }
 
     fn flush(&self) -> Result<()> {
+        self.shared.core.check_writable_for("flush")?;
         self.shared.checkpoint_now()
     }
 
     fn compact(&self) -> Result<()> {
-        self.shared.core.check_open()
+        self.shared.core.check_open()?;
+        if self.shared.core.is_read_only() {
+            return Err(Error::ReadOnly("compact".to_string()));
+        }
+        Ok(())
     }
 
     fn wait_idle(&self) -> Result<()> {

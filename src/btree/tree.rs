@@ -64,6 +64,11 @@ pub(crate) struct Reader<'a> {
     pub state: &'a TreeState,
     pub purpose: ReadPurpose,
     pub tally: Tally,
+    /// Runs leave values empty and never read overflow chains of values (keys-only iteration).
+    pub skip_values: bool,
+    /// When set, the pages of the latest descent stay pinned here until the next one (`multi_get`:
+    /// consecutive keys in key order share them, and the pool cannot evict them in between).
+    pub pins: Option<Vec<super::pool::PageRef>>,
 }
 
 impl<'a> Reader<'a> {
@@ -74,6 +79,8 @@ impl<'a> Reader<'a> {
             state,
             purpose,
             tally: Tally::default(),
+            skip_values: false,
+            pins: None,
         }
     }
 
@@ -89,6 +96,11 @@ impl<'a> Reader<'a> {
                 .geo
                 .corrupt(pgno, format!("expected a {expect:?} page, found {kind:?}")));
         }
+        if let Some(pins) = &mut self.pins
+            && expect != PageType::Overflow
+        {
+            pins.push(std::sync::Arc::clone(&f.page));
+        }
         Ok(f.page)
     }
 
@@ -98,6 +110,9 @@ impl<'a> Reader<'a> {
     /// `Corruption` (a page of the wrong type at a level, a pointer out of range), `Io`.
     pub fn descend(&mut self, target: Target<'_>) -> Result<u32> {
         let geo = self.store.geo;
+        // The previous descent's pages stay pinned until this one has fetched its own (hits, most of
+        // them, for a key near the previous one).
+        let previous = self.pins.as_mut().map(std::mem::take);
         let mut pgno = self.state.root;
         for _ in 0..self.state.height {
             let frame = self.fetch(pgno, PageType::Internal)?;
@@ -110,6 +125,7 @@ impl<'a> Reader<'a> {
                 Target::Last => page::internal_child(&p, page::cell_count(&p), pgno, &geo)?,
             };
         }
+        drop(previous);
         Ok(pgno)
     }
 
@@ -121,6 +137,45 @@ impl<'a> Reader<'a> {
     pub fn warm(&mut self, key: &[u8]) -> Result<()> {
         let leaf = self.descend(Target::Key(key))?;
         self.fetch(leaf, PageType::Leaf).map(drop)
+    }
+
+    /// An estimate of the entries in the tree (the overlay aside): exact for a tree of one leaf; otherwise
+    /// the leaves (counted by reading every internal page) times the mean cell count of up to
+    /// `SAMPLE` leaves spread evenly across them.
+    ///
+    /// # Errors
+    /// `Corruption`, `Io`.
+    pub fn estimate_len(&mut self) -> Result<u64> {
+        const SAMPLE: usize = 8;
+        let geo = self.store.geo;
+        let mut level = vec![self.state.root];
+        for _ in 0..self.state.height {
+            let mut next = Vec::new();
+            for pgno in level {
+                let frame = self.fetch(pgno, PageType::Internal)?;
+                let p = frame.read();
+                for i in 0..=page::cell_count(&p) {
+                    next.push(page::internal_child(&p, i, pgno, &geo)?);
+                }
+                if next.len() > self.state.page_count as usize {
+                    return Err(geo.corrupt(pgno, "more children than the file has pages"));
+                }
+            }
+            level = next;
+        }
+        let leaves = level.len();
+        let step = leaves.div_ceil(SAMPLE).max(1);
+        let mut sampled = 0u64;
+        let mut cells = 0u64;
+        for &pgno in level.iter().step_by(step) {
+            let frame = self.fetch(pgno, PageType::Leaf)?;
+            cells += page::cell_count(&frame.read()) as u64;
+            sampled += 1;
+        }
+        if sampled == 0 {
+            return Ok(0);
+        }
+        Ok((cells * leaves as u64).div_ceil(sampled))
     }
 
     /// The value of `key`.
@@ -393,7 +448,11 @@ impl<'a> Reader<'a> {
                 if !below(&key, upper) {
                     return Ok((out, true));
                 }
-                let v = self.value(cell.value)?;
+                let v = if self.skip_values {
+                    Vec::new()
+                } else {
+                    self.value(cell.value)?
+                };
                 bytes += key.len() + v.len();
                 out.push((key, v));
                 pos += 1;
@@ -476,7 +535,11 @@ impl<'a> Reader<'a> {
                 if !above(&key, lower) {
                     return Ok((out, true));
                 }
-                let v = self.value(cell.value)?;
+                let v = if self.skip_values {
+                    Vec::new()
+                } else {
+                    self.value(cell.value)?
+                };
                 bytes += key.len() + v.len();
                 out.push((key, v));
                 end -= 1;

@@ -212,24 +212,44 @@ impl Shared {
     }
 
     fn get_at(&self, key: &[u8], seq: u64) -> Result<Option<Vec<u8>>> {
-        self.core.counters.reads.add(&ReadCounters {
-            gets: 1,
-            ..ReadCounters::default()
-        });
+        self.multi_get_at(&[key], seq)
+            .map(|mut v| v.pop().flatten())
+    }
+
+    /// The values of `keys` at sequence `seq`, in the caller's order: one set of memtables and one version
+    /// (taken in that order, as a get does) serve every key, looked up once each in key order.
+    fn multi_get_at(&self, keys: &[&[u8]], seq: u64) -> Result<Vec<Option<Vec<u8>>>> {
         let mems = self.memtables();
-        for m in mems.newest_first() {
-            if let Some((kind, value)) = m.get(key, seq) {
-                return Ok((kind == ValueKind::Put).then_some(value));
-            }
-        }
         let version = self.versions.current();
         let mut stats = ReadStats::default();
-        let found = version.get(key, seq, &mut stats);
+        let mut gets = 0u64;
+        let out = crate::engine::multi_get_sorted(keys, |key| {
+            gets += 1;
+            for m in mems.newest_first() {
+                if let Some((kind, value)) = m.get(key, seq) {
+                    return Ok((kind == ValueKind::Put).then_some(value));
+                }
+            }
+            Ok(match version.get(key, seq, &mut stats)? {
+                Some((ValueKind::Put, value)) => Some(value),
+                _ => None,
+            })
+        });
+        self.core.counters.reads.add(&ReadCounters {
+            gets,
+            ..ReadCounters::default()
+        });
         self.core.counters.reads.add(&stats.into());
-        Ok(match found? {
-            Some((ValueKind::Put, value)) => Some(value),
-            _ => None,
-        })
+        out
+    }
+
+    /// Table entries (from their properties) plus memtable entries: versions, not keys.
+    fn approximate_len(&self) -> u64 {
+        let mems = self.memtables();
+        let version = self.versions.current();
+        let tables: u64 = version.all().map(|t| t.meta.entries).sum();
+        let memtables: u64 = mems.newest_first().map(|m| m.len()).sum();
+        tables + memtables
     }
 
     fn scan_at(&self, seq: u64, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Iter {
@@ -333,6 +353,11 @@ impl SnapshotSource for LsmSnapshot {
         self.shared.core.check_open()?;
         Ok(self.shared.scan_at(self.seq, lower, upper))
     }
+
+    fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        self.shared.core.check_open()?;
+        self.shared.multi_get_at(keys, self.seq)
+    }
 }
 
 impl Drop for LsmSnapshot {
@@ -362,6 +387,19 @@ impl Engine for LsmEngine {
         Ok(self.shared.scan_at(core.visible(), lower, upper))
     }
 
+    /// Every key at one sequence (the visible one when called) against one set of memtables and one
+    /// version.
+    fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        let core = &self.shared.core;
+        core.check_open()?;
+        self.shared.multi_get_at(keys, core.visible())
+    }
+
+    fn approximate_len(&self) -> Result<u64> {
+        self.shared.core.check_open()?;
+        Ok(self.shared.approximate_len())
+    }
+
     fn snapshot(&self) -> Result<Snapshot> {
         let core = &self.shared.core;
         core.check_open()?;
@@ -378,7 +416,7 @@ impl Engine for LsmEngine {
 
     fn flush(&self) -> Result<()> {
         let shared = &self.shared;
-        shared.core.check_writable()?;
+        shared.core.check_writable_for("flush")?;
         {
             let _writer = shared.core.writer.lock();
             if !shared.mems.read().active.is_empty() {
@@ -389,6 +427,7 @@ impl Engine for LsmEngine {
     }
 
     fn compact(&self) -> Result<()> {
+        self.shared.core.check_writable_for("compact")?;
         self.flush()?;
         self.shared.compact_all()
     }

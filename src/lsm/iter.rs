@@ -98,6 +98,8 @@ pub struct MergingCursor {
     back: Option<Merge>,
     /// The user key last decided from the front; its older versions are skipped.
     front_skip: Option<Vec<u8>>,
+    /// Keys-only iteration: values are not copied out (they are still read with their blocks).
+    skip_values: bool,
 }
 
 impl MergingCursor {
@@ -116,6 +118,7 @@ impl MergingCursor {
             front: None,
             back: None,
             front_skip: None,
+            skip_values: false,
         }
     }
 
@@ -191,7 +194,11 @@ impl MergingCursor {
                 continue;
             }
             let user = user.to_vec();
-            let value = src.value().to_vec();
+            let value = if self.skip_values {
+                Vec::new()
+            } else {
+                src.value().to_vec()
+            };
             src.next()?;
             self.front_skip = Some(user.clone());
             if kind == ValueKind::Put {
@@ -235,7 +242,12 @@ impl MergingCursor {
                     break;
                 }
                 if wanted && seq <= self.snapshot {
-                    newest = Some((kind, src.value().to_vec()));
+                    let value = if self.skip_values {
+                        Vec::new()
+                    } else {
+                        src.value().to_vec()
+                    };
+                    newest = Some((kind, value));
                 }
                 src.prev()?;
             }
@@ -258,6 +270,10 @@ impl Cursor for MergingCursor {
 
     fn next_back(&mut self) -> Option<Result<KvPair>> {
         self.step_back().transpose()
+    }
+
+    fn skip_values(&mut self) {
+        self.skip_values = true;
     }
 }
 

@@ -90,7 +90,8 @@ impl TableOpener {
 }
 
 struct Log {
-    writer: Arc<WalWriter>,
+    /// `None` for a read-only handle: edits are refused.
+    writer: Option<Arc<WalWriter>>,
     number: u64,
 }
 
@@ -137,6 +138,46 @@ impl VersionSet {
     /// # Errors
     /// `Corruption` as the module docs say; `Io`.
     pub fn recover(opener: TableOpener, next_file_floor: u64) -> Result<Self> {
+        let (version, mut counters, name) = Self::load(&opener, next_file_floor)?;
+        let storage = &opener.storage;
+        // Roll over: the recovered state goes into a fresh manifest, so a torn tail is never appended to.
+        let fresh = counters.next_file;
+        counters.next_file += 1;
+        let log = write_snapshot(storage, fresh, &version, counters)?;
+        // CURRENT names the new manifest durably: the old one may go (a failure leaves an orphan).
+        crate::crash_point::hit("manifest.roll.before_old_delete");
+        let _ = storage.remove(&name);
+        let set = VersionSet {
+            log: Mutex::new(log),
+            opener,
+            current: RwLock::new(Arc::new(version)),
+            counters: Mutex::new(counters),
+        };
+        Ok(set)
+    }
+
+    /// Recovers the version `CURRENT` describes for a read-only handle: no rollover, nothing written;
+    /// every later edit is `ReadOnly`.
+    ///
+    /// # Errors
+    /// As [`VersionSet::recover`].
+    pub fn recover_read_only(opener: TableOpener) -> Result<Self> {
+        let (version, counters, name) = Self::load(&opener, 0)?;
+        let number = parse_manifest_name(&name).unwrap_or(0);
+        Ok(VersionSet {
+            log: Mutex::new(Log {
+                writer: None,
+                number,
+            }),
+            opener,
+            current: RwLock::new(Arc::new(version)),
+            counters: Mutex::new(counters),
+        })
+    }
+
+    /// Reads `CURRENT`, replays the manifest it names and opens every table: the version, the counters
+    /// and the manifest's name.
+    fn load(opener: &TableOpener, next_file_floor: u64) -> Result<(Version, Counters, String)> {
         let storage = &opener.storage;
         let current = storage
             .read_file(CURRENT, 4096, ReadPurpose::Recovery)
@@ -193,20 +234,7 @@ impl VersionSet {
             counters.last_sequence = counters.last_sequence.max(t.meta.max_seq);
         }
         check_log_number(storage, name, counters.log_number)?;
-        // Roll over: the recovered state goes into a fresh manifest, so a torn tail is never appended to.
-        let fresh = counters.next_file;
-        counters.next_file += 1;
-        let log = write_snapshot(storage, fresh, &version, counters)?;
-        // CURRENT names the new manifest durably: the old one may go (a failure leaves an orphan).
-        crate::crash_point::hit("manifest.roll.before_old_delete");
-        let _ = storage.remove(name);
-        let set = VersionSet {
-            log: Mutex::new(log),
-            opener,
-            current: RwLock::new(Arc::new(version)),
-            counters: Mutex::new(counters),
-        };
-        Ok(set)
+        Ok((version, counters, name.to_string()))
     }
 
     /// The live version.
@@ -272,11 +300,15 @@ impl VersionSet {
         };
         let next = base.apply(&edit, |m| self.opener.open(m, ReadPurpose::Compaction))?;
         next.check()?;
-        let end = log.writer.append(&edit.encode(), Durability::Flush)?;
+        let writer = log
+            .writer
+            .clone()
+            .ok_or_else(|| Error::ReadOnly("manifest edit".to_string()))?;
+        let end = writer.append(&edit.encode(), Durability::Flush)?;
         if let Some(point) = appended {
             crate::crash_point::hit(point);
         }
-        log.writer.sync_through(end)?;
+        writer.sync_through(end)?;
         let obsolete: Vec<Arc<TableHandle>> = base
             .all()
             .filter(|t| {
@@ -289,7 +321,7 @@ impl VersionSet {
         for t in obsolete {
             t.mark_obsolete();
         }
-        if log.writer.end().offset > ROLL_BYTES {
+        if writer.end().offset > ROLL_BYTES {
             self.roll(&mut log, counters)?;
         }
         Ok(())
@@ -388,7 +420,10 @@ fn write_snapshot(
         Some("manifest.roll.current_tmp_synced"),
     )?;
     crate::crash_point::hit("manifest.roll.after_rename");
-    Ok(Log { writer, number })
+    Ok(Log {
+        writer: Some(writer),
+        number,
+    })
 }
 
 /// Checks the recovered log number against the WAL segments in the directory: the segment it names (the

@@ -109,6 +109,11 @@ impl Memtable {
         self.bytes.load(AtomicOrdering::Relaxed)
     }
 
+    /// Entries (versions) inserted.
+    pub fn len(&self) -> u64 {
+        self.set.read().len() as u64
+    }
+
     /// True if nothing was inserted.
     pub fn is_empty(&self) -> bool {
         self.set.read().is_empty()

@@ -15,6 +15,15 @@
 //!    segments become obsolete; every segment a manifest edit names exists durably before the edit does;
 //! 6. delete the replayed segments and every orphan (tables no version lists, stale manifests, temp
 //!    files), and, for a new database, write `IDENTITY` last.
+//!
+//! # Read-only open
+//!
+//! With [`LsmOptions::read_only`] the storage refuses every write ([`Storage::into_read_only`]) and open
+//! does steps 1–3 only: a *shared* lock (none if `LOCK` is missing), the manifest replayed without the
+//! rollover, the WAL replayed (tolerating a torn tail as usual, without truncating it) into a memtable
+//! that stays in memory and is never flushed. It skips the flush at open, the new WAL segment, the
+//! manifest edit, the deletion of replayed segments and the orphan cleanup; no background worker runs.
+//! Orphan files are left alone and ignored.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -45,9 +54,28 @@ impl LsmEngine {
     ///
     /// # Errors
     /// As [`LsmEngine::open_with`].
+    ///
+    /// With `options.read_only` the directory must exist and hold a database; nothing in it is created
+    /// or changed (it may be on a read-only filesystem).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, Error, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// LsmEngine::open(dir.path(), LsmOptions::default())?.put(b"k", b"v")?;
+    /// let ro = LsmEngine::open(dir.path(), LsmOptions { read_only: true, ..LsmOptions::default() })?;
+    /// assert_eq!(ro.get(b"k")?.as_deref(), Some(&b"v"[..]));
+    /// assert!(matches!(ro.put(b"k", b"w"), Err(Error::ReadOnly(_))));
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
     pub fn open(dir: &Path, options: LsmOptions) -> Result<Self> {
         options.check()?;
-        let storage = Storage::os(dir, options.create.create_if_missing)?;
+        let storage = if options.read_only {
+            Storage::os(dir, false)?.into_read_only()
+        } else {
+            Storage::os(dir, options.create.create_if_missing)?
+        };
         Self::open_with(storage, options)
     }
 
@@ -58,12 +86,16 @@ impl LsmEngine {
     /// `InvalidArgument` (options, `error_if_exists`), `Io`.
     pub fn open_with(storage: Storage, options: LsmOptions) -> Result<Self> {
         options.check()?;
+        if options.read_only {
+            return Self::open_read_only(storage.into_read_only(), options);
+        }
         let opened = identity::open_dir(
             &storage,
             EngineKind::Lsm,
             LSM_FORMAT_VERSION,
             0,
             options.create,
+            false,
         )?;
         let cache = BlockCache::new(options.block_cache_bytes);
         let opener = TableOpener {
@@ -160,6 +192,74 @@ impl LsmEngine {
             Background::Threads => pipeline::spawn_worker(&shared, "rumdb-lsm")?,
             Background::Manual => shared.maybe_compact()?,
         }
+        Ok(LsmEngine { shared })
+    }
+}
+
+impl LsmEngine {
+    /// Steps 1–3 of recovery without writing anything (see the module docs' "Read-only open").
+    fn open_read_only(storage: Storage, options: LsmOptions) -> Result<Self> {
+        let opened = identity::open_dir(
+            &storage,
+            EngineKind::Lsm,
+            LSM_FORMAT_VERSION,
+            0,
+            options.create,
+            true,
+        )?;
+        let cache = BlockCache::new(options.block_cache_bytes);
+        let opener = TableOpener {
+            storage: storage.clone(),
+            read_path: options.read_path,
+            cache: Arc::clone(&cache),
+        };
+        let versions = VersionSet::recover_read_only(opener)?;
+        let counters = versions.counters();
+        let segments: Vec<u64> = wal::list_segments(&storage)?
+            .into_iter()
+            .filter(|s| *s >= counters.log_number)
+            .collect();
+        // The memtable is labelled with the last replayed segment (it holds records of several).
+        let replayed = Memtable::new(segments.last().copied().unwrap_or(counters.log_number));
+        let mut last_seq = counters.last_sequence;
+        let first = (counters.log_number != 0).then_some(counters.log_number);
+        let outcome = wal::replay(&storage, &segments, first, options.recovery_mode, |rec| {
+            let name = wal::segment_name(rec.segment);
+            let (seq, batch) = WriteBatch::decode(rec.payload, &name, rec.offset)?;
+            if counters.last_sequence > 0 && seq + batch.len() as u64 <= counters.last_sequence + 1
+            {
+                return Ok(());
+            }
+            replayed.insert_batch(seq, &batch);
+            last_seq = last_seq.max((seq + batch.len() as u64).saturating_sub(1));
+            Ok(())
+        })?;
+        let report = RecoveryReport {
+            segments_replayed: outcome.segments,
+            records_replayed: outcome.records,
+            truncated_bytes: outcome.truncated_bytes,
+            truncated_at: outcome.truncated_at,
+            ..RecoveryReport::default()
+        };
+        let core = Core::new_read_only(storage, opened.lock, last_seq);
+        core.start_read_only(last_seq, report);
+        let shared = Arc::new(Shared {
+            core,
+            versions,
+            cache,
+            mems: RwLock::new(Arc::new(Memtables {
+                active: Arc::new(replayed),
+                sealed: Vec::new(),
+            })),
+            job: Mutex::new(JobState::default()),
+            level_stats: Mutex::new(Default::default()),
+            l0_files: AtomicU64::new(0),
+            pending_bytes: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
+            compactions: AtomicU64::new(0),
+            options,
+        });
+        shared.refresh_pressure();
         Ok(LsmEngine { shared })
     }
 }

@@ -14,6 +14,10 @@ use crate::wal::RecoveryMode;
 pub struct LsmOptions {
     /// Creation rules (create if missing, error if exists).
     pub create: CreateOptions,
+    /// Open read-only (default false): a shared lock, no file created, written, renamed or deleted; the WAL
+    /// is replayed into a memtable that is never flushed; writes, `sync`, `flush` and `compact` are
+    /// [`Error::ReadOnly`]. See [`LsmEngine::open`](super::LsmEngine::open).
+    pub read_only: bool,
     /// Memtable size at which it is sealed and flushed (default 64 MiB).
     pub memtable_bytes: u64,
     /// Sealed memtables waiting for their flush before writers wait (default 2).
@@ -55,6 +59,7 @@ impl Default for LsmOptions {
     fn default() -> Self {
         LsmOptions {
             create: CreateOptions::default(),
+            read_only: false,
             memtable_bytes: 64 << 20,
             max_immutable_memtables: 2,
             block_cache_bytes: 64 << 20,

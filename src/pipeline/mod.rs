@@ -134,6 +134,8 @@ pub(crate) struct Core {
     lock: Mutex<Option<LockGuard>>,
     pub(crate) counters: Counters,
     recovery: Mutex<RecoveryReport>,
+    /// A read-only handle: no WAL, no worker; every write, sync, flush and compaction is `ReadOnly`.
+    read_only: bool,
 }
 
 impl std::fmt::Debug for Core {
@@ -168,7 +170,40 @@ impl Core {
             lock: Mutex::new(Some(lock)),
             counters: Counters::default(),
             recovery: Mutex::new(RecoveryReport::default()),
+            read_only: false,
         }
+    }
+
+    /// A core for a read-only handle holding `lock` (shared, or none), reading at `last_seq`: it never
+    /// gets a WAL, and [`Core::check_writable`] is `ReadOnly`.
+    pub(crate) fn new_read_only(storage: Storage, lock: LockGuard, last_seq: u64) -> Self {
+        Core {
+            read_only: true,
+            ..Core::new(storage, lock, Background::Manual, last_seq)
+        }
+    }
+
+    /// True for a read-only handle.
+    pub(crate) fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// `ReadOnly` naming `what` for a read-only handle, else `Closed`/`Poisoned` as
+    /// [`Core::check_writable`].
+    pub(crate) fn check_writable_for(&self, what: &str) -> Result<()> {
+        self.check_open()?;
+        if self.read_only {
+            return Err(Error::ReadOnly(what.to_string()));
+        }
+        self.check_poisoned()
+    }
+
+    /// Recovery of a read-only handle is over: reads see everything through `last_seq`; `report` is what
+    /// it did. There is no WAL: writes are refused.
+    pub(crate) fn start_read_only(&self, last_seq: u64, report: RecoveryReport) {
+        *self.writer.lock() = last_seq + 1;
+        self.visible.store(last_seq, Ordering::Release);
+        *self.recovery.lock() = report;
     }
 
     /// Recovery is over: commits go to `wal`, after sequence `last_seq`; `report` is what it did.
@@ -207,10 +242,10 @@ impl Core {
         Ok(())
     }
 
-    /// `Closed` after close, `Poisoned` after a failure: what every write checks.
+    /// `Closed` after close, `ReadOnly` for a read-only handle, `Poisoned` after a failure: what every
+    /// write checks.
     pub(crate) fn check_writable(&self) -> Result<()> {
-        self.check_open()?;
-        self.check_poisoned()
+        self.check_writable_for("write")
     }
 
     /// `Poisoned` after a failure, whether or not the handle is closed.
@@ -273,7 +308,7 @@ pub(crate) fn write<E: EngineCore>(
     options: WriteOptions,
 ) -> Result<()> {
     let core = engine.core();
-    core.check_writable()?;
+    core.check_writable_for("write")?;
     engine.limits().check(batch)?;
     let wal = core.wal()?;
     if batch.is_empty() {
@@ -328,7 +363,7 @@ pub(crate) fn write<E: EngineCore>(
 /// `Closed`, `Poisoned`, or the fsync's error (which poisons the handle).
 pub(crate) fn sync<E: EngineCore>(engine: &E) -> Result<()> {
     let core = engine.core();
-    core.check_writable()?;
+    core.check_writable_for("sync")?;
     core.wal()?.sync().map(|_| ()).map_err(|e| core.poison(e))
 }
 
@@ -339,6 +374,10 @@ pub(crate) fn sync<E: EngineCore>(engine: &E) -> Result<()> {
 pub(crate) fn wait_idle<E: EngineCore>(engine: &E) -> Result<()> {
     let core = engine.core();
     core.check_open()?;
+    if core.read_only {
+        // No background work ever runs.
+        return Ok(());
+    }
     if core.background == Background::Threads {
         core.wait_worker(|running| !running && !engine.background_due(false))?;
     }
@@ -359,6 +398,7 @@ pub(crate) fn close<E: EngineCore>(engine: &E) -> Result<bool> {
             return Ok(false);
         }
         if core.is_healthy()
+            && !core.read_only
             && let Err(e) = engine.close_seal()
         {
             first_error = Some(core.poison(e));
@@ -366,6 +406,7 @@ pub(crate) fn close<E: EngineCore>(engine: &E) -> Result<bool> {
     }
     core.stop_worker();
     if core.is_healthy()
+        && !core.read_only
         && let Err(e) = engine.close_drain()
     {
         first_error.get_or_insert(core.poison(e));

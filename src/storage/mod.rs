@@ -53,6 +53,16 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// Takes an exclusive lock on `name` (created if missing) without blocking; `WouldBlock` if held.
     /// The lock is released when the returned guard drops or the process dies.
     fn try_lock(&self, name: &str) -> io::Result<Box<dyn fmt::Debug + Send + Sync>>;
+    /// Takes a shared lock on the existing file `name` without blocking and without creating or writing
+    /// anything (the file is opened for reading): any number of shared holders at once; `WouldBlock` while
+    /// an exclusive lock is held (and an exclusive [`Backend::try_lock`] is `WouldBlock` while a shared one
+    /// is). `NotFound` if the file is missing. The default is `Unsupported`.
+    fn try_lock_shared(&self, name: &str) -> io::Result<Box<dyn fmt::Debug + Send + Sync>> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("this backend has no shared lock (for {name:?})"),
+        ))
+    }
 }
 
 /// One open file, as a backend implements it. Every method takes `&self`: reads run concurrently with an
@@ -82,6 +92,8 @@ pub trait BackendFile: Send + Sync + fmt::Debug {
 pub struct Storage {
     backend: Arc<dyn Backend>,
     counters: Arc<IoCounters>,
+    /// Refuse every call that would create, write, rename, remove or sync (read-only handles).
+    read_only: bool,
 }
 
 /// A lock on a file of the directory, released on drop.
@@ -90,13 +102,55 @@ pub struct LockGuard {
     _inner: Box<dyn fmt::Debug + Send + Sync>,
 }
 
+impl LockGuard {
+    /// A guard that holds no lock (a read-only open of a directory without a `LOCK` file).
+    pub(crate) fn unlocked() -> Self {
+        LockGuard {
+            _inner: Box::new("no LOCK file: nothing locked"),
+        }
+    }
+}
+
 impl Storage {
     /// Storage over any backend.
     pub fn new(backend: Arc<dyn Backend>) -> Self {
         Storage {
             backend,
             counters: Arc::new(IoCounters::default()),
+            read_only: false,
         }
+    }
+
+    /// This storage in read-only mode: every call that would create, write, rename, remove or sync a file
+    /// (or open one for writing, or take the exclusive lock) fails with [`Error::ReadOnly`] before it
+    /// reaches the backend. Read-only engine handles use it, so a path that forgot to skip a write fails
+    /// instead of writing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::storage::Storage;
+    /// let dir = tempfile::tempdir()?;
+    /// let s = Storage::os(dir.path(), false)?.into_read_only();
+    /// assert!(matches!(s.create_new("x"), Err(rumdb::Error::ReadOnly(_))));
+    /// assert!(s.list()?.is_empty());
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    pub fn into_read_only(mut self) -> Self {
+        self.read_only = true;
+        self
+    }
+
+    /// True if this storage refuses writes ([`Storage::into_read_only`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    fn check_mutable(&self, what: &str) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly(format!("storage: {what}")));
+        }
+        Ok(())
     }
 
     /// Storage on a real directory, created (with its parents) if `create` is true and it is missing.
@@ -122,6 +176,7 @@ impl Storage {
     /// # Errors
     /// `Io` (kind `AlreadyExists` if the name is taken).
     pub fn create_new(&self, name: &str) -> Result<File> {
+        self.check_mutable(&format!("creating {name}"))?;
         let inner = self.backend.create_new(name)?;
         Ok(self.wrap(name, inner))
     }
@@ -131,6 +186,9 @@ impl Storage {
     /// # Errors
     /// `Io` (kind `NotFound` if there is no such file).
     pub fn open(&self, name: &str, writable: bool) -> Result<File> {
+        if writable {
+            self.check_mutable(&format!("opening {name} for writing"))?;
+        }
         let inner = self.backend.open(name, writable)?;
         Ok(self.wrap(name, inner))
     }
@@ -141,6 +199,9 @@ impl Storage {
     /// # Errors
     /// `Corruption` if missing, `Io` otherwise.
     pub fn open_required(&self, name: &str, writable: bool) -> Result<File> {
+        if writable {
+            self.check_mutable(&format!("opening {name} for writing"))?;
+        }
         match self.backend.open(name, writable) {
             Ok(inner) => Ok(self.wrap(name, inner)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -163,6 +224,7 @@ impl Storage {
     /// # Errors
     /// `Io`.
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
+        self.check_mutable(&format!("renaming {from}"))?;
         Ok(self.backend.rename(from, to)?)
     }
 
@@ -171,6 +233,7 @@ impl Storage {
     /// # Errors
     /// `Io`.
     pub fn remove(&self, name: &str) -> Result<()> {
+        self.check_mutable(&format!("removing {name}"))?;
         Ok(self.backend.remove(name)?)
     }
 
@@ -197,6 +260,7 @@ impl Storage {
     /// # Errors
     /// `Io`.
     pub fn sync_dir(&self) -> Result<()> {
+        self.check_mutable("syncing the directory")?;
         self.backend.sync_dir()?;
         self.counters.add_dir_sync();
         Ok(())
@@ -207,11 +271,29 @@ impl Storage {
     /// # Errors
     /// `Locked` if another handle (in this process or another) holds it; `Io` otherwise.
     pub fn try_lock(&self, name: &str) -> Result<LockGuard> {
+        self.check_mutable(&format!("locking {name} exclusively"))?;
         match self.backend.try_lock(name) {
             Ok(inner) => Ok(LockGuard { _inner: inner }),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 Err(Error::Locked(format!("{name} of {:?}", self.backend)))
             }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Takes the shared lock on `name` without blocking, creating nothing: `Ok(None)` if the file does
+    /// not exist (nothing to lock; the caller decides).
+    ///
+    /// # Errors
+    /// `Locked` if a handle (in this process or another) holds the exclusive lock; `Io` otherwise.
+    pub fn try_lock_shared(&self, name: &str) -> Result<Option<LockGuard>> {
+        match self.backend.try_lock_shared(name) {
+            Ok(inner) => Ok(Some(LockGuard { _inner: inner })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(Error::Locked(format!(
+                "{name} of {:?} is held by a writer",
+                self.backend
+            ))),
             Err(e) => Err(e.into()),
         }
     }
@@ -234,6 +316,7 @@ impl Storage {
         purpose: WritePurpose,
         tmp_synced: Option<&'static str>,
     ) -> Result<()> {
+        self.check_mutable(&format!("writing {name}"))?;
         let tmp = format!("{name}.tmp");
         match self.backend.remove(&tmp) {
             Ok(()) => {}

@@ -117,6 +117,17 @@ impl Backend for OsBackend {
             Err(fs::TryLockError::Error(e)) => Err(e),
         }
     }
+
+    /// Opens the existing file read-only (works on a read-only directory or filesystem) and takes a
+    /// shared `flock`.
+    fn try_lock_shared(&self, name: &str) -> io::Result<Box<dyn fmt::Debug + Send + Sync>> {
+        let file = fs::OpenOptions::new().read(true).open(self.path(name)?)?;
+        match file.try_lock_shared() {
+            Ok(()) => Ok(Box::new(file)),
+            Err(fs::TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
 }
 
 /// An open file; `end` is where the next append lands.
@@ -243,6 +254,24 @@ mod tests {
         assert!(matches!(again.try_lock("LOCK"), Err(Error::Locked(_))));
         drop(guard);
         again.try_lock("LOCK").unwrap();
+    }
+
+    #[test]
+    fn shared_locks_share_and_exclude_the_exclusive_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::os(dir.path(), false).unwrap();
+        assert!(s.try_lock_shared("LOCK").unwrap().is_none(), "missing file");
+        assert!(s.list().unwrap().is_empty(), "nothing created");
+        let w = s.try_lock("LOCK").unwrap();
+        assert!(matches!(s.try_lock_shared("LOCK"), Err(Error::Locked(_))));
+        drop(w);
+        let r1 = s.try_lock_shared("LOCK").unwrap().unwrap();
+        let r2 = s.try_lock_shared("LOCK").unwrap().unwrap();
+        assert!(matches!(s.try_lock("LOCK"), Err(Error::Locked(_))));
+        drop(r1);
+        assert!(matches!(s.try_lock("LOCK"), Err(Error::Locked(_))));
+        drop(r2);
+        s.try_lock("LOCK").unwrap();
     }
 
     #[test]

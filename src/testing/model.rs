@@ -93,6 +93,7 @@ impl ModelEngine {
             MODEL_FORMAT_VERSION,
             0,
             options.create,
+            false,
         )?;
         let all = wal::list_segments(&storage)?;
         let first = if storage.exists(WAL_FIRST)? {

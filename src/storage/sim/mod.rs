@@ -507,7 +507,7 @@ impl Backend for SimBackend {
         let mut state = self.shared.state.lock();
         state.alive()?;
         check_name(name)?;
-        if state.locks.contains(name) {
+        if state.locks.contains(name) || state.shared_locks.get(name).is_some_and(|n| *n > 0) {
             return Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
                 format!("{name:?} is locked"),
@@ -526,6 +526,53 @@ impl Backend for SimBackend {
             shared: Arc::clone(&self.shared),
             name: name.to_string(),
         }))
+    }
+
+    /// Creates nothing and counts as no operation (a shared lock is not a write).
+    fn try_lock_shared(&self, name: &str) -> io::Result<Box<dyn fmt::Debug + Send + Sync>> {
+        let mut state = self.shared.state.lock();
+        state.alive()?;
+        check_name(name)?;
+        if !state.dir_live.contains_key(name) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{name:?} does not exist"),
+            ));
+        }
+        if state.locks.contains(name) {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{name:?} is locked exclusively"),
+            ));
+        }
+        *state.shared_locks.entry(name.to_string()).or_insert(0) += 1;
+        Ok(Box::new(SimSharedLock {
+            shared: Arc::clone(&self.shared),
+            name: name.to_string(),
+        }))
+    }
+}
+
+/// A held shared lock of a [`SimBackend`], released on drop.
+struct SimSharedLock {
+    shared: Arc<Shared>,
+    name: String,
+}
+
+impl fmt::Debug for SimSharedLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimSharedLock")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl Drop for SimSharedLock {
+    fn drop(&mut self) {
+        let mut state = self.shared.state.lock();
+        if let Some(n) = state.shared_locks.get_mut(&self.name) {
+            *n = n.saturating_sub(1);
+        }
     }
 }
 

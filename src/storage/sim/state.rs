@@ -211,6 +211,8 @@ pub(super) struct State {
     pub(super) writes: u64,
     pub(super) rng: Rng,
     pub(super) locks: HashSet<String>,
+    /// Shared lock holders per file name.
+    pub(super) shared_locks: std::collections::HashMap<String, usize>,
 }
 
 impl State {
@@ -229,6 +231,7 @@ impl State {
             writes: 0,
             rng: Rng(mix(seed, 0x0F11_B175)),
             locks: HashSet::new(),
+            shared_locks: std::collections::HashMap::new(),
         }
     }
 
