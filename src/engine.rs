@@ -400,6 +400,7 @@ impl Snapshot {
 }
 
 /// True if `key` lies within `lower` and `upper`.
+#[cfg(any(test, feature = "testing"))]
 pub fn in_bounds(key: &[u8], lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
     let above = match lower {
         Bound::Included(l) => key >= l,

@@ -24,25 +24,28 @@ pub enum EngineKind {
     Lsm,
     /// The page-based B-tree engine.
     BTree,
-    /// The in-memory reference engine used by tests (feature `testing`).
+    /// The in-memory reference engine of the test harness (only with feature `testing`).
+    #[cfg(feature = "testing")]
     Model,
 }
 
 impl EngineKind {
     /// The byte that identifies the kind in the `IDENTITY` file.
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             EngineKind::Lsm => 1,
             EngineKind::BTree => 2,
+            #[cfg(feature = "testing")]
             EngineKind::Model => 3,
         }
     }
 
     /// The kind for an `IDENTITY` byte, if it names one.
-    pub fn from_code(code: u8) -> Option<Self> {
+    pub(crate) fn from_code(code: u8) -> Option<Self> {
         match code {
             1 => Some(EngineKind::Lsm),
             2 => Some(EngineKind::BTree),
+            #[cfg(feature = "testing")]
             3 => Some(EngineKind::Model),
             _ => None,
         }
@@ -54,6 +57,7 @@ impl fmt::Display for EngineKind {
         f.write_str(match self {
             EngineKind::Lsm => "lsm",
             EngineKind::BTree => "btree",
+            #[cfg(feature = "testing")]
             EngineKind::Model => "model",
         })
     }
@@ -121,6 +125,14 @@ pub enum Error {
     /// The handle was closed.
     #[error("database is closed")]
     Closed,
+
+    /// The engine does not support the operation (the B-tree has no [`Engine::compact`](crate::Engine::compact)).
+    /// Nothing was done; the handle stays usable.
+    #[error("{what} is not supported by this engine")]
+    Unsupported {
+        /// The operation, as a phrase (`"compact"`).
+        what: &'static str,
+    },
 }
 
 fn fmt_offset(offset: Option<u64>) -> String {
@@ -154,7 +166,7 @@ impl Error {
     }
 
     /// A description of the error that can be stored (for [`Error::Poisoned`] causes).
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         self.to_string()
     }
 }
@@ -182,7 +194,12 @@ mod tests {
 
     #[test]
     fn engine_kind_codes_round_trip() {
-        for k in [EngineKind::Lsm, EngineKind::BTree, EngineKind::Model] {
+        for k in [
+            EngineKind::Lsm,
+            EngineKind::BTree,
+            #[cfg(feature = "testing")]
+            EngineKind::Model,
+        ] {
             assert_eq!(EngineKind::from_code(k.code()), Some(k));
         }
         assert_eq!(EngineKind::from_code(0), None);

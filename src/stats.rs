@@ -312,7 +312,7 @@ mod tests {
 
     #[test]
     fn ratios_and_deltas() {
-        let mut s = Stats::new(EngineKind::Model);
+        let mut s = Stats::new(EngineKind::Lsm);
         assert_eq!(s.write_amplification(), None);
         assert_eq!(s.read_amplification(), None);
         s.user_bytes = 100;

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use rumdb::btree::BTreeEngine;
-use rumdb::storage::Storage;
+use rumdb::BTreeEngine;
+use rumdb::testing::Storage;
 use rumdb::testing::engine_history;
 use rumdb::testing::engines::BTreeTiny as Tiny;
 use rumdb::testing::{CrashMode, SimBackend};
@@ -279,7 +279,7 @@ fn recovery_report_counts_replayed_batches_and_a_torn_tail() {
     let segment = image
         .file_names()
         .into_iter()
-        .find(|f| rumdb::wal::parse_segment_name(f).is_some())
+        .find(|f| rumdb::testing::wal::parse_segment_name(f).is_some())
         .unwrap();
     let len = torn.read_file(&segment).unwrap().len() as u64;
     torn.truncate(&segment, len - 10).unwrap();
@@ -351,7 +351,7 @@ fn a_power_loss_during_recovery_never_seals_a_damaged_tail() {
     let segment = sim
         .file_names()
         .into_iter()
-        .filter(|f| rumdb::wal::parse_segment_name(f).is_some())
+        .filter(|f| rumdb::testing::wal::parse_segment_name(f).is_some())
         .max()
         .unwrap();
     let len = sim.read_file(&segment).unwrap().len() as u64;

@@ -28,11 +28,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 
-use rumdb::btree::{BTreeEngine, BTreeOptions};
-use rumdb::lsm::LsmEngine;
-use rumdb::storage::Storage;
+use rumdb::LsmEngine;
+use rumdb::testing::Storage;
 use rumdb::testing::engines::{BTreeTiny, LsmTiny};
 use rumdb::testing::{CrashMode, FaultPlan, SimBackend};
+use rumdb::{BTreeEngine, BTreeOptions};
 use rumdb::{Durability, Engine, Error, LsmOptions, WriteBatch, WriteOptions};
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -657,7 +657,7 @@ fn fragments(bytes: &[u8]) -> Vec<usize> {
 /// with a value length of `value_len`, past what the payload holds (C.7 #5).
 fn append_forged_batch(f: &Fixture, count: u32, value_len: u32) -> String {
     let name = wal(f);
-    let segment = rumdb::wal::parse_segment_name(&name).unwrap();
+    let segment = rumdb::testing::wal::parse_segment_name(&name).unwrap();
     let len = f.disk.len(&name);
     let mut payload = Vec::new();
     payload.extend_from_slice(&1_000_000u64.to_le_bytes());
@@ -675,7 +675,7 @@ fn append_forged_batch(f: &Fixture, count: u32, value_len: u32) -> String {
     }
     payload.extend_from_slice(b"short");
     let mut out = Vec::new();
-    rumdb::wal::format::encode_record(&mut out, len as usize % WAL_BLOCK, segment, len, &payload);
+    rumdb::testing::wal::encode_record(&mut out, len as usize % WAL_BLOCK, segment, len, &payload);
     f.disk.write_at(&name, len, &out);
     name
 }

@@ -21,8 +21,8 @@
 use std::io::ErrorKind;
 use std::sync::Arc;
 
-use rumdb::btree::BTreeEngine;
-use rumdb::storage::Storage;
+use rumdb::BTreeEngine;
+use rumdb::testing::Storage;
 use rumdb::testing::engines::{BTreeTiny, LsmTiny};
 use rumdb::testing::{CrashMode, Fault, FaultPlan, OpKind, SimBackend};
 use rumdb::{Durability, Engine, Error, LsmEngine, WriteBatch, WriteOptions};

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use rumdb::storage::Storage;
+use rumdb::testing::Storage;
 use rumdb::testing::engine_history::{self, EngineUnderTest};
 use rumdb::testing::engines::LsmTiny as Tiny;
 use rumdb::testing::{CrashMode, Rng, SimBackend};
@@ -390,7 +390,7 @@ fn flipped_manifest_and_wal_bytes_are_corruption_or_a_prefix() {
 /// never passes the stop trigger.
 #[test]
 fn threads_writers_readers_and_background_compaction() {
-    use rumdb::lsm::Background;
+    use rumdb::Background;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     const PER_WRITER: u64 = 1500;

@@ -374,13 +374,20 @@ fn valid_page_size(n: usize) -> bool {
     n.is_power_of_two() && (512..=16384).contains(&n)
 }
 
-/// The B-tree engine. See the [module docs](self) for the formats, checkpoints and recovery.
+/// The page-based B-tree engine: one data file of fixed-size pages updated in place by checkpoints, a
+/// buffer pool, and the write-ahead log every write goes to first.
+///
+/// Use it through the [`Engine`] trait. Pages a writer changes stay in memory until a checkpoint writes
+/// them (through a doublewrite file, so a torn page is repaired at open); [`Engine::flush`] runs one.
+/// Snapshots and scans keep the versions they need in an in-memory overlay bounded by
+/// [`BTreeOptions::snapshot_memory`]: past it the oldest snapshot is released and its reads fail with
+/// [`Error::SnapshotTooOld`]. [`Engine::compact`] is [`Error::Unsupported`]. `docs/architecture.md`
+/// and `docs/formats.md` in the repository describe the design and the files.
 ///
 /// # Examples
 ///
 /// ```
-/// use rumdb::btree::{BTreeEngine, BTreeOptions};
-/// use rumdb::Engine;
+/// use rumdb::{BTreeEngine, BTreeOptions, Engine};
 /// let dir = tempfile::tempdir()?;
 /// let db = BTreeEngine::open(dir.path(), BTreeOptions::default())?;
 /// db.put(b"k", b"v")?;
@@ -434,11 +441,13 @@ impl BTreeEngine {
         Self::open_with(storage, options)
     }
 
-    /// Opens (or creates) a B-tree database on any storage.
+    /// Opens (or creates) a B-tree database on any storage: test machinery (the simulated disk of
+    /// `rumdb::testing`), hidden from the documentation.
     ///
     /// # Errors
     /// `InvalidArgument` (bad options, `error_if_exists`, nothing to open), `Locked`, `WrongEngine`,
     /// `UnsupportedVersion`, `Corruption` (damaged or missing data file, both header slots bad), `Io`.
+    #[doc(hidden)]
     pub fn open_with(storage: Storage, options: BTreeOptions) -> Result<Self> {
         options.check()?;
         let opened = identity::open_dir(
@@ -1051,7 +1060,9 @@ impl Engine for BTreeEngine {
     }
 
     fn compact(&self) -> Result<()> {
-        self.shared.core.check_open()
+        // Pages are updated in place: there is nothing to compact.
+        self.shared.core.check_open()?;
+        Err(Error::Unsupported { what: "compact" })
     }
 
     fn wait_idle(&self) -> Result<()> {

@@ -51,11 +51,13 @@ impl LsmEngine {
         Self::open_with(storage, options)
     }
 
-    /// Opens (or creates) the database on any storage (the simulated backend in tests).
+    /// Opens (or creates) the database on any storage: test machinery (the simulated disk of
+    /// `rumdb::testing`), hidden from the documentation.
     ///
     /// # Errors
     /// `Locked`, `WrongEngine`, `UnsupportedVersion`, `Corruption` (damaged or missing files),
     /// `InvalidArgument` (options, `error_if_exists`), `Io`.
+    #[doc(hidden)]
     pub fn open_with(storage: Storage, options: LsmOptions) -> Result<Self> {
         options.check()?;
         let opened = identity::open_dir(

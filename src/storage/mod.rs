@@ -20,6 +20,7 @@
 //! - `try_lock` never blocks: a lock held by any handle, in this process or another, is `WouldBlock`.
 
 mod accounting;
+#[allow(unsafe_code)] // The one module with `unsafe`: mapping a file (see its safety argument).
 pub(crate) mod mmap;
 mod os;
 #[cfg(feature = "testing")]
@@ -71,7 +72,7 @@ pub trait BackendFile: Send + Sync + fmt::Debug {
     /// Makes the file's data (and its length) durable.
     fn sync_data(&self) -> io::Result<()>;
     /// Maps the whole file read-only, where the backend supports it. The caller promises the mapping
-    /// invariant of [`Mapping`].
+    /// invariant of `Mapping` (`src/storage/mmap.rs`).
     fn map(&self) -> io::Result<Option<Mapping>> {
         Ok(None)
     }
@@ -400,7 +401,7 @@ impl File {
     /// Maps the whole file read-only where the backend supports it (`None` otherwise).
     ///
     /// REQUIRES: the file is immutable, fully written and synced, and is not truncated or unlinked while the
-    /// mapping lives (see [`Mapping`]).
+    /// mapping lives (see `Mapping`).
     ///
     /// # Errors
     /// `Io`.

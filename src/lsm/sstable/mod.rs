@@ -177,7 +177,6 @@ mod tests;
 
 pub use builder::TableBuilder;
 pub use cache::BlockCache;
-pub use format::TableProperties;
 pub use iter::TableIter;
 pub use reader::{ReadStats, Table};
 
@@ -231,7 +230,7 @@ impl Default for TableOptions {
     }
 }
 
-/// How a [`Table`] reads its blocks.
+/// How the LSM engine reads the blocks of its tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ReadPath {
     /// Map the file and decode blocks from the map (falls back to `Pread` where the backend cannot map).
