@@ -67,7 +67,10 @@ impl fmt::Display for EngineKind {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The operating system (or the simulated backend) reported an I/O error.
+    /// The operating system (or the simulated backend) reported an I/O error. Its message names the
+    /// operation and the path ("creating /db/000003.log: File exists (os error 17)");
+    /// [`io::Error::kind`] is the operating system's, and [`std::error::Error::source`] leads to the
+    /// error the operating system returned.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
 
@@ -87,13 +90,32 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
-    /// Another handle, in this process or another, holds the directory's `LOCK` file.
-    #[error("database is locked by another handle: {0}")]
+    /// Another handle, in this process or another, has the database open: it holds the directory's
+    /// `LOCK` file. The string is the directory. Nothing was touched.
+    #[error("the database in {0} is already open by another handle (in this process or another)")]
     Locked(String),
 
+    /// The directory holds files but no database: no `IDENTITY` file and none of the engines' files, so
+    /// rumdb refuses to create a database among them. (Engine files without `IDENTITY` are
+    /// [`Error::Corruption`] instead: an interrupted creation or a damaged database.)
+    #[error(
+        "{dir} is not a rumdb directory: it has no IDENTITY file and holds other files, such as \
+         {example_file}; open an empty or missing directory to create a database"
+    )]
+    NotADatabase {
+        /// The directory.
+        dir: String,
+        /// One of the files found in it.
+        example_file: String,
+    },
+
     /// A write, fsync or background job failed earlier: the fate of the data it carried is unknown, so
-    /// writes are refused until the database is reopened. Reads go on.
-    #[error("database handle is poisoned (reopen to recover): {cause}")]
+    /// writes, `sync` and `flush` are refused until the database is reopened. Reads of the LSM engine
+    /// go on; the B-tree also fails reads when the failure left a batch partly applied to its pages
+    /// (reads return this error rather than a half-applied batch).
+    #[error(
+        "the database handle refuses writes after an earlier failure (reopen the database to recover): {cause}"
+    )]
     Poisoned {
         /// The failure that poisoned the handle.
         cause: String,
@@ -117,8 +139,11 @@ pub enum Error {
         supported: u32,
     },
 
-    /// A snapshot's reads needed versions the engine no longer keeps (B-tree: the snapshot overlay passed
-    /// `snapshot_memory`).
+    /// A snapshot's or a scan's reads needed versions the engine no longer keeps. Only the B-tree
+    /// returns it: while snapshots and scans are open it keeps the old versions of the pages writers
+    /// change in memory, and past [`BTreeOptions::snapshot_memory`](crate::BTreeOptions::snapshot_memory)
+    /// it releases the oldest snapshot; that snapshot's (or scan's) later reads fail with this error.
+    /// Take a new snapshot, or raise the limit.
     #[error("snapshot is too old: the versions it needs were released")]
     SnapshotTooOld,
 

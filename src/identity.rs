@@ -7,9 +7,10 @@
 //!   holds it; the lock dies with its process);
 //! - with `IDENTITY` present, checks it: another kind is `WrongEngine`, a newer format `UnsupportedVersion`,
 //!   damage `Corruption`, and `error_if_exists` an `InvalidArgument`;
-//! - without it, refuses any directory that holds other files (`Corruption`: never create over existing
-//!   files, never mistake a damaged database for an empty one), and otherwise creates a new database if
-//!   `create_if_missing` allows.
+//! - without it, refuses any directory that holds other files — never create over existing files, never
+//!   mistake a damaged database for an empty one: `Corruption` if one of them is an engine file (an
+//!   interrupted creation or a damaged database), `NotADatabase` if none is — and otherwise creates a new
+//!   database if `create_if_missing` allows.
 //!
 //! # `IDENTITY` format (28 bytes, little-endian)
 //!
@@ -139,7 +140,7 @@ pub struct OpenedDir {
 ///
 /// # Errors
 /// `Locked`, `WrongEngine`, `UnsupportedVersion`, `Corruption` (damaged `IDENTITY`, or engine files without
-/// one), `InvalidArgument` (`error_if_exists`, or no database and not `create_if_missing`), `Io`.
+/// one), `NotADatabase` (other files without one), `InvalidArgument` (`error_if_exists`, or no database and not `create_if_missing`), `Io`.
 pub fn open_dir(
     storage: &Storage,
     kind: EngineKind,
@@ -179,16 +180,23 @@ pub fn open_dir(
         .iter()
         .filter(|n| *n != LOCK_FILE && *n != &format!("{IDENTITY_FILE}.tmp"))
         .collect();
-    if let Some(first) = stray.first() {
+    if let Some(first) = stray.iter().find(|n| is_engine_file(n)) {
         return Err(Error::corruption(
             IDENTITY_FILE,
             None,
             format!(
-                "missing, but the directory holds {} other file(s) (first: {first}): an interrupted \
-                 creation or foreign files; refusing to create a database over them",
+                "missing, but the directory holds {} other file(s), among them {first}, a rumdb \
+                 engine file: an interrupted creation or a damaged database; refusing to create a \
+                 database over them",
                 stray.len()
             ),
         ));
+    }
+    if let Some(first) = stray.first() {
+        return Err(Error::NotADatabase {
+            dir: storage.display_dir(),
+            example_file: (*first).clone(),
+        });
     }
     if !options.create_if_missing {
         return Err(Error::invalid(
@@ -204,6 +212,20 @@ pub fn open_dir(
         },
         creating: true,
     })
+}
+
+/// True for a name one of the engines writes (or its `.tmp` twin), besides `IDENTITY` and `LOCK`.
+fn is_engine_file(name: &str) -> bool {
+    let name = name.strip_suffix(".tmp").unwrap_or(name);
+    #[cfg(feature = "testing")]
+    if name == crate::testing::model::WAL_FIRST {
+        return true;
+    }
+    crate::wal::parse_segment_name(name).is_some()
+        || crate::lsm::sstable::parse_table_file_name(name).is_some()
+        || crate::lsm::manifest::parse_manifest_name(name).is_some()
+        || name == crate::lsm::manifest::CURRENT
+        || crate::btree::owns_file(name)
 }
 
 /// Writes `IDENTITY` atomically, the last step of creating a database.

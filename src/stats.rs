@@ -143,13 +143,18 @@ pub struct RecoveryReport {
 }
 
 /// What [`Engine::verify`](crate::Engine::verify) checked.
+///
+/// It covers the engine's main files only. LSM: the tables of the current version — not the memtable,
+/// whose entries are in memory and whose copy on disk, the WAL, is checked record by record (CRC) when
+/// the database is opened; [`Engine::flush`](crate::Engine::flush) first to have every acknowledged
+/// entry counted. B-tree: the data file's pages, including the dirty pages still in the buffer pool.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VerifyReport {
-    /// Files read.
+    /// Files read (LSM: tables; B-tree: the data file).
     pub files: u64,
     /// Blocks or pages whose checksum was verified.
     pub blocks: u64,
-    /// Entries visited.
+    /// Entries visited (LSM: in tables, so an unflushed memtable's entries are not counted).
     pub entries: u64,
     /// Bytes read.
     pub bytes: u64,

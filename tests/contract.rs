@@ -301,7 +301,18 @@ pub fn second_open_is_locked(open: Factory) {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path()).unwrap();
     db.put(b"k", b"v").unwrap();
-    assert!(matches!(open(dir.path()), Err(Error::Locked(_))));
+    match open(dir.path()) {
+        Err(e @ Error::Locked(_)) => {
+            let message = e.to_string();
+            assert!(
+                message.contains(&dir.path().display().to_string())
+                    && message.contains("already open"),
+                "{message}"
+            );
+        }
+        Err(e) => panic!("expected Locked, got {e}"),
+        Ok(_) => panic!("expected Locked, the open succeeded"),
+    }
     assert_eq!(
         db.get(b"k").unwrap().as_deref(),
         Some(&b"v"[..]),
@@ -348,6 +359,26 @@ pub fn files_without_identity_are_not_overwritten(open: Factory) {
     assert!(err.is_corruption(), "{err}");
     assert_eq!(
         std::fs::read(dir.path().join("000001.log")).unwrap(),
+        b"not ours"
+    );
+}
+
+pub fn foreign_files_are_not_a_database(open: Factory) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"not ours").unwrap();
+    match open(dir.path()) {
+        Err(Error::NotADatabase {
+            dir: d,
+            example_file,
+        }) => {
+            assert_eq!(example_file, "notes.txt");
+            assert_eq!(d, dir.path().display().to_string());
+        }
+        Err(e) => panic!("expected NotADatabase, got {e}"),
+        Ok(_) => panic!("expected NotADatabase, the open succeeded"),
+    }
+    assert_eq!(
+        std::fs::read(dir.path().join("notes.txt")).unwrap(),
         b"not ours"
     );
 }
@@ -446,6 +477,10 @@ macro_rules! contract_suite {
             #[test]
             fn files_without_identity_are_not_overwritten() {
                 super::files_without_identity_are_not_overwritten(OPEN)
+            }
+            #[test]
+            fn foreign_files_are_not_a_database() {
+                super::foreign_files_are_not_a_database(OPEN)
             }
             #[test]
             fn compact_compacts_or_is_unsupported() {

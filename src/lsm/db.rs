@@ -100,7 +100,10 @@ pub(super) struct Shared {
 /// db.put(b"apple", b"red")?;
 /// db.put(b"banana", b"yellow")?;
 /// db.flush()?; // the memtable becomes a table on disk
-/// let keys: Vec<Vec<u8>> = db.range(..).map(|kv| kv.map(|(k, _)| k)).collect::<rumdb::Result<_>>()?;
+/// let keys: Vec<Vec<u8>> = db
+///     .range(..)?
+///     .map(|kv| kv.map(|(k, _)| k))
+///     .collect::<rumdb::Result<_>>()?;
 /// assert_eq!(keys, [b"apple".to_vec(), b"banana".to_vec()]);
 /// db.close()?;
 /// # Ok::<(), rumdb::Error>(())

@@ -41,10 +41,38 @@ use crate::wal::{self, WalWriter};
 pub const LSM_FORMAT_VERSION: u32 = 1;
 
 impl LsmEngine {
-    /// Opens (or creates) the database in `dir`.
+    /// Opens the LSM database in `dir`, creating it (and the directory) if there is none and
+    /// `options.create` allows. Opening recovers after a crash: it replays the WAL into a memtable and
+    /// removes files left over by interrupted flushes and compactions; what it found is in
+    /// [`Stats::recovery`](crate::Stats::recovery). The handle holds the directory's lock until it is
+    /// closed or dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("db");
+    /// let db = LsmEngine::open(&path, LsmOptions::default())?;
+    /// db.put(b"k", b"v")?;
+    /// db.close()?;
+    /// let db = LsmEngine::open(&path, LsmOptions::default())?;
+    /// assert_eq!(db.get(b"k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// As [`LsmEngine::open_with`].
+    /// - [`Error::InvalidArgument`](crate::Error::InvalidArgument): a bad option (checked before the directory is touched), a database
+    ///   exists and `options.create.error_if_exists` is set, or none exists and
+    ///   `options.create.create_if_missing` is false;
+    /// - [`Error::Locked`](crate::Error::Locked): another handle, in this process or another, has the database open;
+    /// - [`Error::WrongEngine`](crate::Error::WrongEngine): the directory holds a database of the other engine;
+    /// - [`Error::UnsupportedVersion`](crate::Error::UnsupportedVersion): it was written by a newer format version;
+    /// - [`Error::NotADatabase`](crate::Error::NotADatabase): the directory holds files that are not a database;
+    /// - [`Error::Corruption`](crate::Error::Corruption): damaged or missing files (a table, the manifest or a WAL segment the metadata names; damage
+    ///   in synced WAL records);
+    /// - [`Error::Io`](crate::Error::Io): the directory cannot be created or read, or a file operation failed (the
+    ///   message names the path).
     pub fn open(dir: &Path, options: LsmOptions) -> Result<Self> {
         options.check()?;
         let storage = Storage::os(dir, options.create.create_if_missing)?;

@@ -159,7 +159,9 @@ impl LsmOptions {
                 && !zstd_levels.contains(&z)
             {
                 return bad(format!(
-                    "level {level}: zstd level {z} is outside {zstd_levels:?}"
+                    "level {level}: zstd level {z} is outside {} to {}",
+                    zstd_levels.start(),
+                    zstd_levels.end()
                 ));
             }
         }

@@ -54,6 +54,52 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// Takes an exclusive lock on `name` (created if missing) without blocking; `WouldBlock` if held.
     /// The lock is released when the returned guard drops or the process dies.
     fn try_lock(&self, name: &str) -> io::Result<Box<dyn fmt::Debug + Send + Sync>>;
+    /// How error messages name file `name` (the OS backend: its full path).
+    fn display_path(&self, name: &str) -> String {
+        name.to_string()
+    }
+    /// How error messages name the directory (the OS backend: its path).
+    fn display_dir(&self) -> String {
+        "the simulated directory".to_string()
+    }
+}
+
+/// An I/O error with the operation and the path it failed on: the message of the [`io::Error`] that
+/// [`Error::Io`] carries ("creating /db/000003.log: File exists (os error 17)"). The wrapping
+/// `io::Error` keeps the original's kind, and its `source` is the original error.
+#[derive(Debug)]
+struct IoContext {
+    op: &'static str,
+    path: String,
+    source: io::Error,
+}
+
+impl fmt::Display for IoContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.op, self.path, self.source)
+    }
+}
+
+impl std::error::Error for IoContext {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// `source` with the operation `op` (a verb in `-ing` form) and the `path` it failed on, keeping its kind.
+pub(crate) fn io_context(
+    source: io::Error,
+    op: &'static str,
+    path: impl Into<String>,
+) -> io::Error {
+    io::Error::new(
+        source.kind(),
+        IoContext {
+            op,
+            path: path.into(),
+            source,
+        },
+    )
 }
 
 /// One open file, as a backend implements it. Every method takes `&self`: reads run concurrently with an
@@ -118,12 +164,25 @@ impl Storage {
         self.counters.snapshot()
     }
 
+    /// The directory, as error messages name it.
+    pub fn display_dir(&self) -> String {
+        self.backend.display_dir()
+    }
+
+    /// `e` with operation `op` on file `name` in its message (an [`Error::Io`]).
+    fn err(&self, e: io::Error, op: &'static str, name: &str) -> Error {
+        Error::Io(io_context(e, op, self.backend.display_path(name)))
+    }
+
     /// Creates `name`; fails if it exists.
     ///
     /// # Errors
     /// `Io` (kind `AlreadyExists` if the name is taken).
     pub fn create_new(&self, name: &str) -> Result<File> {
-        let inner = self.backend.create_new(name)?;
+        let inner = self
+            .backend
+            .create_new(name)
+            .map_err(|e| self.err(e, "creating", name))?;
         Ok(self.wrap(name, inner))
     }
 
@@ -132,7 +191,10 @@ impl Storage {
     /// # Errors
     /// `Io` (kind `NotFound` if there is no such file).
     pub fn open(&self, name: &str, writable: bool) -> Result<File> {
-        let inner = self.backend.open(name, writable)?;
+        let inner = self
+            .backend
+            .open(name, writable)
+            .map_err(|e| self.err(e, "opening", name))?;
         Ok(self.wrap(name, inner))
     }
 
@@ -147,13 +209,14 @@ impl Storage {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 Err(Error::corruption(name, None, "file is missing"))
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(self.err(e, "opening", name)),
         }
     }
 
     fn wrap(&self, name: &str, inner: Arc<dyn BackendFile>) -> File {
         File {
             name: Arc::from(name),
+            path: Arc::from(self.backend.display_path(name)),
             inner,
             counters: Arc::clone(&self.counters),
         }
@@ -164,7 +227,13 @@ impl Storage {
     /// # Errors
     /// `Io`.
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
-        Ok(self.backend.rename(from, to)?)
+        self.backend.rename(from, to).map_err(|e| {
+            let (from, to) = (
+                self.backend.display_path(from),
+                self.backend.display_path(to),
+            );
+            Error::Io(io_context(e, "renaming", format!("{from} to {to}")))
+        })
     }
 
     /// Removes `name`. Durable after [`Storage::sync_dir`].
@@ -172,7 +241,9 @@ impl Storage {
     /// # Errors
     /// `Io`.
     pub fn remove(&self, name: &str) -> Result<()> {
-        Ok(self.backend.remove(name)?)
+        self.backend
+            .remove(name)
+            .map_err(|e| self.err(e, "removing", name))
     }
 
     /// The names of the files in the directory, sorted.
@@ -180,7 +251,7 @@ impl Storage {
     /// # Errors
     /// `Io`.
     pub fn list(&self) -> Result<Vec<String>> {
-        let mut names = self.backend.list()?;
+        let mut names = self.list_unsorted()?;
         names.sort();
         Ok(names)
     }
@@ -190,7 +261,13 @@ impl Storage {
     /// # Errors
     /// `Io`.
     pub fn exists(&self, name: &str) -> Result<bool> {
-        Ok(self.backend.list()?.iter().any(|n| n == name))
+        Ok(self.list_unsorted()?.iter().any(|n| n == name))
+    }
+
+    fn list_unsorted(&self) -> Result<Vec<String>> {
+        self.backend
+            .list()
+            .map_err(|e| Error::Io(io_context(e, "listing", self.backend.display_dir())))
     }
 
     /// Makes creations, renames and removals durable.
@@ -198,7 +275,13 @@ impl Storage {
     /// # Errors
     /// `Io`.
     pub fn sync_dir(&self) -> Result<()> {
-        self.backend.sync_dir()?;
+        self.backend.sync_dir().map_err(|e| {
+            Error::Io(io_context(
+                e,
+                "syncing the directory",
+                self.backend.display_dir(),
+            ))
+        })?;
         self.counters.add_dir_sync();
         Ok(())
     }
@@ -211,9 +294,9 @@ impl Storage {
         match self.backend.try_lock(name) {
             Ok(inner) => Ok(LockGuard { _inner: inner }),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                Err(Error::Locked(format!("{name} of {:?}", self.backend)))
+                Err(Error::Locked(self.backend.display_dir()))
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(self.err(e, "locking", name)),
         }
     }
 
@@ -239,7 +322,7 @@ impl Storage {
         match self.backend.remove(&tmp) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(self.err(e, "removing", &tmp)),
         }
         let file = self.create_new(&tmp)?;
         file.append(data, purpose)?;
@@ -278,6 +361,8 @@ impl Storage {
 #[derive(Clone, Debug)]
 pub struct File {
     name: Arc<str>,
+    /// The name as error messages give it (the OS backend: the full path).
+    path: Arc<str>,
     inner: Arc<dyn BackendFile>,
     counters: Arc<IoCounters>,
 }
@@ -288,6 +373,11 @@ impl File {
         &self.name
     }
 
+    /// `e` with operation `op` on this file in its message (an [`Error::Io`]).
+    fn err(&self, e: io::Error, op: &'static str) -> Error {
+        Error::Io(io_context(e, op, &*self.path))
+    }
+
     /// Appends all of `buf`, retrying short writes and `EINTR`.
     ///
     /// # Errors
@@ -295,13 +385,13 @@ impl File {
     pub fn append(&self, mut buf: &[u8], purpose: WritePurpose) -> Result<()> {
         while !buf.is_empty() {
             match self.inner.append(buf) {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(0) => return Err(self.err(io::ErrorKind::WriteZero.into(), "appending to")),
                 Ok(n) => {
                     self.counters.add_written(purpose, n as u64);
                     buf = buf.get(n..).unwrap_or_default();
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(self.err(e, "appending to")),
             }
         }
         Ok(())
@@ -314,14 +404,14 @@ impl File {
     pub fn write_at(&self, mut offset: u64, mut buf: &[u8], purpose: WritePurpose) -> Result<()> {
         while !buf.is_empty() {
             match self.inner.write_at(offset, buf) {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(0) => return Err(self.err(io::ErrorKind::WriteZero.into(), "writing to")),
                 Ok(n) => {
                     self.counters.add_written(purpose, n as u64);
                     offset += n as u64;
                     buf = buf.get(n..).unwrap_or_default();
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(self.err(e, "writing to")),
             }
         }
         Ok(())
@@ -339,7 +429,7 @@ impl File {
                 Ok(0) => break,
                 Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(self.err(e, "reading")),
             }
         }
         self.counters.add_read(purpose, done as u64);
@@ -368,7 +458,9 @@ impl File {
     /// # Errors
     /// `Io`.
     pub fn len(&self) -> Result<u64> {
-        Ok(self.inner.size()?)
+        self.inner
+            .size()
+            .map_err(|e| self.err(e, "reading the length of"))
     }
 
     /// True if the file is empty.
@@ -384,7 +476,9 @@ impl File {
     /// # Errors
     /// `Io`.
     pub fn set_len(&self, len: u64) -> Result<()> {
-        Ok(self.inner.set_len(len)?)
+        self.inner
+            .set_len(len)
+            .map_err(|e| self.err(e, "setting the length of"))
     }
 
     /// Makes the file's data durable. A failure means the data's fate is unknown: callers poison their
@@ -393,7 +487,7 @@ impl File {
     /// # Errors
     /// `Io`.
     pub fn sync_data(&self) -> Result<()> {
-        self.inner.sync_data()?;
+        self.inner.sync_data().map_err(|e| self.err(e, "syncing"))?;
         self.counters.add_fsync();
         Ok(())
     }
@@ -406,6 +500,6 @@ impl File {
     /// # Errors
     /// `Io`.
     pub fn map(&self) -> Result<Option<Mapping>> {
-        Ok(self.inner.map()?)
+        self.inner.map().map_err(|e| self.err(e, "mapping"))
     }
 }

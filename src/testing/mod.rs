@@ -29,7 +29,7 @@ pub mod engine_history;
 pub mod engines;
 pub mod fuzz;
 mod knobs;
-mod model;
+pub(crate) mod model;
 pub mod wal_history;
 pub mod workload;
 
