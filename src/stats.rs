@@ -1,7 +1,7 @@
 //! Statistics: bytes moved by purpose, the three amplification ratios, memory by part, and the report of
 //! the last recovery.
 //!
-//! Definitions (DESIGN.md, "Amplification, defined once"):
+//! Definitions, the one place amplification is defined (both engines and every report use them):
 //! - **user bytes** = key + value of every put, + key of every delete;
 //! - **write amplification** = storage bytes written (all purposes) ÷ user bytes ([`Stats::write_amplification`]);
 //! - **read amplification** = block/page fetches that missed the engine's cache per get

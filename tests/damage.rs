@@ -1,4 +1,4 @@
-//! The damage matrix (issue 8 part 3, TESTING.md C.7): one test per (engine, file kind, damage kind).
+//! The damage matrix: one test per (engine, file kind, damage kind).
 //!
 //! Each test builds a database with known content (tiny options, Manual background), closes it or takes a
 //! process-kill image of it, damages one file, reopens and classifies the outcome:
@@ -654,7 +654,7 @@ fn fragments(bytes: &[u8]) -> Vec<usize> {
 }
 
 /// Appends a record with a valid fragment checksum whose write batch claims `count` entries and a put
-/// with a value length of `value_len`, past what the payload holds (C.7 #5).
+/// with a value length of `value_len`, past what the payload holds: the checksum passes, the decoder must still refuse it.
 fn append_forged_batch(f: &Fixture, count: u32, value_len: u32) -> String {
     let name = wal(f);
     let segment = rumdb::testing::wal::parse_segment_name(&name).unwrap();
@@ -866,7 +866,7 @@ fn bt_sim(end: End) -> Fixture {
 
 use End::{Closed, ClosedAfterTail, SyncedTail, UnsyncedTail};
 
-// LSM tables (C.7 #9, #10, #11, #12, #32).
+// LSM tables.
 
 case!(
     lsm_sst_data_block_bit_flip_is_corruption_on_read,
@@ -1000,7 +1000,7 @@ case!(
     }
 );
 
-// LSM manifest (C.7 #16, #18).
+// LSM manifest.
 
 case!(
     lsm_manifest_bit_flip_in_first_record_is_corruption,
@@ -1113,7 +1113,7 @@ case!(lsm_lock_garbage_is_fine, lsm(Closed), |f| {
     Expect::Intact
 });
 
-// LSM WAL, live segment (C.7 #1–#5, #32).
+// LSM WAL, live segment.
 
 case!(
     lsm_wal_unsynced_tail_truncated_to_zero_is_a_prefix,
@@ -1371,7 +1371,7 @@ case!(
     }
 );
 
-// B-tree header slots (C.7 #27).
+// B-tree header slots.
 
 fn slot_case(f: &Fixture, slot: u64) -> Expect {
     if pages(f).newest_slot == slot {
@@ -1497,7 +1497,7 @@ case!(
     }
 );
 
-// B-tree data file length (C.7 #31, #32).
+// B-tree data file length.
 
 case!(
     btree_data_trailing_partial_page_is_ignored,
@@ -1743,7 +1743,7 @@ case!(btree_wal_empty_extra_segment_is_fine, bt(Closed), |f| {
     Expect::Intact
 });
 
-// B-tree doublewrite file (sim: a crash inside a checkpoint; C.7 #25).
+// B-tree doublewrite file (sim: a crash inside a checkpoint).
 
 case!(
     btree_doublewrite_complete_is_applied,

@@ -1,4 +1,4 @@
-//! kill -9 and whitebox crash points on real files, both engines (TESTING.md C.5, issue 8 part 2).
+//! kill -9 and whitebox crash points on real files, both engines.
 //!
 //! Each test re-executes its own binary as a writer, selected by the `RUMDB_KILL_CHILD` variable (the
 //! directory). The writer writes batches `n = start, start + 1, …` (each a few keys holding `n`, every

@@ -532,7 +532,7 @@ fn full_compaction_drops_tombstones_unless_a_snapshot_sees_them() {
     );
 }
 
-/// I7 (TESTING.md C.7 case 23): a recovery that itself crashes at any of its mutating operations (WAL
+/// I7 (the crash-during-recovery oracle of `rumdb::testing::engine_history`): a recovery that itself crashes at any of its mutating operations (WAL
 /// replay flush, orphan removal, manifest rollover), recovered again after a process kill or a power
 /// loss, gives the state of one clean recovery. `RUMDB_RECOVERY_CRASHES=all` tries every run crash point
 /// under every mode and every recovery crash point.

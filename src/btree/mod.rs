@@ -1,7 +1,7 @@
 //! The page-based B-tree engine: one data file of fixed-size pages, a buffer pool, pages updated in place
 //! by checkpoints.
 //!
-//! # Durability: WAL, no-steal, atomic checkpoint (v1, part 2)
+//! # Durability: WAL, no-steal, atomic checkpoint
 //!
 //! A write goes through the commit pipeline both engines share (`crate::pipeline`): under the writer
 //! mutex its batch is appended to the WAL ([`crate::wal`]; payload [`WriteBatch::encode`] with the batch's
