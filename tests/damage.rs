@@ -1,4 +1,4 @@
-//! The damage matrix (issue 8 part 3, TESTING.md C.7): one test per (engine, file kind, damage kind).
+//! The damage matrix: one test per (engine, file kind, damage kind).
 //!
 //! Each test builds a database with known content (tiny options, Manual background), closes it or takes a
 //! process-kill image of it, damages one file, reopens and classifies the outcome:
@@ -28,11 +28,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 
-use rumdb::btree::{BTreeEngine, BTreeOptions};
-use rumdb::lsm::LsmEngine;
-use rumdb::storage::Storage;
+use rumdb::LsmEngine;
+use rumdb::testing::Storage;
 use rumdb::testing::engines::{BTreeTiny, LsmTiny};
 use rumdb::testing::{CrashMode, FaultPlan, SimBackend};
+use rumdb::{BTreeEngine, BTreeOptions};
 use rumdb::{Durability, Engine, Error, LsmOptions, WriteBatch, WriteOptions};
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -654,10 +654,10 @@ fn fragments(bytes: &[u8]) -> Vec<usize> {
 }
 
 /// Appends a record with a valid fragment checksum whose write batch claims `count` entries and a put
-/// with a value length of `value_len`, past what the payload holds (C.7 #5).
+/// with a value length of `value_len`, past what the payload holds: the checksum passes, the decoder must still refuse it.
 fn append_forged_batch(f: &Fixture, count: u32, value_len: u32) -> String {
     let name = wal(f);
-    let segment = rumdb::wal::parse_segment_name(&name).unwrap();
+    let segment = rumdb::testing::wal::parse_segment_name(&name).unwrap();
     let len = f.disk.len(&name);
     let mut payload = Vec::new();
     payload.extend_from_slice(&1_000_000u64.to_le_bytes());
@@ -675,7 +675,7 @@ fn append_forged_batch(f: &Fixture, count: u32, value_len: u32) -> String {
     }
     payload.extend_from_slice(b"short");
     let mut out = Vec::new();
-    rumdb::wal::format::encode_record(&mut out, len as usize % WAL_BLOCK, segment, len, &payload);
+    rumdb::testing::wal::encode_record(&mut out, len as usize % WAL_BLOCK, segment, len, &payload);
     f.disk.write_at(&name, len, &out);
     name
 }
@@ -874,7 +874,7 @@ fn bt_sim(end: End) -> Fixture {
 
 use End::{Closed, ClosedAfterTail, SyncedTail, UnsyncedTail};
 
-// LSM tables (C.7 #9, #10, #11, #12, #32).
+// LSM tables.
 
 case!(
     lsm_sst_data_block_bit_flip_is_corruption_on_read,
@@ -1008,7 +1008,7 @@ case!(
     }
 );
 
-// LSM manifest (C.7 #16, #18).
+// LSM manifest.
 
 case!(
     lsm_manifest_bit_flip_in_first_record_is_corruption,
@@ -1121,7 +1121,7 @@ case!(lsm_lock_garbage_is_fine, lsm(Closed), |f| {
     Expect::Intact
 });
 
-// LSM WAL, live segment (C.7 #1–#5, #32).
+// LSM WAL, live segment.
 
 case!(
     lsm_wal_unsynced_tail_truncated_to_zero_is_a_prefix,
@@ -1392,7 +1392,7 @@ case!(
     }
 );
 
-// B-tree header slots (C.7 #27).
+// B-tree header slots.
 
 fn slot_case(f: &Fixture, slot: u64) -> Expect {
     if pages(f).newest_slot == slot {
@@ -1518,7 +1518,7 @@ case!(
     }
 );
 
-// B-tree data file length (C.7 #31, #32).
+// B-tree data file length.
 
 case!(
     btree_data_trailing_partial_page_is_ignored,
@@ -1628,7 +1628,7 @@ case!(btree_wal_empty_extra_segment_is_fine, bt(Closed), |f| {
     Expect::Intact
 });
 
-// B-tree doublewrite file (sim: a crash inside a checkpoint; C.7 #25).
+// B-tree doublewrite file (sim: a crash inside a checkpoint).
 
 case!(
     btree_doublewrite_complete_is_applied,

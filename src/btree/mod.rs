@@ -1,7 +1,7 @@
 //! The page-based B-tree engine: one data file of fixed-size pages, a buffer pool, pages updated in place
 //! by checkpoints.
 //!
-//! # Durability: WAL, no-steal, atomic checkpoint (v1, part 2)
+//! # Durability: WAL, no-steal, atomic checkpoint
 //!
 //! A write goes through the commit pipeline both engines share (`crate::pipeline`): under the writer
 //! mutex its batch is appended to the WAL ([`crate::wal`]; payload [`WriteBatch::encode`] with the batch's
@@ -326,6 +326,12 @@ pub struct BTreeOptions {
     /// for simulated-backend tests).
     pub background: Background,
     /// Bytes the snapshot overlay may hold before the oldest snapshot is released (default 64 MiB).
+    ///
+    /// While a snapshot or a scan is open, every write keeps the key's prior value in this in-memory
+    /// overlay so the snapshot can still read it. When the overlay passes this size the oldest snapshots
+    /// are released: their reads (and the reads of scan iterators as old) then fail with
+    /// [`Error::SnapshotTooOld`]. Writers never wait for readers. Raise it for long-lived snapshots
+    /// under heavy writes.
     pub snapshot_memory: usize,
     /// Creation rules.
     pub create: CreateOptions,
@@ -391,17 +397,29 @@ impl BTreeOptions {
     }
 }
 
+/// True for the name of a file the B-tree engine writes (besides the WAL, `IDENTITY` and `LOCK`).
+pub(crate) fn owns_file(name: &str) -> bool {
+    name == DATA_FILE || name == doublewrite::DOUBLEWRITE_FILE
+}
+
 fn valid_page_size(n: usize) -> bool {
     n.is_power_of_two() && (512..=16384).contains(&n)
 }
 
-/// The B-tree engine. See the [module docs](self) for the formats, checkpoints and recovery.
+/// The page-based B-tree engine: one data file of fixed-size pages updated in place by checkpoints, a
+/// buffer pool, and the write-ahead log every write goes to first.
+///
+/// Use it through the [`Engine`] trait. Pages a writer changes stay in memory until a checkpoint writes
+/// them (through a doublewrite file, so a torn page is repaired at open); [`Engine::flush`] runs one.
+/// While snapshots and scans are open, writers keep the prior values they need in an in-memory overlay
+/// bounded by [`BTreeOptions::snapshot_memory`]: past it the oldest snapshots are released and their
+/// reads fail with [`Error::SnapshotTooOld`]. [`Engine::compact`] is [`Error::Unsupported`]. `docs/architecture.md`
+/// and `docs/formats.md` in the repository describe the design and the files.
 ///
 /// # Examples
 ///
 /// ```
-/// use rumdb::btree::{BTreeEngine, BTreeOptions};
-/// use rumdb::Engine;
+/// use rumdb::{BTreeEngine, BTreeOptions, Engine};
 /// let dir = tempfile::tempdir()?;
 /// let db = BTreeEngine::open(dir.path(), BTreeOptions::default())?;
 /// db.put(b"k", b"v")?;
@@ -445,15 +463,44 @@ pub(crate) struct Shared {
 }
 
 impl BTreeEngine {
-    /// Opens (or creates) a B-tree database in `dir`.
+    /// Opens the B-tree database in `dir`, creating it (and the directory) if there is none and
+    /// `options.create` allows. Opening recovers after a crash: it repairs torn pages from the
+    /// doublewrite file, replays the WAL and checkpoints; what it found is in
+    /// [`Stats::recovery`](crate::Stats::recovery). The page size is fixed when the database is created.
+    /// The handle holds the directory's lock until it is closed or dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{BTreeEngine, BTreeOptions, Engine};
+    /// let dir = tempfile::tempdir()?;
+    /// let options = BTreeOptions { page_size: 8192, ..BTreeOptions::default() };
+    /// let db = BTreeEngine::open(dir.path(), options)?;
+    /// db.put(b"k", b"v")?;
+    /// db.close()?;
+    /// // An existing database keeps its page size, whatever the options say.
+    /// let db = BTreeEngine::open(dir.path(), BTreeOptions::default())?;
+    /// assert_eq!(db.get(b"k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// As [`BTreeEngine::open_with`].
+    /// - [`Error::InvalidArgument`]: a bad option (checked before the directory is touched), a database
+    ///   exists and `options.create.error_if_exists` is set, or none exists and
+    ///   `options.create.create_if_missing` is false (a read-only open never creates one);
+    /// - [`Error::Locked`]: another handle, in this process or another, has the database open;
+    /// - [`Error::WrongEngine`]: the directory holds a database of the other engine;
+    /// - [`Error::UnsupportedVersion`]: it was written by a newer format version;
+    /// - [`Error::NotADatabase`]: the directory holds files that are not a database;
+    /// - [`Error::Corruption`]: damaged or missing files (the data file, both header slots, a WAL segment the header names;
+    ///   damage in synced WAL records);
+    /// - [`Error::Io`]: the directory cannot be created or read, or a file operation failed (the
+    ///   message names the path).
+    ///
+    /// # Read-only
     ///
     /// With `options.read_only` the directory must exist and hold a database; nothing in it is created
     /// or changed (it may be on a read-only filesystem).
-    ///
-    /// # Examples
     ///
     /// ```
     /// use rumdb::{BTreeEngine, BTreeOptions, Engine, Error};
@@ -474,11 +521,13 @@ impl BTreeEngine {
         Self::open_with(storage, options)
     }
 
-    /// Opens (or creates) a B-tree database on any storage.
+    /// Opens (or creates) a B-tree database on any storage: test machinery (the simulated disk of
+    /// `rumdb::testing`), hidden from the documentation.
     ///
     /// # Errors
     /// `InvalidArgument` (bad options, `error_if_exists`, nothing to open), `Locked`, `WrongEngine`,
     /// `UnsupportedVersion`, `Corruption` (damaged or missing data file, both header slots bad), `Io`.
+    #[doc(hidden)]
     pub fn open_with(storage: Storage, options: BTreeOptions) -> Result<Self> {
         options.check()?;
         let read_only = options.read_only;
@@ -1200,7 +1249,8 @@ impl Engine for BTreeEngine {
         if self.shared.core.is_read_only() {
             return Err(Error::ReadOnly("compact".to_string()));
         }
-        Ok(())
+        // Pages are updated in place: there is nothing to compact.
+        Err(Error::Unsupported { what: "compact" })
     }
 
     fn wait_idle(&self) -> Result<()> {

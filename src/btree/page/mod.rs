@@ -52,6 +52,25 @@ pub(crate) enum PageType {
     Free = 4,
 }
 
+impl std::fmt::Display for PageType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PageType::Leaf => "leaf",
+            PageType::Internal => "internal",
+            PageType::Overflow => "overflow",
+            PageType::Free => "free",
+        })
+    }
+}
+
+/// `"a leaf page"`, or `"a page of unknown type"` for `None`: for error messages.
+pub(crate) fn describe_type(kind: Option<PageType>) -> String {
+    kind.map_or_else(
+        || "a page of unknown type".to_string(),
+        |k| format!("a {k} page"),
+    )
+}
+
 impl PageType {
     fn from_byte(b: u8) -> Option<Self> {
         match b {
@@ -235,8 +254,15 @@ pub(crate) fn check_structure(
             format!("page format {version}, expected {PAGE_FORMAT}"),
         ));
     }
-    let kind = page_type(page)
-        .ok_or_else(|| geo.corrupt(pgno, format!("unknown page type {:?}", page.first())))?;
+    let kind = page_type(page).ok_or_else(|| {
+        geo.corrupt(
+            pgno,
+            match page.first() {
+                Some(b) => format!("unknown page type {b}"),
+                None => "empty page".to_string(),
+            },
+        )
+    })?;
     let lsn = page_lsn(page);
     if lsn > max_lsn {
         return Err(geo.corrupt(
