@@ -60,11 +60,7 @@ impl BTreeEngine {
     /// ```
     pub fn open(dir: &Path, options: BTreeOptions) -> Result<Self> {
         options.check()?;
-        let storage = if options.read_only {
-            Storage::os(dir, false)?.into_read_only()
-        } else {
-            Storage::os(dir, options.create.create_if_missing)?
-        };
+        let storage = Storage::for_open(dir, options.create.create_if_missing, options.read_only)?;
         Self::open_with(storage, options)
     }
 

@@ -99,11 +99,7 @@ impl LsmEngine {
     /// ```
     pub fn open(dir: &Path, options: LsmOptions) -> Result<Self> {
         options.check()?;
-        let storage = if options.read_only {
-            Storage::os(dir, false)?.into_read_only()
-        } else {
-            Storage::os(dir, options.create.create_if_missing)?
-        };
+        let storage = Storage::for_open(dir, options.create.create_if_missing, options.read_only)?;
         Self::open_with(storage, options)
     }
 
@@ -201,23 +197,7 @@ impl LsmEngine {
         let background = options.background;
         let core = Core::new(storage, opened.lock, background, next_seq - 1);
         core.start(writer, next_seq - 1, report);
-        let shared = Arc::new(Shared {
-            core,
-            versions,
-            cache,
-            mems: RwLock::new(Arc::new(Memtables {
-                active: Arc::new(Memtable::new(segment)),
-                sealed: Vec::new(),
-            })),
-            job: Mutex::new(JobState::default()),
-            level_stats: Mutex::new(Default::default()),
-            l0_files: AtomicU64::new(0),
-            pending_bytes: AtomicU64::new(0),
-            flushes: AtomicU64::new(0),
-            compactions: AtomicU64::new(0),
-            options,
-        });
-        shared.refresh_pressure();
+        let shared = Shared::new(core, versions, cache, Memtable::new(segment), options);
         match background {
             Background::Threads => pipeline::spawn_worker(&shared, "rumdb-lsm")?,
             Background::Manual => shared.maybe_compact()?,
@@ -273,12 +253,26 @@ impl LsmEngine {
         };
         let core = Core::new_read_only(storage, opened.lock, last_seq);
         core.start_read_only(last_seq, report);
+        let shared = Shared::new(core, versions, cache, replayed, options);
+        Ok(LsmEngine { shared })
+    }
+}
+
+impl Shared {
+    /// The engine's shared state around `core`, with `active` as the active memtable and nothing sealed.
+    fn new(
+        core: Core,
+        versions: VersionSet,
+        cache: Arc<BlockCache>,
+        active: Memtable,
+        options: LsmOptions,
+    ) -> Arc<Self> {
         let shared = Arc::new(Shared {
             core,
             versions,
             cache,
             mems: RwLock::new(Arc::new(Memtables {
-                active: Arc::new(replayed),
+                active: Arc::new(active),
                 sealed: Vec::new(),
             })),
             job: Mutex::new(JobState::default()),
@@ -290,7 +284,7 @@ impl LsmEngine {
             options,
         });
         shared.refresh_pressure();
-        Ok(LsmEngine { shared })
+        shared
     }
 }
 

@@ -384,18 +384,18 @@ pub(crate) fn wait_idle<E: EngineCore>(engine: &E) -> Result<()> {
     core.check_writable()
 }
 
-/// Closes the handle: see the [module docs](self). Returns `Ok(false)` if it was already closed.
+/// Closes the handle: see the [module docs](self).
 ///
 /// # Errors
-/// The first error of the steps; `Poisoned` if the handle was poisoned (nothing was made durable beyond
-/// the WAL).
-pub(crate) fn close<E: EngineCore>(engine: &E) -> Result<bool> {
+/// `Closed` if it was already closed; the first error of the steps; `Poisoned` if the handle was poisoned
+/// (nothing was made durable beyond the WAL).
+pub(crate) fn close<E: EngineCore>(engine: &E) -> Result<()> {
     let core = engine.core();
     let mut first_error = None;
     {
         let _writer = core.writer.lock();
         if core.closed.swap(true, Ordering::AcqRel) {
-            return Ok(false);
+            return Err(Error::Closed);
         }
         if core.is_healthy()
             && !core.read_only
@@ -426,6 +426,6 @@ pub(crate) fn close<E: EngineCore>(engine: &E) -> Result<bool> {
     core.lock.lock().take();
     match first_error {
         Some(e) => Err(e),
-        None => Ok(true),
+        None => Ok(()),
     }
 }

@@ -208,6 +208,19 @@ impl Storage {
         Ok(Storage::new(Arc::new(OsBackend::open(dir, create)?)))
     }
 
+    /// The storage an engine's `open(dir, options)` works on: read-only ([`Storage::into_read_only`], the
+    /// directory never created) if `read_only`, else [`Storage::os`] creating the directory if
+    /// `create_if_missing`.
+    ///
+    /// # Errors
+    /// As [`Storage::os`].
+    pub(crate) fn for_open(dir: &Path, create_if_missing: bool, read_only: bool) -> Result<Self> {
+        if read_only {
+            return Ok(Storage::os(dir, false)?.into_read_only());
+        }
+        Storage::os(dir, create_if_missing)
+    }
+
     /// The byte counters of this storage.
     pub fn counters(&self) -> &Arc<IoCounters> {
         &self.counters
