@@ -97,7 +97,7 @@ pub fn hex_encode(bytes: &[u8]) -> String {
 /// An odd length or a character that is not a hex digit.
 pub fn hex_decode(s: &str) -> Result<Vec<u8>, String> {
     let digits = s.as_bytes();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(format!("hex {s:?} has an odd number of digits"));
     }
     let nibble = |c: u8| -> Result<u8, String> {
@@ -141,7 +141,7 @@ pub fn base64_encode(bytes: &[u8]) -> String {
 pub fn base64_decode(s: &str) -> Result<Vec<u8>, String> {
     let body = s.trim_end_matches('=');
     let pad = s.len() - body.len();
-    if pad > 2 || (pad > 0 && s.len() % 4 != 0) || body.len() % 4 == 1 {
+    if pad > 2 || (pad > 0 && !s.len().is_multiple_of(4)) || body.len() % 4 == 1 {
         return Err(format!(
             "{:?} is not valid base64 (bad length or padding)",
             short(s)

@@ -113,6 +113,7 @@ impl Db {
     /// As [`Db::open_read_only`]; `Locked` while any other handle has it open.
     pub fn open_existing(dir: &Path) -> Result<Db, Fail> {
         check_dir(dir)?;
+        refuse_without_identity(dir)?;
         let mut lsm = LsmOptions::default();
         lsm.create.create_if_missing = false;
         match LsmEngine::open(dir, lsm) {
@@ -132,6 +133,9 @@ impl Db {
     /// # Errors
     /// The library's open errors: `WrongEngine` if the directory holds the other engine's database.
     pub fn open_or_create(dir: &Path, engine: EngineChoice) -> Result<Db, Fail> {
+        if !holds_no_database(dir)? {
+            refuse_without_identity(dir)?;
+        }
         Ok(match engine {
             EngineChoice::Lsm => Db::Lsm(LsmEngine::open(dir, LsmOptions::default())?),
             EngineChoice::Btree => Db::BTree(BTreeEngine::open(dir, BTreeOptions::default())?),
@@ -167,6 +171,19 @@ pub fn holds_no_database(dir: &Path) -> Result<bool, Fail> {
         }
     }
     Ok(true)
+}
+
+/// A writable open takes the directory's `LOCK` file, creating it, before it looks for a database: in a
+/// directory without `IDENTITY` (empty, foreign, or a damaged database) the tool asks a read-only open
+/// for the error instead, which creates nothing.
+fn refuse_without_identity(dir: &Path) -> Result<(), Fail> {
+    if dir.join("IDENTITY").exists() {
+        return Ok(());
+    }
+    match Db::open_read_only(dir) {
+        Err(fail) => Err(fail),
+        Ok(db) => db.close(),
+    }
 }
 
 fn check_dir(dir: &Path) -> Result<(), Fail> {

@@ -64,7 +64,7 @@ fn write_dump(engine: &dyn Engine, out: &mut impl Write) -> Result<(), Fail> {
         let (key, value) = entry?;
         writeln!(out, "{}\t{}", base64_encode(&key), base64_encode(&value)).map_err(out_err)?;
         n += 1;
-        if n % 1024 == 0 {
+        if n.is_multiple_of(1024) {
             bar.set_position(n);
         }
     }
