@@ -57,6 +57,22 @@ impl From<std::io::Error> for Fail {
     }
 }
 
+/// Writes `text` and a newline to stdout. A closed pipe (`rumdb stats DIR | head`) ends the output
+/// quietly: the reader has what it wanted.
+///
+/// # Errors
+/// Any other write error.
+pub fn print(text: &str) -> Result<(), Fail> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Fail::Other(format!("cannot write the output: {e}")))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// An open database of either engine.
 pub enum Db {
     /// An LSM database.

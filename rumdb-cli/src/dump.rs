@@ -21,7 +21,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rumdb::{Durability, Engine, EngineExt, WriteBatch, WriteOptions};
 
 use crate::codec::{base64_decode, base64_encode};
-use crate::db::{Db, EngineChoice, Fail, holds_no_database};
+use crate::db::{Db, EngineChoice, Fail, holds_no_database, print};
 
 /// The first line of every dump.
 pub const HEADER: &str = "rumdb-dump 1";
@@ -103,8 +103,7 @@ pub fn load(dir: &Path, engine: Option<EngineChoice>, into_existing: bool) -> Re
     let closed = db.close();
     let n = result?;
     closed?;
-    println!("loaded {n} entries");
-    Ok(())
+    print(&format!("loaded {n} entries"))
 }
 
 /// Reads a whole dump into `engine`, returning the number of entries.

@@ -18,6 +18,7 @@ mod kv;
 mod report;
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -209,7 +210,8 @@ fn main() -> ExitCode {
     match run(&cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(fail) => {
-            eprintln!("rumdb: {name} {}: {fail}", dir.display());
+            // Not eprintln!, which panics if stderr is closed.
+            let _ = writeln!(std::io::stderr(), "rumdb: {name} {}: {fail}", dir.display());
             ExitCode::from(u8::try_from(fail.exit_code()).unwrap_or(1))
         }
     }
@@ -305,6 +307,5 @@ fn maintain(dir: &std::path::Path, what: &str) -> Result<(), Fail> {
         _ => "",
     };
     db.close()?;
-    println!("{what}: done{note}");
-    Ok(())
+    db::print(&format!("{what}: done{note}"))
 }

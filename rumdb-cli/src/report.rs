@@ -7,7 +7,7 @@ use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rumdb::Stats;
 use serde_json::{Value, json};
 
-use crate::db::{Db, Fail, kind_name};
+use crate::db::{Db, Fail, kind_name, print};
 use crate::identity;
 
 /// A spinner on stderr, drawn only when stderr is a terminal.
@@ -40,20 +40,25 @@ impl Table {
         self.row(label, bytes(n));
     }
 
-    fn print(&self) {
+    fn render(&self) -> String {
         let width = self
             .rows
             .iter()
             .map(|(l, _)| l.chars().count())
             .max()
             .unwrap_or(0);
-        for (label, value) in &self.rows {
-            if label.is_empty() {
-                println!("{value}");
-            } else {
-                println!("  {label:<width$}  {value}");
-            }
-        }
+        let lines: Vec<String> = self
+            .rows
+            .iter()
+            .map(|(label, value)| {
+                if label.is_empty() {
+                    value.clone()
+                } else {
+                    format!("  {label:<width$}  {value}")
+                }
+            })
+            .collect();
+        lines.join("\n")
     }
 }
 
@@ -138,8 +143,7 @@ pub fn stats(dir: &Path, json: bool) -> Result<(), Fail> {
     let s = db.engine().stats();
     db.close()?;
     if json {
-        println!("{}", stats_json(&s));
-        return Ok(());
+        return print(&stats_json(&s).to_string());
     }
     let mut t = Table::default();
     t.section(&format!("engine: {} (opened read-only)", kind_name(s.kind)));
@@ -189,8 +193,7 @@ pub fn stats(dir: &Path, json: bool) -> Result<(), Fail> {
     t.row("compactions", s.compactions);
     t.section("recovery (this read-only open)");
     recovery_rows(&mut t, &s.recovery);
-    t.print();
-    Ok(())
+    print(&t.render())
 }
 
 /// Every file in `dir` with its size, by name.
@@ -258,8 +261,7 @@ pub fn info(dir: &Path, json: bool) -> Result<(), Fail> {
             "recovery": recovery_json(&recovery),
             "levels": level_json,
         });
-        println!("{v}");
-        return Ok(());
+        return print(&v.to_string());
     }
     let mut t = Table::default();
     t.section(&format!("database {}", dir.display()));
@@ -298,16 +300,16 @@ pub fn info(dir: &Path, json: bool) -> Result<(), Fail> {
     }
     t.section("recovery (what an open replays now)");
     recovery_rows(&mut t, &recovery);
-    t.print();
+    let mut text = t.render();
     if let Some(levels) = levels {
-        println!("levels");
-        println!(
+        text.push_str("\nlevels\n");
+        text.push_str(&format!(
             "  {:<5}  {:>6}  {:>14}  {:>14}  {:>11}  {:>5}",
             "level", "files", "bytes", "target", "compactions", "moves"
-        );
+        ));
         for (i, l) in levels.iter().enumerate() {
-            println!(
-                "  L{:<4}  {:>6}  {:>14}  {:>14}  {:>11}  {:>5}",
+            text.push_str(&format!(
+                "\n  L{:<4}  {:>6}  {:>14}  {:>14}  {:>11}  {:>5}",
                 i,
                 l.files,
                 l.bytes,
@@ -318,10 +320,10 @@ pub fn info(dir: &Path, json: bool) -> Result<(), Fail> {
                 },
                 l.compactions,
                 l.moves
-            );
+            ));
         }
     }
-    Ok(())
+    print(&text)
 }
 
 /// `rumdb verify DIR`.
@@ -338,27 +340,26 @@ pub fn verify(dir: &Path, json: bool) -> Result<(), Fail> {
     match result {
         Ok((r, kind)) => {
             if json {
-                println!(
-                    "{}",
-                    json!({
+                print(
+                    &json!({
                         "ok": true, "engine": kind, "files": r.files, "blocks": r.blocks,
                         "entries": r.entries, "bytes": r.bytes,
                     })
-                );
+                    .to_string(),
+                )
             } else {
-                println!(
+                print(&format!(
                     "ok: {} files, {} blocks or pages, {} entries, {} checked",
                     r.files,
                     r.blocks,
                     r.entries,
                     bytes(r.bytes)
-                );
+                ))
             }
-            Ok(())
         }
         Err(fail) => {
             if json {
-                println!("{}", json!({ "ok": false, "error": fail.to_string() }));
+                print(&json!({ "ok": false, "error": fail.to_string() }).to_string())?;
             }
             Err(fail)
         }

@@ -434,3 +434,42 @@ fn missing_foreign_and_locked_directories_fail_clearly() {
     drop(held);
     ok(&["put", p(&db_dir), "k", "w"]);
 }
+
+#[test]
+fn a_closed_stdout_ends_output_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("db");
+    load_ok(&dir, &[], &dump_text(&sample()));
+    for args in [
+        vec!["stats", p(&dir)],
+        vec!["info", p(&dir)],
+        vec!["scan", p(&dir)],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rumdb"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+    // A dump cut short is a failure, not a quiet end.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rumdb"))
+        .args(["dump", p(&dir)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot write the dump") && !err.contains("panicked"),
+        "{err}"
+    );
+}
