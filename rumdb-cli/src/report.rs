@@ -171,6 +171,7 @@ pub fn stats(dir: &Path, json: bool) -> Result<(), Fail> {
     t.bytes("compaction", r.compaction);
     t.bytes("recovery", r.recovery);
     t.bytes("verify", r.verify);
+    t.section("syncs");
     t.row("fsyncs", s.io.fsyncs);
     t.row("directory syncs", s.io.dir_syncs);
     let m = &s.memory;
