@@ -33,9 +33,9 @@ const BATCH_BYTES: usize = 8 << 20;
 fn progress(len: Option<u64>, what: &str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr());
     let template = if len.is_some() {
-        "{spinner} {msg} {wide_bar} {pos}/~{len} entries ({elapsed}, {per_sec})"
+        "{spinner} {msg} {wide_bar} {human_pos}/~{human_len} entries ({elapsed})"
     } else {
-        "{spinner} {msg} {pos} entries ({elapsed}, {per_sec})"
+        "{spinner} {msg} {human_pos} entries ({elapsed})"
     };
     if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style);
