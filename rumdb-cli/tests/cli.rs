@@ -223,8 +223,18 @@ fn every_subcommand_on_both_engines() {
         assert!(j["format_version"].is_u64());
 
         ok(&["flush", d]);
+        // The B-tree has nothing to compact: today's library returns Ok, a later one may return an
+        // "unsupported" error, which the tool prints and exits 1 on.
         let compact = rumdb(&["compact", d]);
-        assert!(compact.status.success());
+        let err = String::from_utf8_lossy(&compact.stderr);
+        assert!(
+            compact.status.success()
+                || (engine == "btree"
+                    && compact.status.code() == Some(1)
+                    && err.starts_with(&format!("rumdb: compact {d}: "))
+                    && err.contains("not supported")),
+            "{err}"
+        );
         let v = ok(&["verify", d]);
         assert!(v.starts_with("ok: "), "{v}");
         let j: serde_json::Value = serde_json::from_str(&ok(&["verify", "--json", d])).unwrap();
