@@ -73,6 +73,9 @@ pub fn print(text: &str) -> Result<(), Fail> {
     }
 }
 
+/// The error for a directory that is empty (or holds only a `LOCK` file).
+pub const NO_DATABASE: &str = "no database in the directory (it is empty)";
+
 /// An open database of either engine.
 pub enum Db {
     /// An LSM database.
@@ -106,6 +109,9 @@ impl Db {
     /// without a database, a foreign or damaged one, `Locked` while a writer has it open).
     pub fn open_read_only(dir: &Path) -> Result<Db, Fail> {
         check_dir(dir)?;
+        if holds_no_database(dir)? {
+            return Err(Fail::Other(NO_DATABASE.to_string()));
+        }
         let lsm = LsmOptions {
             read_only: true,
             ..LsmOptions::default()

@@ -8,7 +8,7 @@ use rumdb::{Durability, Engine, WriteBatch, WriteOptions};
 use serde_json::json;
 
 use crate::codec::Encoding;
-use crate::db::{Db, EngineChoice, Fail};
+use crate::db::{Db, EngineChoice, Fail, NO_DATABASE};
 
 /// Writes to stdout fail quietly on a closed pipe (`rumdb scan DIR | head`): the reader has what it
 /// wanted.
@@ -157,9 +157,9 @@ fn open_for_write(dir: &Path, engine: Option<EngineChoice>) -> Result<Db, Fail> 
     match engine {
         Some(choice) => Db::open_or_create(dir, choice),
         None => Db::open_existing(dir).map_err(|f| match f {
-            Fail::Db(rumdb::Error::InvalidArgument(m)) if m.contains("no database") => Fail::Other(
-                format!("{m} (pass --engine lsm or --engine btree to create one)"),
-            ),
+            Fail::Other(m) if m == NO_DATABASE => Fail::Other(format!(
+                "{m} (pass --engine lsm or --engine btree to create one)"
+            )),
             Fail::Other(m) if m == "no such directory" => Fail::Other(format!(
                 "{m} (pass --engine lsm or --engine btree to create a database there)"
             )),

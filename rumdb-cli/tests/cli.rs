@@ -430,8 +430,13 @@ fn missing_foreign_and_locked_directories_fail_clearly() {
 
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let err = fails(&["stats", p(&empty)], 1);
-    assert!(err.contains("no database"), "{err}");
+    for cmd in ["stats", "verify", "flush"] {
+        let err = fails(&[cmd, p(&empty)], 1);
+        assert!(err.contains("no database in the directory"), "{err}");
+    }
+    let err = fails(&["put", p(&empty), "k", "v"], 1);
+    assert!(err.contains("pass --engine"), "{err}");
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
 
     // A database held open by another handle: `Locked`, explained.
     let db_dir = tmp.path().join("held");
