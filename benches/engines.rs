@@ -26,9 +26,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use rumdb::lsm::memtable::Memtable;
-use rumdb::lsm::sstable::filter::{self, Filter};
+use rumdb::testing::Memtable;
 use rumdb::testing::Rng;
+use rumdb::testing::filter::{self, Filter};
 use rumdb::testing::workload::{key, value};
 use rumdb::{
     BTreeEngine, BTreeOptions, Engine, EngineExt, LsmEngine, LsmOptions, WriteBatch, WriteOptions,

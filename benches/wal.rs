@@ -5,8 +5,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rumdb::storage::Storage;
-use rumdb::wal::{self, RecoveryMode, WalWriter};
+use rumdb::RecoveryMode;
+use rumdb::testing::Storage;
+use rumdb::testing::wal::{self, WalWriter};
 use rumdb::{Durability, WriteBatch};
 
 /// The workload's record: 1,000 entries of a 16-byte key and a 100-byte value.

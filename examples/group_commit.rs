@@ -10,8 +10,9 @@
 
 use std::time::Instant;
 
-use rumdb::storage::Storage;
-use rumdb::wal::{self, RecoveryMode, WalWriter};
+use rumdb::RecoveryMode;
+use rumdb::testing::Storage;
+use rumdb::testing::wal::{self, WalWriter};
 use rumdb::{Durability, WriteBatch};
 
 fn main() -> rumdb::Result<()> {

@@ -38,6 +38,13 @@ const TAG_PUT: u8 = 1;
 /// let ops: Vec<BatchOp> = batch.iter().collect();
 /// assert_eq!(ops[0], BatchOp::Put { key: b"k1", value: b"v1" });
 /// ```
+///
+/// # Errors
+///
+/// Building a batch never fails. [`Engine::write`](crate::Engine::write) refuses, with
+/// [`Error::InvalidArgument`] and without writing anything, a batch with a key or value longer than the
+/// engine's [`Limits`](crate::Limits) or whose [`encoded_len`](WriteBatch::encoded_len) passes
+/// `max_batch_len`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WriteBatch {
     rep: Vec<u8>,

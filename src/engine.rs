@@ -120,25 +120,79 @@ impl Limits {
 ///
 /// Readers never block each other. Every write is atomic: a reader, live or after recovery, sees all of a
 /// batch or none of it. Every scan and snapshot reads the state at the moment it was created.
+///
+/// [`LsmEngine`](crate::LsmEngine) and [`BTreeEngine`](crate::BTreeEngine) implement it; the crate
+/// documentation lists what every implementation promises across crashes.
+///
+/// # Examples
+///
+/// ```
+/// use rumdb::{Engine, LsmEngine, LsmOptions};
+/// let dir = tempfile::tempdir()?;
+/// let db: Box<dyn Engine> = Box::new(LsmEngine::open(dir.path(), LsmOptions::default())?);
+/// db.put(b"k", b"v")?;
+/// assert_eq!(db.get(b"k")?, Some(b"v".to_vec()));
+/// db.close()?;
+/// # Ok::<(), rumdb::Error>(())
+/// ```
 pub trait Engine: Send + Sync {
     /// Which engine this is.
     fn kind(&self) -> EngineKind;
 
     /// The value of `key`, or `None`.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use rumdb::{BTreeEngine, BTreeOptions, Engine};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = BTreeEngine::open(dir.path(), BTreeOptions::default())?;
+    /// assert_eq!(db.get(b"missing")?, None);
+    /// db.put(b"k", b"v")?;
+    /// assert_eq!(db.get(b"k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
     /// # Errors
-    /// `Corruption` if the data read is damaged; `Io`; `Closed`.
+    /// [`Error::Corruption`] if the data read is damaged; [`Error::Io`]; [`Error::Closed`]; B-tree:
+    /// [`Error::Poisoned`] after a failure that left a batch partly applied.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
 
     /// Applies `batch` atomically with the given durability. An empty batch writes nothing but still waits
     /// for its durability (a `Sync` empty batch makes every earlier write durable).
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use rumdb::{Engine, LsmEngine, LsmOptions, WriteBatch, WriteOptions};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// let mut batch = WriteBatch::new();
+    /// batch.put(b"from", b"90").put(b"to", b"110").delete(b"pending");
+    /// // All three or none, fsync'd before `write` returns.
+    /// db.write(&batch, WriteOptions::sync())?;
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
     /// # Errors
-    /// `InvalidArgument` if an entry or the batch passes a limit (nothing written); `Poisoned` after an
-    /// earlier write failure; `Io` (and the handle is poisoned).
+    /// [`Error::InvalidArgument`] if an entry or the batch passes a [limit](Engine::limits) (nothing
+    /// written); [`Error::Poisoned`] after an earlier write failure; [`Error::Io`] (and the handle is
+    /// poisoned); [`Error::Closed`].
     fn write(&self, batch: &WriteBatch, options: WriteOptions) -> Result<()>;
 
-    /// Sets `key` to `value` with the default durability.
+    /// Sets `key` to `value` with the default durability ([`Durability::Flush`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use rumdb::{BTreeEngine, BTreeOptions, Engine};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = BTreeEngine::open(dir.path(), BTreeOptions::default())?;
+    /// db.put(b"k", b"one")?;
+    /// db.put(b"k", b"two")?; // overwrites
+    /// assert_eq!(db.get(b"k")?.as_deref(), Some(&b"two"[..]));
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
     ///
     /// # Errors
     /// As [`Engine::write`].
@@ -150,6 +204,19 @@ pub trait Engine: Send + Sync {
 
     /// Removes `key` with the default durability; removing a missing key is not an error.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put(b"k", b"v")?;
+    /// db.delete(b"k")?;
+    /// db.delete(b"never-written")?;
+    /// assert_eq!(db.get(b"k")?, None);
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// As [`Engine::write`].
     fn delete(&self, key: &[u8]) -> Result<()> {
@@ -159,10 +226,34 @@ pub trait Engine: Send + Sync {
     }
 
     /// The entries with keys within the bounds, in key order, both ways. The iterator reads the state when
-    /// `scan` was called and holds no lock between calls to `next`.
+    /// `scan` was called and holds no lock between calls to `next`. [`EngineExt::range`] takes Rust
+    /// range syntax instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::ops::Bound;
+    /// # use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// for k in [&b"a"[..], b"b", b"c"] {
+    ///     db.put(k, b"")?;
+    /// }
+    /// let newest_first: Vec<Vec<u8>> = db
+    ///     .scan(Bound::Excluded(b"a"), Bound::Unbounded)?
+    ///     .rev()
+    ///     .map(|kv| kv.map(|(k, _)| k))
+    ///     .collect::<rumdb::Result<_>>()?;
+    /// assert_eq!(newest_first, [b"c".to_vec(), b"b".to_vec()]);
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// `Corruption` or `Io` reading the first blocks; later errors come from the iterator.
+    /// [`Error::Corruption`] or [`Error::Io`] reading the first blocks; [`Error::Closed`]. Later errors
+    /// come from the iterator, which stops after one. B-tree: a scan pins its state like a snapshot, and
+    /// the iterator's reads fail with [`Error::SnapshotTooOld`] once the prior values that writers kept
+    /// for it pass [`BTreeOptions::snapshot_memory`](crate::BTreeOptions::snapshot_memory) (see
+    /// [`Snapshot`]); iterate promptly under heavy writes, or raise the limit.
     fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<Iter>;
 
     /// The values of `keys`, in the caller's order (a key given twice gets its value twice). Every answer
@@ -229,26 +320,98 @@ pub trait Engine: Send + Sync {
 
     /// A consistent read-only view of the current state; released on drop.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use rumdb::{BTreeEngine, BTreeOptions, Engine};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = BTreeEngine::open(dir.path(), BTreeOptions::default())?;
+    /// db.put(b"k", b"old")?;
+    /// let snap = db.snapshot()?;
+    /// db.put(b"k", b"new")?;
+    /// assert_eq!(snap.get(b"k")?.as_deref(), Some(&b"old"[..]));
+    /// assert_eq!(db.get(b"k")?.as_deref(), Some(&b"new"[..]));
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
     /// # Errors
-    /// `Closed`.
+    /// [`Error::Closed`]. The snapshot's own reads can fail later: a B-tree snapshot's with
+    /// [`Error::SnapshotTooOld`] once the prior values writers keep for the live snapshots pass
+    /// [`BTreeOptions::snapshot_memory`](crate::BTreeOptions::snapshot_memory) and it is the oldest
+    /// (see [`Snapshot`]).
     fn snapshot(&self) -> Result<Snapshot>;
 
-    /// Makes every acknowledged write durable (fsync).
+    /// Makes every acknowledged write durable (fsync of the WAL): after it returns, every earlier write
+    /// survives power loss, whatever its [`Durability`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use rumdb::{Durability, Engine, LsmEngine, LsmOptions, WriteBatch, WriteOptions};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// let mut batch = WriteBatch::new();
+    /// for i in 0..100u32 {
+    ///     batch.clear();
+    ///     batch.put(&i.to_be_bytes(), b"v");
+    ///     db.write(&batch, WriteOptions::new(Durability::Buffered))?;
+    /// }
+    /// db.sync()?; // one fsync makes all 100 durable
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// `Io` (and the handle is poisoned), `Poisoned`.
+    /// [`Error::Io`] (and the handle is poisoned: an fsync is never retried); [`Error::Poisoned`];
+    /// [`Error::Closed`].
     fn sync(&self) -> Result<()>;
 
-    /// LSM: seals the memtable and flushes it to a table. B-tree: checkpoints. Waits until done.
+    /// Moves what is only in memory and the WAL into the engine's main files, and waits until done.
+    /// LSM: seals the memtable and writes it as a table (its WAL segments are then deleted). B-tree:
+    /// checkpoints (writes every dirty page to the data file and deletes the WAL segments it covers).
+    ///
+    /// This is not about durability and is not the same as [`Durability::Flush`], which hands one
+    /// write to the operating system before the call returns: every acknowledged write is already as
+    /// durable as its `Durability` made it, and `flush` is never needed for data to survive. It bounds
+    /// what the next open replays and frees memory; it also makes everything written before it durable
+    /// (the new files are fsync'd). Use [`Engine::sync`] to make writes durable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put(b"k", b"v")?;
+    /// db.flush()?;
+    /// assert_eq!(db.level_stats()[0].files, 1); // the memtable is now a table in L0
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// `Io` (and the handle is poisoned), `Poisoned`.
+    /// [`Error::Io`] (and the handle is poisoned); [`Error::Poisoned`]; [`Error::Closed`].
     fn flush(&self) -> Result<()>;
 
-    /// LSM: compacts everything into the last level. B-tree: nothing to do.
+    /// LSM: flushes the memtable, then compacts the whole tree into one level — the deepest level that
+    /// holds data (a tree whose data sits only in L0 ends in L1) — dropping overwritten values and
+    /// deletion markers no snapshot needs, and waits until done. B-tree: [`Error::Unsupported`] (pages
+    /// are updated in place; there is nothing to compact), and nothing happens.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use rumdb::{BTreeEngine, BTreeOptions, Engine, Error, LsmEngine, LsmOptions};
+    /// # let dir = tempfile::tempdir()?;
+    /// let lsm = LsmEngine::open(&dir.path().join("lsm"), LsmOptions::default())?;
+    /// lsm.put(b"k", b"v")?;
+    /// lsm.compact()?;
+    /// let btree = BTreeEngine::open(&dir.path().join("btree"), BTreeOptions::default())?;
+    /// assert!(matches!(btree.compact(), Err(Error::Unsupported { .. })));
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// `Io` (and the handle is poisoned), `Poisoned`.
+    /// [`Error::Io`] (and the handle is poisoned); [`Error::Poisoned`]; [`Error::Closed`]; B-tree:
+    /// [`Error::Unsupported`].
     fn compact(&self) -> Result<()>;
 
     /// Waits until background work (flushes, compactions, checkpoints) has drained.
@@ -257,10 +420,30 @@ pub trait Engine: Send + Sync {
     /// The error of a failed background job (the handle is then poisoned).
     fn wait_idle(&self) -> Result<()>;
 
-    /// Reads every stored byte and checks every checksum and structural invariant.
+    /// Reads every stored byte of the engine's main files and checks every checksum and structural
+    /// invariant; the report says how much it read.
+    ///
+    /// LSM: every table of the current version (every block's checksum, key order, the tables' key
+    /// ranges and levels). Data still in the memtable is not checked here: it is in memory, and its
+    /// copy on disk, the WAL, is checked record by record (CRC) when the database is opened.
+    /// B-tree: every page reachable from the root and on the free list, including dirty pages in the
+    /// pool (structurally).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put(b"k", b"v")?;
+    /// db.flush()?;
+    /// let report = db.verify()?;
+    /// assert_eq!((report.files, report.entries), (1, 1));
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// `Corruption` for the first problem found; `Io`.
+    /// [`Error::Corruption`] for the first problem found; [`Error::Io`]; [`Error::Closed`].
     fn verify(&self) -> Result<VerifyReport>;
 
     /// Cumulative statistics; callers take deltas.
@@ -274,8 +457,22 @@ pub trait Engine: Send + Sync {
     /// takes `&self` so that a handle shared through an `Arc` can be closed). Dropping the last handle
     /// without closing does the same but cannot report errors.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use rumdb::{Engine, Error, LsmEngine, LsmOptions};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put(b"k", b"v")?;
+    /// db.close()?;
+    /// assert!(matches!(db.get(b"k"), Err(Error::Closed)));
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?; // the directory is free again
+    /// assert_eq!(db.get(b"k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
     /// # Errors
-    /// The first error met while shutting down; `Closed` if already closed.
+    /// The first error met while shutting down; [`Error::Closed`] if already closed.
     fn close(&self) -> Result<()>;
 }
 
@@ -288,12 +485,17 @@ pub trait EngineExt: Engine {
     /// # Examples
     ///
     /// ```
-    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
-    /// let dir = tempfile::tempdir()?;
-    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"a", b"1")?;
-    /// db.put(b"b", b"2")?;
-    /// assert_eq!(db.range(&b"b"[..]..)?.count(), 1);
+    /// use rumdb::{BTreeEngine, BTreeOptions, Engine, EngineExt};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = BTreeEngine::open(dir.path(), BTreeOptions::default())?;
+    /// for k in [&b"a"[..], b"b", b"c", b"d"] {
+    ///     db.put(k, b"")?;
+    /// }
+    /// let keys: Vec<Vec<u8>> = db
+    ///     .range(&b"b"[..]..&b"d"[..])?
+    ///     .map(|kv| kv.map(|(k, _)| k))
+    ///     .collect::<rumdb::Result<_>>()?;
+    /// assert_eq!(keys, [b"b".to_vec(), b"c".to_vec()]);
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     ///
@@ -609,7 +811,7 @@ impl std::iter::FusedIterator for Keys {}
 /// # Examples
 ///
 /// ```
-/// use rumdb::engine::prefix_upper_bound;
+/// use rumdb::prefix_upper_bound;
 /// assert_eq!(prefix_upper_bound(b"ab"), Some(b"ac".to_vec()));
 /// assert_eq!(prefix_upper_bound(b"a\xff"), Some(b"b".to_vec()));
 /// assert_eq!(prefix_upper_bound(b"\xff\xff"), None);
@@ -629,7 +831,7 @@ pub fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
 ///
 /// # Errors
 /// The first error `lookup` returns.
-pub fn multi_get_sorted(
+pub(crate) fn multi_get_sorted(
     keys: &[&[u8]],
     mut lookup: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>>,
 ) -> Result<Vec<Option<Vec<u8>>>> {
@@ -675,6 +877,13 @@ pub trait SnapshotSource: Send + Sync {
 
 /// A consistent read-only view of a database at one moment. Writes made after it was taken are invisible
 /// through it. Dropping it releases what it pins.
+///
+/// What a snapshot costs differs by engine. LSM: it pins the versions of keys overwritten after it, which
+/// compaction keeps until it is dropped (disk space, never an error). B-tree: pages are updated in
+/// place, so while snapshots (or scans) are open, writers keep the prior value of every key they write
+/// in an in-memory overlay; past [`BTreeOptions::snapshot_memory`](crate::BTreeOptions::snapshot_memory)
+/// bytes the oldest snapshots are released and their reads fail with [`Error::SnapshotTooOld`]. Keep
+/// snapshots short-lived under heavy writes.
 pub struct Snapshot {
     source: Box<dyn SnapshotSource>,
 }
@@ -694,7 +903,8 @@ impl Snapshot {
     /// The value of `key` as of the snapshot.
     ///
     /// # Errors
-    /// `Corruption`, `Io`, `SnapshotTooOld`.
+    /// [`Error::Corruption`], [`Error::Io`]; [`Error::SnapshotTooOld`] (B-tree) if the snapshot was
+    /// released to bound memory.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.source.get(key)
     }
@@ -702,7 +912,8 @@ impl Snapshot {
     /// The entries within the bounds as of the snapshot.
     ///
     /// # Errors
-    /// `Corruption`, `Io`, `SnapshotTooOld`.
+    /// [`Error::Corruption`], [`Error::Io`]; [`Error::SnapshotTooOld`] (B-tree) if the snapshot was
+    /// released to bound memory.
     pub fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<Iter> {
         self.source.scan(lower, upper)
     }
@@ -850,6 +1061,7 @@ impl Snapshot {
 }
 
 /// True if `key` lies within `lower` and `upper`.
+#[cfg(any(test, feature = "testing"))]
 pub fn in_bounds(key: &[u8], lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
     let above = match lower {
         Bound::Included(l) => key >= l,

@@ -24,25 +24,28 @@ pub enum EngineKind {
     Lsm,
     /// The page-based B-tree engine.
     BTree,
-    /// The in-memory reference engine used by tests (feature `testing`).
+    /// The in-memory reference engine of the test harness (only with feature `testing`).
+    #[cfg(feature = "testing")]
     Model,
 }
 
 impl EngineKind {
     /// The byte that identifies the kind in the `IDENTITY` file.
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             EngineKind::Lsm => 1,
             EngineKind::BTree => 2,
+            #[cfg(feature = "testing")]
             EngineKind::Model => 3,
         }
     }
 
     /// The kind for an `IDENTITY` byte, if it names one.
-    pub fn from_code(code: u8) -> Option<Self> {
+    pub(crate) fn from_code(code: u8) -> Option<Self> {
         match code {
             1 => Some(EngineKind::Lsm),
             2 => Some(EngineKind::BTree),
+            #[cfg(feature = "testing")]
             3 => Some(EngineKind::Model),
             _ => None,
         }
@@ -54,6 +57,7 @@ impl fmt::Display for EngineKind {
         f.write_str(match self {
             EngineKind::Lsm => "lsm",
             EngineKind::BTree => "btree",
+            #[cfg(feature = "testing")]
             EngineKind::Model => "model",
         })
     }
@@ -63,7 +67,10 @@ impl fmt::Display for EngineKind {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The operating system (or the simulated backend) reported an I/O error.
+    /// The operating system (or the simulated backend) reported an I/O error. Its message names the
+    /// operation and the path ("creating /db/000003.log: File exists (os error 17)");
+    /// [`io::Error::kind`] is the operating system's, and [`std::error::Error::source`] leads to the
+    /// error the operating system returned.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
 
@@ -83,13 +90,32 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
-    /// Another handle, in this process or another, holds the directory's `LOCK` file.
-    #[error("database is locked by another handle: {0}")]
+    /// Another handle, in this process or another, has the database open: it holds the directory's
+    /// `LOCK` file. The string is the directory. Nothing was touched.
+    #[error("the database in {0} is already open by another handle (in this process or another)")]
     Locked(String),
 
+    /// The directory holds files but no database: no `IDENTITY` file and none of the engines' files, so
+    /// rumdb refuses to create a database among them. (Engine files without `IDENTITY` are
+    /// [`Error::Corruption`] instead: an interrupted creation or a damaged database.)
+    #[error(
+        "{dir} is not a rumdb directory: it has no IDENTITY file and holds other files, such as \
+         {example_file}; open an empty or missing directory to create a database"
+    )]
+    NotADatabase {
+        /// The directory.
+        dir: String,
+        /// One of the files found in it.
+        example_file: String,
+    },
+
     /// A write, fsync or background job failed earlier: the fate of the data it carried is unknown, so
-    /// writes are refused until the database is reopened. Reads go on.
-    #[error("database handle is poisoned (reopen to recover): {cause}")]
+    /// writes, `sync` and `flush` are refused until the database is reopened. Reads of the LSM engine
+    /// go on; the B-tree also fails reads when the failure left a batch partly applied to its pages
+    /// (reads return this error rather than a half-applied batch).
+    #[error(
+        "the database handle refuses writes after an earlier failure (reopen the database to recover): {cause}"
+    )]
     Poisoned {
         /// The failure that poisoned the handle.
         cause: String,
@@ -113,14 +139,25 @@ pub enum Error {
         supported: u32,
     },
 
-    /// A snapshot's reads needed versions the engine no longer keeps (B-tree: the snapshot overlay passed
-    /// `snapshot_memory`).
+    /// A snapshot's or a scan's reads needed versions the engine no longer keeps. Only the B-tree
+    /// returns it: while snapshots and scans are open it keeps the old versions of the pages writers
+    /// change in memory, and past [`BTreeOptions::snapshot_memory`](crate::BTreeOptions::snapshot_memory)
+    /// it releases the oldest snapshot; that snapshot's (or scan's) later reads fail with this error.
+    /// Take a new snapshot, or raise the limit.
     #[error("snapshot is too old: the versions it needs were released")]
     SnapshotTooOld,
 
     /// The handle was closed.
     #[error("database is closed")]
     Closed,
+
+    /// The engine does not support the operation (the B-tree has no [`Engine::compact`](crate::Engine::compact)).
+    /// Nothing was done; the handle stays usable.
+    #[error("{what} is not supported by this engine")]
+    Unsupported {
+        /// The operation, as a phrase (`"compact"`).
+        what: &'static str,
+    },
 
     /// The handle was opened read-only (`read_only` in the engine's options) and the call would write:
     /// `write` (and `put`/`delete`), `sync`, `flush`, `compact`. The string names what was refused.
@@ -159,7 +196,7 @@ impl Error {
     }
 
     /// A description of the error that can be stored (for [`Error::Poisoned`] causes).
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         self.to_string()
     }
 }
@@ -187,7 +224,12 @@ mod tests {
 
     #[test]
     fn engine_kind_codes_round_trip() {
-        for k in [EngineKind::Lsm, EngineKind::BTree, EngineKind::Model] {
+        for k in [
+            EngineKind::Lsm,
+            EngineKind::BTree,
+            #[cfg(feature = "testing")]
+            EngineKind::Model,
+        ] {
             assert_eq!(EngineKind::from_code(k.code()), Some(k));
         }
         assert_eq!(EngineKind::from_code(0), None);

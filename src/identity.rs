@@ -12,9 +12,10 @@
 //!   they are open), creating nothing: if `LOCK` does not exist (a copied directory; every database has
 //!   one after its first open) the handle holds no lock, and a writer that opens later is not stopped by
 //!   it. A directory without `IDENTITY` is never created read-only;
-//! - without it, refuses any directory that holds other files (`Corruption`: never create over existing
-//!   files, never mistake a damaged database for an empty one), and otherwise creates a new database if
-//!   `create_if_missing` allows.
+//! - without it, refuses any directory that holds other files — never create over existing files, never
+//!   mistake a damaged database for an empty one: `Corruption` if one of them is an engine file (an
+//!   interrupted creation or a damaged database), `NotADatabase` if none is — and otherwise creates a new
+//!   database if `create_if_missing` allows.
 //!
 //! # `IDENTITY` format (28 bytes, little-endian)
 //!
@@ -143,23 +144,10 @@ pub struct OpenedDir {
 /// version is `format_version`. With `read_only`, takes the shared lock (none if `LOCK` is missing) and
 /// never prepares a creation.
 ///
-/// # Examples
-///
-/// ```
-/// use rumdb::identity::{open_dir, CreateOptions};
-/// use rumdb::storage::Storage;
-/// use rumdb::EngineKind;
-/// let dir = tempfile::tempdir()?;
-/// let s = Storage::os(dir.path(), false)?;
-/// let opened = open_dir(&s, EngineKind::Lsm, 1, 0, CreateOptions::default(), false)?;
-/// assert!(opened.creating);
-/// # Ok::<(), rumdb::Error>(())
-/// ```
-///
 /// # Errors
 /// `Locked`, `WrongEngine`, `UnsupportedVersion`, `Corruption` (damaged `IDENTITY`, or engine files without
-/// one), `InvalidArgument` (`error_if_exists`, or no database and not `create_if_missing` or read-only),
-/// `Io`.
+/// one), `NotADatabase` (other files without one), `InvalidArgument` (`error_if_exists`, or no database and
+/// not `create_if_missing` or read-only), `Io`.
 pub fn open_dir(
     storage: &Storage,
     kind: EngineKind,
@@ -206,16 +194,23 @@ pub fn open_dir(
         .iter()
         .filter(|n| *n != LOCK_FILE && *n != &format!("{IDENTITY_FILE}.tmp"))
         .collect();
-    if let Some(first) = stray.first() {
+    if let Some(first) = stray.iter().find(|n| is_engine_file(n)) {
         return Err(Error::corruption(
             IDENTITY_FILE,
             None,
             format!(
-                "missing, but the directory holds {} other file(s) (first: {first}): an interrupted \
-                 creation or foreign files; refusing to create a database over them",
+                "missing, but the directory holds {} other file(s), among them {first}, a rumdb \
+                 engine file: an interrupted creation or a damaged database; refusing to create a \
+                 database over them",
                 stray.len()
             ),
         ));
+    }
+    if let Some(first) = stray.first() {
+        return Err(Error::NotADatabase {
+            dir: storage.display_dir(),
+            example_file: (*first).clone(),
+        });
     }
     if read_only {
         return Err(Error::invalid(
@@ -236,6 +231,20 @@ pub fn open_dir(
         },
         creating: true,
     })
+}
+
+/// True for a name one of the engines writes (or its `.tmp` twin), besides `IDENTITY` and `LOCK`.
+fn is_engine_file(name: &str) -> bool {
+    let name = name.strip_suffix(".tmp").unwrap_or(name);
+    #[cfg(feature = "testing")]
+    if name == crate::testing::model::WAL_FIRST {
+        return true;
+    }
+    crate::wal::parse_segment_name(name).is_some()
+        || crate::lsm::sstable::parse_table_file_name(name).is_some()
+        || crate::lsm::manifest::parse_manifest_name(name).is_some()
+        || name == crate::lsm::manifest::CURRENT
+        || crate::btree::owns_file(name)
 }
 
 /// Writes `IDENTITY` atomically, the last step of creating a database.

@@ -34,28 +34,42 @@
     clippy::panic
 )]
 #![deny(unsafe_op_in_unsafe_fn, rustdoc::broken_intra_doc_links)]
+#![deny(unsafe_code)]
 
-pub mod batch;
-pub mod btree;
-pub mod crash_point;
-pub mod engine;
-pub mod error;
-pub mod identity;
-pub mod lsm;
+// Every module is private: the public API is what this file re-exports (and, with feature `testing`,
+// the test harness in `rumdb::testing`).
+mod batch;
+mod btree;
+mod crash_point;
+mod engine;
+mod error;
+mod identity;
+mod lsm;
 mod pipeline;
-pub mod stats;
-pub mod storage;
-pub mod wal;
+mod stats;
+mod storage;
+mod wal;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use batch::{BatchOp, WriteBatch};
+pub use batch::{BatchIter, BatchOp, WriteBatch};
 pub use btree::{BTreeEngine, BTreeOptions};
 pub use engine::{
     Background, Cursor, Durability, Engine, EngineExt, Iter, Keys, KvPair, Limits, Snapshot,
-    SnapshotSource, WriteOptions,
+    SnapshotSource, WriteOptions, prefix_upper_bound,
 };
 pub use error::{EngineKind, Error, Result};
-pub use lsm::{LsmEngine, LsmOptions};
-pub use stats::{MemoryUsage, ReadCounters, RecoveryReport, Stats, VerifyReport};
+pub use identity::CreateOptions;
+pub use lsm::{Compression, LevelStats, LsmEngine, LsmOptions, ReadPath, TableOptions};
+pub use stats::{
+    MemoryUsage, ReadCounters, RecoveryReport, Stats, VerifyReport, space_amplification,
+};
+pub use storage::{IoStats, ReadBytes, WrittenBytes};
+pub use wal::RecoveryMode;
+
+/// The names of the crash points, for the release probe (`tests/release-probe`), which builds without
+/// feature `testing` and checks that none of them can stop a user's program. Not part of the API: tests
+/// use `rumdb::testing::CRASH_POINTS`.
+#[doc(hidden)]
+pub use crash_point::CRASH_POINTS;

@@ -1,7 +1,7 @@
 //! Statistics: bytes moved by purpose, the three amplification ratios, memory by part, and the report of
 //! the last recovery.
 //!
-//! Definitions (DESIGN.md, "Amplification, defined once"):
+//! Definitions, the one place amplification is defined (both engines and every report use them):
 //! - **user bytes** = key + value of every put, + key of every delete;
 //! - **write amplification** = storage bytes written (all purposes) ÷ user bytes ([`Stats::write_amplification`]);
 //! - **read amplification** = block/page fetches that missed the engine's cache per get
@@ -143,13 +143,18 @@ pub struct RecoveryReport {
 }
 
 /// What [`Engine::verify`](crate::Engine::verify) checked.
+///
+/// It covers the engine's main files only. LSM: the tables of the current version — not the memtable,
+/// whose entries are in memory and whose copy on disk, the WAL, is checked record by record (CRC) when
+/// the database is opened; [`Engine::flush`](crate::Engine::flush) first to have every acknowledged
+/// entry counted. B-tree: the data file's pages, including the dirty pages still in the buffer pool.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VerifyReport {
-    /// Files read.
+    /// Files read (LSM: tables; B-tree: the data file).
     pub files: u64,
     /// Blocks or pages whose checksum was verified.
     pub blocks: u64,
-    /// Entries visited.
+    /// Entries visited (LSM: in tables, so an unflushed memtable's entries are not counted).
     pub entries: u64,
     /// Bytes read.
     pub bytes: u64,
@@ -312,7 +317,7 @@ mod tests {
 
     #[test]
     fn ratios_and_deltas() {
-        let mut s = Stats::new(EngineKind::Model);
+        let mut s = Stats::new(EngineKind::Lsm);
         assert_eq!(s.write_amplification(), None);
         assert_eq!(s.read_amplification(), None);
         s.user_bytes = 100;

@@ -1,13 +1,13 @@
-//! B-tree engine: crash tests on the simulated backend (TESTING.md C.2 oracles through
-//! `engine_history`), a torn page repaired from the doublewrite file, and a failed fsync that poisons.
+//! B-tree engine: crash tests on the simulated backend (the oracles I1–I7 of
+//! `rumdb::testing::engine_history`), a torn page repaired from the doublewrite file, and a failed fsync that poisons.
 //!
 //! `RUMDB_SEED=<n>` runs one seed; `RUMDB_BTREE_SEEDS=<n>` sets how many (defaults keep CI fast; every
 //! knob is listed in the `rumdb::testing` docs).
 
 use std::sync::Arc;
 
-use rumdb::btree::BTreeEngine;
-use rumdb::storage::Storage;
+use rumdb::BTreeEngine;
+use rumdb::testing::Storage;
 use rumdb::testing::engine_history;
 use rumdb::testing::engines::BTreeTiny as Tiny;
 use rumdb::testing::{CrashMode, SimBackend};
@@ -123,7 +123,7 @@ fn a_torn_page_after_a_crash_mid_checkpoint_is_restored_from_the_doublewrite_fil
 }
 
 /// A failed fsync poisons the handle (later writes are `Poisoned`, no retry); a reopen recovers every
-/// acknowledged write (TESTING.md C.7 case 20). Once with the WAL's fsync (a `Sync` write), once with a
+/// acknowledged write. Once with the WAL's fsync (a `Sync` write), once with a
 /// checkpoint's; each with the failed fsync keeping the data (reopen after a process kill: every `Flush`
 /// write survives) and dropping it, Linux-style (reopen after a power loss: every write synced before
 /// survives; a checkpoint whose data-file fsync dropped its pages is repaired from the doublewrite file).
@@ -192,7 +192,7 @@ fn a_failed_fsync_poisons_and_reopen_recovers_every_acknowledged_write() {
     }
 }
 
-/// ENOSPC during a checkpoint (TESTING.md C.7 case 21): the checkpoint fails cleanly, no header flips,
+/// ENOSPC during a checkpoint: the checkpoint fails cleanly, no header flips,
 /// reads are still served, and a reopen is consistent with every acknowledged write.
 #[test]
 fn enospc_during_a_checkpoint_fails_cleanly() {
@@ -279,7 +279,7 @@ fn recovery_report_counts_replayed_batches_and_a_torn_tail() {
     let segment = image
         .file_names()
         .into_iter()
-        .find(|f| rumdb::wal::parse_segment_name(f).is_some())
+        .find(|f| rumdb::testing::wal::parse_segment_name(f).is_some())
         .unwrap();
     let len = torn.read_file(&segment).unwrap().len() as u64;
     torn.truncate(&segment, len - 10).unwrap();
@@ -305,7 +305,7 @@ fn recovery_report_counts_replayed_batches_and_a_torn_tail() {
     db.verify().unwrap();
 }
 
-/// I7 (TESTING.md C.7 case 23): a recovery that itself crashes at any of its mutating operations (WAL
+/// I7 (the crash-during-recovery oracle of `rumdb::testing::engine_history`): a recovery that itself crashes at any of its mutating operations (WAL
 /// replay, doublewrite restore, the recovery checkpoint), recovered again after a process kill or a
 /// power loss, gives the state of one clean recovery. `RUMDB_RECOVERY_CRASHES=all` tries every run crash
 /// point under every mode and every recovery crash point.
@@ -351,7 +351,7 @@ fn a_power_loss_during_recovery_never_seals_a_damaged_tail() {
     let segment = sim
         .file_names()
         .into_iter()
-        .filter(|f| rumdb::wal::parse_segment_name(f).is_some())
+        .filter(|f| rumdb::testing::wal::parse_segment_name(f).is_some())
         .max()
         .unwrap();
     let len = sim.read_file(&segment).unwrap().len() as u64;

@@ -145,7 +145,7 @@ fn writers_and_readers_beside_background_checkpoints_then_reopen() {
 /// reopen after a process kill recovers them all from the WAL.
 #[test]
 fn a_failed_background_checkpoint_poisons_and_reopen_recovers() {
-    use rumdb::storage::Storage;
+    use rumdb::testing::Storage;
     use rumdb::testing::{CrashMode, Fault, FaultPlan, OpKind, SimBackend};
     let sim = SimBackend::new(3);
     let opts = BTreeOptions {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
 
-use rumdb::identity::{self, Identity};
-use rumdb::storage::Storage;
+use rumdb::testing::Storage;
+use rumdb::testing::{Identity, finish_create};
 use rumdb::{Durability, Engine, EngineExt, EngineKind, Error, WriteBatch, WriteOptions};
 
 type Factory = fn(&Path) -> rumdb::Result<Box<dyn Engine>>;
@@ -122,7 +122,7 @@ pub fn every_bound_both_ways(open: Factory) {
         for hi in &bounds {
             let expected: Vec<_> = model
                 .iter()
-                .filter(|(k, _)| rumdb::engine::in_bounds(k, *lo, *hi))
+                .filter(|(k, _)| rumdb::testing::in_bounds(k, *lo, *hi))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             let fwd = collect(db.scan(*lo, *hi).unwrap());
@@ -301,7 +301,18 @@ pub fn second_open_is_locked(open: Factory) {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path()).unwrap();
     db.put(b"k", b"v").unwrap();
-    assert!(matches!(open(dir.path()), Err(Error::Locked(_))));
+    match open(dir.path()) {
+        Err(e @ Error::Locked(_)) => {
+            let message = e.to_string();
+            assert!(
+                message.contains(&dir.path().display().to_string())
+                    && message.contains("already open"),
+                "{message}"
+            );
+        }
+        Err(e) => panic!("expected Locked, got {e}"),
+        Ok(_) => panic!("expected Locked, the open succeeded"),
+    }
     assert_eq!(
         db.get(b"k").unwrap().as_deref(),
         Some(&b"v"[..]),
@@ -327,7 +338,7 @@ pub fn wrong_engine_kind_is_refused(open: Factory) {
         format_version: 1,
         page_size: 0,
     };
-    identity::finish_create(&storage, &id).unwrap();
+    finish_create(&storage, &id).unwrap();
     match open(dir.path()) {
         Err(Error::WrongEngine { expected, found }) => {
             assert_eq!((expected, found), (kind, other));
@@ -350,6 +361,46 @@ pub fn files_without_identity_are_not_overwritten(open: Factory) {
         std::fs::read(dir.path().join("000001.log")).unwrap(),
         b"not ours"
     );
+}
+
+pub fn foreign_files_are_not_a_database(open: Factory) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"not ours").unwrap();
+    match open(dir.path()) {
+        Err(Error::NotADatabase {
+            dir: d,
+            example_file,
+        }) => {
+            assert_eq!(example_file, "notes.txt");
+            assert_eq!(d, dir.path().display().to_string());
+        }
+        Err(e) => panic!("expected NotADatabase, got {e}"),
+        Ok(_) => panic!("expected NotADatabase, the open succeeded"),
+    }
+    assert_eq!(
+        std::fs::read(dir.path().join("notes.txt")).unwrap(),
+        b"not ours"
+    );
+}
+
+/// `compact` either compacts (LSM, model) or is `Unsupported` (B-tree, which updates pages in place);
+/// either way the data and the handle are as before.
+pub fn compact_compacts_or_is_unsupported(open: Factory) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path()).unwrap();
+    for i in 0..200 {
+        db.put(&key(i), b"value").unwrap();
+    }
+    db.delete(&key(7)).unwrap();
+    match (db.kind(), db.compact()) {
+        (EngineKind::BTree, Err(Error::Unsupported { what })) => assert_eq!(what, "compact"),
+        (EngineKind::BTree, other) => panic!("B-tree compact: expected Unsupported, got {other:?}"),
+        (_, result) => result.unwrap(),
+    }
+    assert_eq!(collect(db.range(..).unwrap()).len(), 199);
+    assert_eq!(db.get(&key(8)).unwrap().as_deref(), Some(&b"value"[..]));
+    db.put(b"after", b"compact").unwrap();
+    db.close().unwrap();
 }
 
 pub fn readers_run_beside_a_writer(open: Factory) {
@@ -619,6 +670,14 @@ macro_rules! contract_suite {
                 super::files_without_identity_are_not_overwritten(OPEN)
             }
             #[test]
+            fn foreign_files_are_not_a_database() {
+                super::foreign_files_are_not_a_database(OPEN)
+            }
+            #[test]
+            fn compact_compacts_or_is_unsupported() {
+                super::compact_compacts_or_is_unsupported(OPEN)
+            }
+            #[test]
             fn readers_run_beside_a_writer() {
                 super::readers_run_beside_a_writer(OPEN)
             }
@@ -657,7 +716,7 @@ contract_suite!(lsm_tiny, |dir| {
 
 contract_suite!(lsm_tiny_pread, |dir| {
     let options = rumdb::LsmOptions {
-        read_path: rumdb::lsm::ReadPath::Pread,
+        read_path: rumdb::ReadPath::Pread,
         ..rumdb::LsmOptions::tiny()
     };
     Ok(Box::new(rumdb::LsmEngine::open(dir, options)?))

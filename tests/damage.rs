@@ -1,4 +1,4 @@
-//! The damage matrix (issue 8 part 3, TESTING.md C.7): one test per (engine, file kind, damage kind).
+//! The damage matrix: one test per (engine, file kind, damage kind).
 //!
 //! Each test builds a database with known content (tiny options, Manual background), closes it or takes a
 //! process-kill image of it, damages one file, reopens and classifies the outcome:
@@ -28,11 +28,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 
-use rumdb::btree::{BTreeEngine, BTreeOptions};
-use rumdb::lsm::LsmEngine;
-use rumdb::storage::Storage;
+use rumdb::LsmEngine;
+use rumdb::testing::Storage;
 use rumdb::testing::engines::{BTreeTiny, LsmTiny};
 use rumdb::testing::{CrashMode, FaultPlan, SimBackend};
+use rumdb::{BTreeEngine, BTreeOptions};
 use rumdb::{Durability, Engine, Error, LsmOptions, WriteBatch, WriteOptions};
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -654,10 +654,10 @@ fn fragments(bytes: &[u8]) -> Vec<usize> {
 }
 
 /// Appends a record with a valid fragment checksum whose write batch claims `count` entries and a put
-/// with a value length of `value_len`, past what the payload holds (C.7 #5).
+/// with a value length of `value_len`, past what the payload holds: the checksum passes, the decoder must still refuse it.
 fn append_forged_batch(f: &Fixture, count: u32, value_len: u32) -> String {
     let name = wal(f);
-    let segment = rumdb::wal::parse_segment_name(&name).unwrap();
+    let segment = rumdb::testing::wal::parse_segment_name(&name).unwrap();
     let len = f.disk.len(&name);
     let mut payload = Vec::new();
     payload.extend_from_slice(&1_000_000u64.to_le_bytes());
@@ -675,7 +675,7 @@ fn append_forged_batch(f: &Fixture, count: u32, value_len: u32) -> String {
     }
     payload.extend_from_slice(b"short");
     let mut out = Vec::new();
-    rumdb::wal::format::encode_record(&mut out, len as usize % WAL_BLOCK, segment, len, &payload);
+    rumdb::testing::wal::encode_record(&mut out, len as usize % WAL_BLOCK, segment, len, &payload);
     f.disk.write_at(&name, len, &out);
     name
 }
@@ -848,6 +848,14 @@ macro_rules! case {
     };
 }
 
+/// The same case on both engines' fixtures (`lsm(end)` and `bt(end)`), as two named tests.
+macro_rules! case_both {
+    ($lsm:ident, $btree:ident, $end:expr, |$f:ident| $body:expr) => {
+        case!($lsm, lsm($end), |$f| $body);
+        case!($btree, bt($end), |$f| $body);
+    };
+}
+
 fn lsm(end: End) -> Fixture {
     fixture(Eng::Lsm, false, end)
 }
@@ -866,7 +874,7 @@ fn bt_sim(end: End) -> Fixture {
 
 use End::{Closed, ClosedAfterTail, SyncedTail, UnsyncedTail};
 
-// LSM tables (C.7 #9, #10, #11, #12, #32).
+// LSM tables.
 
 case!(
     lsm_sst_data_block_bit_flip_is_corruption_on_read,
@@ -1000,7 +1008,7 @@ case!(
     }
 );
 
-// LSM manifest (C.7 #16, #18).
+// LSM manifest.
 
 case!(
     lsm_manifest_bit_flip_in_first_record_is_corruption,
@@ -1113,7 +1121,7 @@ case!(lsm_lock_garbage_is_fine, lsm(Closed), |f| {
     Expect::Intact
 });
 
-// LSM WAL, live segment (C.7 #1–#5, #32).
+// LSM WAL, live segment.
 
 case!(
     lsm_wal_unsynced_tail_truncated_to_zero_is_a_prefix,
@@ -1125,9 +1133,10 @@ case!(
     }
 );
 
-case!(
+case_both!(
     lsm_wal_unsynced_tail_truncated_mid_record_is_a_prefix,
-    lsm(UnsyncedTail),
+    btree_wal_unsynced_tail_truncated_mid_record_is_a_prefix,
+    UnsyncedTail,
     |f| {
         let w = wal(&f);
         f.disk.truncate(&w, f.disk.len(&w) - 10);
@@ -1147,9 +1156,10 @@ case!(
     }
 );
 
-case!(
+case_both!(
     lsm_wal_unsynced_tail_zeroed_is_a_prefix,
-    lsm(UnsyncedTail),
+    btree_wal_unsynced_tail_zeroed_is_a_prefix,
+    UnsyncedTail,
     |f| {
         let w = wal(&f);
         let len = f.disk.len(&w);
@@ -1169,9 +1179,10 @@ case!(
     }
 );
 
-case!(
+case_both!(
     lsm_wal_unsynced_tail_garbage_is_a_prefix,
-    lsm(UnsyncedTail),
+    btree_wal_unsynced_tail_garbage_is_a_prefix,
+    UnsyncedTail,
     |f| {
         let w = wal(&f);
         let len = f.disk.len(&w);
@@ -1180,9 +1191,10 @@ case!(
     }
 );
 
-case!(
+case_both!(
     lsm_wal_synced_record_bit_flip_is_corruption,
-    lsm(SyncedTail),
+    btree_wal_synced_record_bit_flip_is_corruption,
+    SyncedTail,
     |f| {
         let w = wal(&f);
         f.disk.flip_bit(&w, 25, 2);
@@ -1200,9 +1212,10 @@ case!(
     }
 );
 
-case!(
+case_both!(
     lsm_wal_fragment_length_ffff_at_unsynced_tail_is_a_prefix,
-    lsm(UnsyncedTail),
+    btree_wal_fragment_length_ffff_at_unsynced_tail_is_a_prefix,
+    UnsyncedTail,
     |f| {
         let w = wal(&f);
         let last = *fragments(&f.disk.read(&w)).last().unwrap() as u64;
@@ -1221,9 +1234,10 @@ case!(
     }
 );
 
-case!(
+case_both!(
     lsm_wal_batch_value_length_ffffffff_is_corruption,
-    lsm(SyncedTail),
+    btree_wal_batch_value_length_ffffffff_is_corruption,
+    SyncedTail,
     |f| { Expect::Refused(append_forged_batch(&f, 1, u32::MAX)) }
 );
 
@@ -1235,9 +1249,10 @@ case!(
 
 // The segment held no synced batch, but the engine's metadata names it as the first live segment (it
 // was created and synced before that): its deletion is detected.
-case!(
+case_both!(
     lsm_wal_unsynced_segment_deleted_is_corruption,
-    lsm(UnsyncedTail),
+    btree_wal_unsynced_segment_deleted_is_corruption,
+    UnsyncedTail,
     |f| {
         let w = wal(&f);
         f.disk.delete(&w);
@@ -1247,9 +1262,10 @@ case!(
 
 // After a clean close: the closed segment is sealed and a new empty one follows it.
 
-case!(
+case_both!(
     lsm_wal_closed_segment_deleted_is_corruption,
-    lsm(ClosedAfterTail),
+    btree_wal_closed_segment_deleted_is_corruption,
+    ClosedAfterTail,
     |f| {
         let w = wal(&f);
         f.disk.delete(&w);
@@ -1257,9 +1273,10 @@ case!(
     }
 );
 
-case!(
+case_both!(
     lsm_wal_closed_segment_zero_length_is_corruption,
-    lsm(ClosedAfterTail),
+    btree_wal_closed_segment_zero_length_is_corruption,
+    ClosedAfterTail,
     |f| {
         let w = wal(&f);
         f.disk.truncate(&w, 0);
@@ -1270,9 +1287,10 @@ case!(
 // Close makes every batch durable outside the WAL first, so the closed segment holds only its LINK and
 // SEAL: cutting the SEAL off is exactly what a crash between a rotation's LINK and SEAL leaves (the
 // successor's LINK records the same length), and nothing is lost.
-case!(
+case_both!(
     lsm_wal_closed_segment_cut_at_its_seal_is_intact,
-    lsm(ClosedAfterTail),
+    btree_wal_closed_segment_cut_at_its_seal_is_intact,
+    ClosedAfterTail,
     |f| {
         let w = wal(&f);
         assert_eq!(f.disk.len(&w), 2 * WAL_LINK as u64, "LINK and SEAL");
@@ -1281,9 +1299,10 @@ case!(
     }
 );
 
-case!(
+case_both!(
     lsm_wal_closed_newest_empty_segment_deleted_is_corruption,
-    lsm(ClosedAfterTail),
+    btree_wal_closed_newest_empty_segment_deleted_is_corruption,
+    ClosedAfterTail,
     |f| {
         let w = last_wal(&f);
         assert_ne!(w, wal(&f), "close leaves two segments");
@@ -1292,9 +1311,10 @@ case!(
     }
 );
 
-case!(
+case_both!(
     lsm_wal_live_segment_deleted_after_a_crash_is_corruption,
-    lsm(SyncedTail),
+    btree_wal_live_segment_deleted_after_a_crash_is_corruption,
+    SyncedTail,
     |f| {
         let w = last_wal(&f);
         f.disk.delete(&w);
@@ -1302,9 +1322,10 @@ case!(
     }
 );
 
-case!(
-    lsm_wal_synced_segment_deleted_is_prefix_or_corruption,
-    lsm(SyncedTail),
+case_both!(
+    lsm_wal_synced_segment_deleted_is_corruption,
+    btree_wal_synced_segment_deleted_is_corruption,
+    SyncedTail,
     |f| {
         let w = wal(&f);
         f.disk.delete(&w);
@@ -1371,7 +1392,7 @@ case!(
     }
 );
 
-// B-tree header slots (C.7 #27).
+// B-tree header slots.
 
 fn slot_case(f: &Fixture, slot: u64) -> Expect {
     if pages(f).newest_slot == slot {
@@ -1497,7 +1518,7 @@ case!(
     }
 );
 
-// B-tree data file length (C.7 #31, #32).
+// B-tree data file length.
 
 case!(
     btree_data_trailing_partial_page_is_ignored,
@@ -1580,38 +1601,6 @@ case!(
 );
 
 case!(
-    btree_wal_unsynced_tail_truncated_mid_record_is_a_prefix,
-    bt(UnsyncedTail),
-    |f| {
-        let w = wal(&f);
-        f.disk.truncate(&w, f.disk.len(&w) - 10);
-        Expect::Prefix
-    }
-);
-
-case!(
-    btree_wal_unsynced_tail_zeroed_is_a_prefix,
-    bt(UnsyncedTail),
-    |f| {
-        let w = wal(&f);
-        let len = f.disk.len(&w);
-        f.disk.zero(&w, len / 2, len);
-        Expect::Prefix
-    }
-);
-
-case!(
-    btree_wal_unsynced_tail_garbage_is_a_prefix,
-    bt(UnsyncedTail),
-    |f| {
-        let w = wal(&f);
-        let len = f.disk.len(&w);
-        f.disk.garbage(&w, len - 300, 300);
-        Expect::Prefix
-    }
-);
-
-case!(
     btree_wal_unsynced_tail_garbage_sim_is_a_prefix,
     bt_sim(UnsyncedTail),
     |f| {
@@ -1619,16 +1608,6 @@ case!(
         let len = f.disk.len(&w);
         f.disk.garbage(&w, len - 200, 200);
         Expect::Prefix
-    }
-);
-
-case!(
-    btree_wal_synced_record_bit_flip_is_corruption,
-    bt(SyncedTail),
-    |f| {
-        let w = wal(&f);
-        f.disk.flip_bit(&w, 25, 2);
-        Expect::Refused(w)
     }
 );
 
@@ -1642,108 +1621,14 @@ case!(
     }
 );
 
-case!(
-    btree_wal_fragment_length_ffff_at_unsynced_tail_is_a_prefix,
-    bt(UnsyncedTail),
-    |f| {
-        let w = wal(&f);
-        let last = *fragments(&f.disk.read(&w)).last().unwrap() as u64;
-        f.disk.write_at(&w, last + 4, &[0xFF, 0xFF]);
-        Expect::Prefix
-    }
-);
-
-case!(
-    btree_wal_batch_value_length_ffffffff_is_corruption,
-    bt(SyncedTail),
-    |f| { Expect::Refused(append_forged_batch(&f, 1, u32::MAX)) }
-);
-
-// The segment held no synced batch, but the engine's metadata names it as the first live segment (it
-// was created and synced before that): its deletion is detected.
-case!(
-    btree_wal_unsynced_segment_deleted_is_corruption,
-    bt(UnsyncedTail),
-    |f| {
-        let w = wal(&f);
-        f.disk.delete(&w);
-        Expect::Refused(w)
-    }
-);
-
 // After a clean close: the closed segment is sealed and a new empty one follows it.
-
-case!(
-    btree_wal_closed_segment_deleted_is_corruption,
-    bt(ClosedAfterTail),
-    |f| {
-        let w = wal(&f);
-        f.disk.delete(&w);
-        Expect::Refused(w)
-    }
-);
-
-case!(
-    btree_wal_closed_segment_zero_length_is_corruption,
-    bt(ClosedAfterTail),
-    |f| {
-        let w = wal(&f);
-        f.disk.truncate(&w, 0);
-        Expect::Refused(w)
-    }
-);
-
-// Close makes every batch durable outside the WAL first, so the closed segment holds only its LINK and
-// SEAL: cutting the SEAL off is exactly what a crash between a rotation's LINK and SEAL leaves (the
-// successor's LINK records the same length), and nothing is lost.
-case!(
-    btree_wal_closed_segment_cut_at_its_seal_is_intact,
-    bt(ClosedAfterTail),
-    |f| {
-        let w = wal(&f);
-        assert_eq!(f.disk.len(&w), 2 * WAL_LINK as u64, "LINK and SEAL");
-        f.disk.truncate(&w, WAL_LINK as u64);
-        Expect::Intact
-    }
-);
-
-case!(
-    btree_wal_closed_newest_empty_segment_deleted_is_corruption,
-    bt(ClosedAfterTail),
-    |f| {
-        let w = last_wal(&f);
-        assert_ne!(w, wal(&f), "close leaves two segments");
-        f.disk.delete(&w);
-        Expect::Refused(w)
-    }
-);
-
-case!(
-    btree_wal_live_segment_deleted_after_a_crash_is_corruption,
-    bt(SyncedTail),
-    |f| {
-        let w = last_wal(&f);
-        f.disk.delete(&w);
-        Expect::Refused(w)
-    }
-);
-
-case!(
-    btree_wal_synced_segment_deleted_is_prefix_or_corruption,
-    bt(SyncedTail),
-    |f| {
-        let w = wal(&f);
-        f.disk.delete(&w);
-        Expect::Refused(w)
-    }
-);
 
 case!(btree_wal_empty_extra_segment_is_fine, bt(Closed), |f| {
     f.disk.create_empty("000999.log");
     Expect::Intact
 });
 
-// B-tree doublewrite file (sim: a crash inside a checkpoint; C.7 #25).
+// B-tree doublewrite file (sim: a crash inside a checkpoint).
 
 case!(
     btree_doublewrite_complete_is_applied,

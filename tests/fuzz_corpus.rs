@@ -125,7 +125,7 @@ fn regression_sst_open_data_block_keys_out_of_order_under_valid_crc() {
 #[test]
 fn regression_identity_decode_nonzero_reserved_bytes_under_valid_crc() {
     let data = regression("identity_decode", "nonzero-reserved-bytes-under-valid-crc");
-    let err = rumdb::identity::Identity::decode(&data).unwrap_err();
+    let err = rumdb::testing::Identity::decode(&data).unwrap_err();
     assert!(err.is_corruption(), "{err}");
 }
 

@@ -1,4 +1,4 @@
-//! I/O errors (TESTING.md C.7 cases 20–21, issue 8 part 4), both engines on the simulated backend, Manual
+//! I/O errors (a failed fsync, a full disk), both engines on the simulated backend, Manual
 //! background: EIO and ENOSPC on append, write_at, fsync, directory fsync and rename, injected at the n-th
 //! operation of that kind inside each phase — a plain `Sync` write, a flush (LSM) or checkpoint (B-tree),
 //! a full compaction (LSM), and an open that recovers a crashed directory (LSM: WAL replay and manifest
@@ -9,7 +9,7 @@
 //!
 //! - the call fails with `Error::Io` (the open too);
 //! - a later write on the handle is `Poisoned` (fail-stop, no retry);
-//! - reads of every acknowledged write still work (DESIGN.md: "reads go on");
+//! - reads of every acknowledged write still work (a poisoned handle refuses writes, not reads);
 //! - after a process kill and after a power loss, a reopen holds every acknowledged write and passes
 //!   `verify()`;
 //! - so does a restart on the same disk (no reboot: the page cache still holds what the failed fsync did
@@ -21,8 +21,8 @@
 use std::io::ErrorKind;
 use std::sync::Arc;
 
-use rumdb::btree::BTreeEngine;
-use rumdb::storage::Storage;
+use rumdb::BTreeEngine;
+use rumdb::testing::Storage;
 use rumdb::testing::engines::{BTreeTiny, LsmTiny};
 use rumdb::testing::{CrashMode, Fault, FaultPlan, OpKind, SimBackend};
 use rumdb::{Durability, Engine, Error, LsmEngine, WriteBatch, WriteOptions};
@@ -239,7 +239,7 @@ fn run_case(kind: Kind, phase: Phase, op: OpKind, err: ErrorKind) {
 
 /// [`run_case`]; with `drops`, a failed fsync also discards the file's unsynced bytes (Linux: the page
 /// cache drops the dirty pages and a later fsync "succeeds"), so what the handle wrote and read back is no
-/// longer there after the failure (C.7 #20).
+/// longer there after the failure.
 fn run_case_with(kind: Kind, phase: Phase, op: OpKind, err: ErrorKind, drops: bool) {
     let name = format!(
         "{kind:?} {phase:?} {op:?} {err:?}{}",
@@ -277,7 +277,7 @@ fn run_case_with(kind: Kind, phase: Phase, op: OpKind, err: ErrorKind, drops: bo
                 matches!(again, Err(Error::Poisoned { .. })),
                 "{ctx}: a write after the failure gave {again:?}"
             );
-            // DESIGN.md: a poisoned handle refuses writes; reads go on.
+            // A poisoned handle refuses writes; reads go on.
             check_acked(db.as_ref(), &acked, &format!("{ctx}, poisoned handle"));
         }
         check_recovery(kind, &sim, &acked, &ctx);
@@ -370,7 +370,7 @@ cases! {
     btree_open_recovery_rename_enospc: BTree Open Rename ENOSPC;
 }
 
-/// C.7 #20: fsync fails with EIO and the kernel drops the file's unsynced data. Every phase that syncs.
+/// fsync fails with EIO and the kernel drops the file's unsynced data. Every phase that syncs.
 macro_rules! dropping_fsync_cases {
     ($($name:ident: $kind:ident $phase:ident;)*) => {
         $(
@@ -392,7 +392,7 @@ dropping_fsync_cases! {
     btree_open_recovery_fsync_eio_drops_data: BTree Open;
 }
 
-// C.7 #22: a short write or an EINTR, once. The storage layer's write-all loop must finish the write, so
+// A short write or an EINTR, once. The storage layer's write-all loop must finish the write, so
 // the phase succeeds, and nothing is silently cut short: a reopen after a process kill and after a power
 // loss holds every acknowledged write (and the phase's own write) and passes `verify()`.
 

@@ -1,4 +1,4 @@
-//! kill -9 and whitebox crash points on real files, both engines (TESTING.md C.5, issue 8 part 2).
+//! kill -9 and whitebox crash points on real files, both engines.
 //!
 //! Each test re-executes its own binary as a writer, selected by the `RUMDB_KILL_CHILD` variable (the
 //! directory). The writer writes batches `n = start, start + 1, …` (each a few keys holding `n`, every
@@ -10,7 +10,7 @@
 //!   flight is whole or absent, and that no other key exists; then a new writer continues over the same
 //!   directory. `RUMDB_KILL_ROUNDS=<n>` sets the rounds per engine and durability (default 6),
 //!   `RUMDB_SEED=<n>` the seed.
-//! - **Crash points:** for every name in [`rumdb::crash_point::CRASH_POINTS`], a writer armed with
+//! - **Crash points:** for every name in [`rumdb::testing::CRASH_POINTS`], a writer armed with
 //!   `RUMDB_CRASH_AT=<name>:<nth>` must die by `abort` (SIGABRT) — never exit cleanly, which would mean
 //!   the point is not reached — and the reopened directory must hold every acknowledged batch and pass
 //!   `verify()`. The writer uses `Sync` durability for the points only a synced write reaches.
@@ -22,8 +22,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-use rumdb::btree::BTreeEngine;
-use rumdb::crash_point::CRASH_POINTS;
+use rumdb::BTreeEngine;
+use rumdb::testing::CRASH_POINTS;
 use rumdb::testing::Rng;
 use rumdb::testing::engines::{BTreeTiny, LsmTiny};
 use rumdb::{Durability, Engine, LsmEngine, WriteBatch, WriteOptions};

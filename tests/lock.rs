@@ -1,4 +1,4 @@
-//! Exclusive open across processes (TESTING.md C.7 case 24): a second process opening the same directory
+//! Exclusive open across processes: a second process opening the same directory
 //! gets `Locked` at once and touches nothing; after the holder is killed with SIGKILL (its lock dies with
 //! it), the open succeeds and every acknowledged write is there.
 //!

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use rumdb::storage::Storage;
+use rumdb::testing::Storage;
 use rumdb::testing::engine_history::{self, EngineUnderTest};
 use rumdb::testing::engines::LsmTiny as Tiny;
 use rumdb::testing::{CrashMode, Rng, SimBackend};
@@ -390,7 +390,7 @@ fn flipped_manifest_and_wal_bytes_are_corruption_or_a_prefix() {
 /// never passes the stop trigger.
 #[test]
 fn threads_writers_readers_and_background_compaction() {
-    use rumdb::lsm::Background;
+    use rumdb::Background;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     const PER_WRITER: u64 = 1500;
@@ -532,7 +532,7 @@ fn full_compaction_drops_tombstones_unless_a_snapshot_sees_them() {
     );
 }
 
-/// I7 (TESTING.md C.7 case 23): a recovery that itself crashes at any of its mutating operations (WAL
+/// I7 (the crash-during-recovery oracle of `rumdb::testing::engine_history`): a recovery that itself crashes at any of its mutating operations (WAL
 /// replay flush, orphan removal, manifest rollover), recovered again after a process kill or a power
 /// loss, gives the state of one clean recovery. `RUMDB_RECOVERY_CRASHES=all` tries every run crash point
 /// under every mode and every recovery crash point.

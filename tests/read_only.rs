@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use rumdb::storage::Storage;
-use rumdb::storage::sim::{CrashMode, SimBackend};
+use rumdb::testing::Storage;
+use rumdb::testing::{CrashMode, SimBackend};
 use rumdb::{
     BTreeEngine, BTreeOptions, Durability, Engine, EngineExt, Error, LsmEngine, LsmOptions,
     WriteBatch, WriteOptions,

@@ -33,8 +33,8 @@ pub fn lsm_options(cfg: &Config) -> LsmOptions {
     o.table.bloom_bits_per_key = cfg.bloom_bits;
     let every_level = match cfg.compression {
         crate::cli::Compression::Default => None,
-        crate::cli::Compression::Off => Some(rumdb::lsm::Compression::None),
-        crate::cli::Compression::On => Some(rumdb::lsm::Compression::Zstd { level: 1 }),
+        crate::cli::Compression::Off => Some(rumdb::Compression::None),
+        crate::cli::Compression::On => Some(rumdb::Compression::Zstd { level: 1 }),
     };
     if let Some(every) = every_level {
         for c in o.level_compression.iter_mut() {

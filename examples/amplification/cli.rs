@@ -36,7 +36,7 @@ usage: cargo run --release --example amplification -- [FLAGS]
                       sync1,sync8,deleterandom,timeseries (default all)
   --cache-mib N       LSM block cache and B-tree buffer pool (default 8)
   --memtable-mib N    LSM memtable (default 4)
-  --compression C     LSM block compression: default (DESIGN.md: raw on L0-L1, zstd level 1 below),
+  --compression C     LSM block compression: default (the engine's: raw on L0-L1, zstd level 1 below),
                       off (raw on every level: the textbook setting) or on (zstd level 1 on every
                       level); the B-tree has no compression (default: default)
   --bloom-bits N      LSM bloom filter bits per key (default 10; 0: no filters)
@@ -51,7 +51,7 @@ usage: cargo run --release --example amplification -- [FLAGS]
 /// LSM block compression of a run (the B-tree stores pages raw whatever this says).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
-    /// The engine's default: raw on L0-L1, zstd level 1 below (DESIGN.md).
+    /// The engine's default: raw on L0-L1, zstd level 1 below.
     Default,
     /// Raw blocks on every level.
     Off,

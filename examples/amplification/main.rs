@@ -97,7 +97,7 @@ fn print_setup(cfg: &cli::Config) {
         .iter()
         .enumerate()
         .map(|(level, c)| match c {
-            rumdb::lsm::Compression::Zstd { level: z } => format!("L{level} zstd-{z}"),
+            rumdb::Compression::Zstd { level: z } => format!("L{level} zstd-{z}"),
             _ => format!("L{level} raw"),
         })
         .collect();

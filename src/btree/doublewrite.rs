@@ -1,6 +1,27 @@
 //! The doublewrite file: a checkpoint's pages and header slot, written whole and synced before any page is
-//! written in place, so a crash that tears pages in place is repaired from it at open. Byte table in the
-//! [module docs of `btree`](super).
+//! written in place, so a crash that tears pages in place is repaired from it at open.
+//!
+//! # The doublewrite file
+//!
+//! All integers little-endian. `n` = page count.
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 8 | magic `RUMDB-DW` |
+//! | 8 | 4 | format version (the B-tree's, 3) |
+//! | 12 | 4 | page size |
+//! | 16 | 8 | checkpoint LSN L |
+//! | 24 | 4 | page count `n` |
+//! | 28 | 32 | zero |
+//! | 60 | 4 | CRC-32 of bytes 0..60 followed by bytes 64..end |
+//! | 64 | 64 | the header slot the checkpoint writes (its own format and CRC, below) |
+//! | 128 | 4 × n | page numbers |
+//! | 128 + 4n | page_size × n | the pages, sealed (as they go in place) |
+//!
+//! The file is valid only if its length is exactly `128 + n × (4 + page_size)` (which also bounds what
+//! recovery reads), the CRC matches and the page size is the database's. A complete file with a valid
+//! CRC whose header slot or pages do not check is `Corruption` (file `doublewrite` and offset). Bytes are
+//! counted as [`WritePurpose::TornPage`]; pages in place as `PageWriteback`, header slots as `Header`.
 
 use crate::error::{Error, Result};
 use crate::storage::{File, ReadPurpose, Storage, WritePurpose};

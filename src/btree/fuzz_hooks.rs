@@ -14,7 +14,7 @@ const PAGE_SIZE: usize = 512;
 /// `data[0]`: bit 0 set = seal the page first (fix its checksum, so the structure checks are reached),
 /// bits 1.. = the page number; `data[1..]`: the page (zero-padded or cut to 512 bytes). A page that passes
 /// the checks is searched, decoded, re-encoded and decoded again; the two decodes must be equal and the
-/// second encoding must equal the first byte for byte (the encoding is canonical: see [`page_reencode`]).
+/// second encoding must equal the first byte for byte (the encoding is canonical: see `page_reencode`).
 pub(crate) fn page_decode(data: &[u8]) -> Result<(), String> {
     let Some((&ctl, body)) = data.split_first() else {
         return Ok(());

@@ -1,9 +1,28 @@
-//! The two header slots (pages 0 and 1): what a checkpoint commits. Byte table in the
-//! [module docs of `btree`](super).
+//! The two header slots (pages 0 and 1): what a checkpoint commits.
 //!
 //! A checkpoint writes the slot its new counter selects (`counter % 2`), so the slot of the previous
 //! checkpoint stays intact; open takes the valid slot with the highest counter, and both invalid is
 //! `Corruption`.
+//!
+//! # Header slot (page 0 or 1; 64 bytes, the rest of the page zero)
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 8 | magic `RUMDB-BT` |
+//! | 8 | 4 | format version (3; any other is `UnsupportedVersion`) |
+//! | 12 | 4 | page size (must equal `IDENTITY`'s) |
+//! | 16 | 8 | checkpoint counter; the slot is `counter % 2` |
+//! | 24 | 8 | LSN: the last batch the checkpoint includes |
+//! | 32 | 4 | root page |
+//! | 36 | 4 | height: levels of internal pages above the leaves (≤ 40) |
+//! | 40 | 4 | free list head (0: empty) |
+//! | 44 | 4 | free list length |
+//! | 48 | 4 | page count of the file (header pages included) |
+//! | 52 | 8 | first live WAL segment: the one the checkpoint's WAL rotation started (0: not recorded) |
+//! | 60 | 4 | CRC-32 of bytes 0..60 |
+//!
+//! The slot fits in the first 512-byte sector, which the media assumption (atomic 512 B sector writes)
+//! keeps whole.
 
 use crate::error::{Error, Result};
 

@@ -91,10 +91,13 @@ impl<'a> Reader<'a> {
         let kind = page::page_type(&f.page.read());
         self.tally.count(kind, f.hit);
         if kind != Some(expect) {
-            return Err(self
-                .store
-                .geo
-                .corrupt(pgno, format!("expected a {expect:?} page, found {kind:?}")));
+            return Err(self.store.geo.corrupt(
+                pgno,
+                format!(
+                    "expected a {expect} page, found {}",
+                    page::describe_type(kind)
+                ),
+            ));
         }
         if let Some(pins) = &mut self.pins
             && expect != PageType::Overflow

@@ -89,7 +89,13 @@ impl Walk<'_> {
         self.report.bytes += bytes.len() as u64;
         let kind = page::page_type(&bytes);
         if kind != Some(expect) {
-            return Err(geo.corrupt(pgno, format!("expected a {expect:?} page, found {kind:?}")));
+            return Err(geo.corrupt(
+                pgno,
+                format!(
+                    "expected a {expect} page, found {}",
+                    page::describe_type(kind)
+                ),
+            ));
         }
         Ok(bytes)
     }

@@ -97,7 +97,13 @@ impl<'a> Writer<'a> {
         match page::page_type(&p) {
             Some(PageType::Leaf) => Ok(Node::Leaf(LeafNode::decode(&p, pgno, &geo)?)),
             Some(PageType::Internal) => Ok(Node::Internal(InternalNode::decode(&p, pgno, &geo)?)),
-            other => Err(geo.corrupt(pgno, format!("expected a tree page, found {other:?}"))),
+            other => Err(geo.corrupt(
+                pgno,
+                format!(
+                    "expected a leaf or internal page, found {}",
+                    page::describe_type(other)
+                ),
+            )),
         }
     }
 

@@ -84,7 +84,30 @@ pub(super) struct Shared {
     pub(super) compactions: AtomicU64,
 }
 
-/// The LSM-tree engine. See the [module docs](super) for its design and formats.
+/// The LSM-tree engine: a write-ahead log, an in-memory memtable, and sorted tables (SSTables, with bloom
+/// filters and optionally zstd-compressed blocks) organised in levels that flushes and compactions keep in
+/// shape.
+///
+/// Use it through the [`Engine`] trait; [`LsmEngine::level_stats`] reports the shape of the tree.
+/// `docs/architecture.md` and `docs/formats.md` in the repository describe the design and the files.
+///
+/// # Examples
+///
+/// ```
+/// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
+/// let dir = tempfile::tempdir()?;
+/// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+/// db.put(b"apple", b"red")?;
+/// db.put(b"banana", b"yellow")?;
+/// db.flush()?; // the memtable becomes a table on disk
+/// let keys: Vec<Vec<u8>> = db
+///     .range(..)?
+///     .map(|kv| kv.map(|(k, _)| k))
+///     .collect::<rumdb::Result<_>>()?;
+/// assert_eq!(keys, [b"apple".to_vec(), b"banana".to_vec()]);
+/// db.close()?;
+/// # Ok::<(), rumdb::Error>(())
+/// ```
 pub struct LsmEngine {
     pub(super) shared: Arc<Shared>,
 }
@@ -564,7 +587,8 @@ impl LsmEngine {
 impl LsmEngine {
     /// The files this handle needs: `IDENTITY`, `LOCK`, `CURRENT`, the live manifest, the WAL segments of
     /// its memtables and every live table. Anything else in the directory is an orphan (none is left after
-    /// open; crash tests check it).
+    /// open; crash tests check it). Test machinery, hidden from the documentation.
+    #[doc(hidden)]
     pub fn live_files(&self) -> Vec<String> {
         let shared = &self.shared;
         let mut files = vec![

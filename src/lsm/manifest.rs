@@ -260,11 +260,6 @@ impl VersionSet {
         self.log.lock().number
     }
 
-    /// The table opener.
-    pub fn opener(&self) -> &TableOpener {
-        &self.opener
-    }
-
     /// Makes `edit` durable in the manifest, then installs the version it describes. Tables the edit
     /// deletes (and does not add back: a move) are marked obsolete (removed once no reader holds them). Counters the edit leaves unset are
     /// filled from the current ones.
@@ -325,16 +320,6 @@ impl VersionSet {
             self.roll(&mut log, counters)?;
         }
         Ok(())
-    }
-
-    /// Rolls over to a fresh manifest holding a snapshot of the live version.
-    ///
-    /// # Errors
-    /// `Io`.
-    pub fn roll_over(&self) -> Result<()> {
-        let mut log = self.log.lock();
-        let counters = self.counters();
-        self.roll(&mut log, counters)
     }
 
     fn roll(&self, log: &mut Log, mut counters: Counters) -> Result<()> {

@@ -47,6 +47,7 @@ pub mod version;
 
 pub use compaction::LevelStats;
 pub use db::LsmEngine;
+#[cfg(feature = "testing")]
 pub use open::LSM_FORMAT_VERSION;
-pub use options::{Background, LsmOptions};
+pub use options::LsmOptions;
 pub use sstable::{Compression, ReadPath, TableOptions};

@@ -50,15 +50,43 @@ use crate::wal::{self, WalWriter};
 pub const LSM_FORMAT_VERSION: u32 = 1;
 
 impl LsmEngine {
-    /// Opens (or creates) the database in `dir`.
+    /// Opens the LSM database in `dir`, creating it (and the directory) if there is none and
+    /// `options.create` allows. Opening recovers after a crash: it replays the WAL into a memtable and
+    /// removes files left over by interrupted flushes and compactions; what it found is in
+    /// [`Stats::recovery`](crate::Stats::recovery). The handle holds the directory's lock until it is
+    /// closed or dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("db");
+    /// let db = LsmEngine::open(&path, LsmOptions::default())?;
+    /// db.put(b"k", b"v")?;
+    /// db.close()?;
+    /// let db = LsmEngine::open(&path, LsmOptions::default())?;
+    /// assert_eq!(db.get(b"k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// As [`LsmEngine::open_with`].
+    /// - [`Error::InvalidArgument`](crate::Error::InvalidArgument): a bad option (checked before the directory is touched), a database
+    ///   exists and `options.create.error_if_exists` is set, or none exists and
+    ///   `options.create.create_if_missing` is false (a read-only open never creates one);
+    /// - [`Error::Locked`](crate::Error::Locked): another handle, in this process or another, has the database open;
+    /// - [`Error::WrongEngine`](crate::Error::WrongEngine): the directory holds a database of the other engine;
+    /// - [`Error::UnsupportedVersion`](crate::Error::UnsupportedVersion): it was written by a newer format version;
+    /// - [`Error::NotADatabase`](crate::Error::NotADatabase): the directory holds files that are not a database;
+    /// - [`Error::Corruption`](crate::Error::Corruption): damaged or missing files (a table, the manifest or a WAL segment the metadata names; damage
+    ///   in synced WAL records);
+    /// - [`Error::Io`](crate::Error::Io): the directory cannot be created or read, or a file operation failed (the
+    ///   message names the path).
+    ///
+    /// # Read-only
     ///
     /// With `options.read_only` the directory must exist and hold a database; nothing in it is created
     /// or changed (it may be on a read-only filesystem).
-    ///
-    /// # Examples
     ///
     /// ```
     /// use rumdb::{Engine, Error, LsmEngine, LsmOptions};
@@ -79,11 +107,13 @@ impl LsmEngine {
         Self::open_with(storage, options)
     }
 
-    /// Opens (or creates) the database on any storage (the simulated backend in tests).
+    /// Opens (or creates) the database on any storage: test machinery (the simulated disk of
+    /// `rumdb::testing`), hidden from the documentation.
     ///
     /// # Errors
     /// `Locked`, `WrongEngine`, `UnsupportedVersion`, `Corruption` (damaged or missing files),
     /// `InvalidArgument` (options, `error_if_exists`), `Io`.
+    #[doc(hidden)]
     pub fn open_with(storage: Storage, options: LsmOptions) -> Result<Self> {
         options.check()?;
         if options.read_only {

@@ -1,4 +1,5 @@
-//! Options of the LSM engine. Defaults come from DESIGN.md and are never tuned to a benchmark.
+//! Options of the LSM engine. The defaults are conventional sizes (RocksDB-like: 64 MiB memtable and
+//! tables, 4 KiB blocks, 10 bloom bits per key, a size ratio of 10) and are never tuned to a benchmark.
 
 use super::edit::NUM_LEVELS;
 use super::sstable::builder::{MAX_BLOCK_SIZE, MAX_RESTART_INTERVAL};
@@ -101,7 +102,6 @@ impl LsmOptions {
     }
 }
 
-/// Raw blocks on L0–L1, zstd level 1 below (DESIGN.md).
 impl LsmOptions {
     /// Checks that the options describe a working engine, so a bad value is an `InvalidArgument` at open
     /// rather than a stall, a panic or a silent clamp later.
@@ -164,7 +164,9 @@ impl LsmOptions {
                 && !zstd_levels.contains(&z)
             {
                 return bad(format!(
-                    "level {level}: zstd level {z} is outside {zstd_levels:?}"
+                    "level {level}: zstd level {z} is outside {} to {}",
+                    zstd_levels.start(),
+                    zstd_levels.end()
                 ));
             }
         }
@@ -172,6 +174,8 @@ impl LsmOptions {
     }
 }
 
+/// The default compression per level: raw blocks on L0–L1 (short-lived, rewritten soon: not worth the
+/// CPU), zstd level 1 below (where most of the data lives).
 fn default_level_compression() -> [Compression; NUM_LEVELS] {
     std::array::from_fn(|level| {
         if level >= 2 {

@@ -4,7 +4,7 @@
 //! compactions; B-tree: pages, the pool and checkpoints) and gets everything else from [`Core`] and the
 //! functions here, written once:
 //!
-//! - **Commit** ([`write`]): the writer mutex holds the next sequence number. Under it: make room (an
+//! - **Commit** ([`write()`]): the writer mutex holds the next sequence number. Under it: make room (an
 //!   engine may ask the caller to release the lock and wait: backpressure), assign the batch's sequences
 //!   (one per operation), append the batch to the WAL, apply it, publish the visible sequence, count it.
 //!   A `Sync` batch is appended as `Flush` and waits for the fsync *after* the mutex is released, so
@@ -20,7 +20,7 @@
 //!   [`Core::notify_worker`], running [`EngineCore::background_step`] while
 //!   [`EngineCore::background_due`]; a failed step poisons the handle. Writers and `wait_idle` wait for it
 //!   through [`Core::wait_worker`], which holds no other lock.
-//! - **Close** ([`close`]; `Drop` does the same and drops the error): under the writer mutex, mark the handle
+//! - **Close** ([`close()`]; `Drop` does the same and drops the error): under the writer mutex, mark the handle
 //!   closed and let the engine seal what it holds; stop and join the worker (after any job that must
 //!   finish); let the engine make everything durable (LSM: flush; B-tree: checkpoint) unless poisoned;
 //!   close the WAL; release `LOCK`.

@@ -32,7 +32,7 @@ pub(crate) fn spawn_worker<E: EngineCore>(engine: &Arc<E>, name: &str) -> Result
     let handle = std::thread::Builder::new()
         .name(name.into())
         .spawn(move || run(&*e))
-        .map_err(Error::Io)?;
+        .map_err(|e| Error::Io(crate::storage::io_context(e, "starting the thread", name)))?;
     *engine.core().worker.lock() = Some(handle);
     Ok(())
 }

@@ -20,6 +20,7 @@
 //! - `try_lock` never blocks: a lock held by any handle, in this process or another, is `WouldBlock`.
 
 mod accounting;
+#[allow(unsafe_code)] // The one module with `unsafe`: mapping a file (see its safety argument).
 pub(crate) mod mmap;
 mod os;
 #[cfg(feature = "testing")]
@@ -63,6 +64,52 @@ pub trait Backend: Send + Sync + fmt::Debug {
             format!("this backend has no shared lock (for {name:?})"),
         ))
     }
+    /// How error messages name file `name` (the OS backend: its full path).
+    fn display_path(&self, name: &str) -> String {
+        name.to_string()
+    }
+    /// How error messages name the directory (the OS backend: its path).
+    fn display_dir(&self) -> String {
+        "the simulated directory".to_string()
+    }
+}
+
+/// An I/O error with the operation and the path it failed on: the message of the [`io::Error`] that
+/// [`Error::Io`] carries ("creating /db/000003.log: File exists (os error 17)"). The wrapping
+/// `io::Error` keeps the original's kind, and its `source` is the original error.
+#[derive(Debug)]
+struct IoContext {
+    op: &'static str,
+    path: String,
+    source: io::Error,
+}
+
+impl fmt::Display for IoContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.op, self.path, self.source)
+    }
+}
+
+impl std::error::Error for IoContext {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// `source` with the operation `op` (a verb in `-ing` form) and the `path` it failed on, keeping its kind.
+pub(crate) fn io_context(
+    source: io::Error,
+    op: &'static str,
+    path: impl Into<String>,
+) -> io::Error {
+    io::Error::new(
+        source.kind(),
+        IoContext {
+            op,
+            path: path.into(),
+            source,
+        },
+    )
 }
 
 /// One open file, as a backend implements it. Every method takes `&self`: reads run concurrently with an
@@ -81,7 +128,7 @@ pub trait BackendFile: Send + Sync + fmt::Debug {
     /// Makes the file's data (and its length) durable.
     fn sync_data(&self) -> io::Result<()>;
     /// Maps the whole file read-only, where the backend supports it. The caller promises the mapping
-    /// invariant of [`Mapping`].
+    /// invariant of `Mapping` (`src/storage/mmap.rs`).
     fn map(&self) -> io::Result<Option<Mapping>> {
         Ok(None)
     }
@@ -129,7 +176,7 @@ impl Storage {
     /// # Examples
     ///
     /// ```
-    /// use rumdb::storage::Storage;
+    /// use rumdb::testing::Storage;
     /// let dir = tempfile::tempdir()?;
     /// let s = Storage::os(dir.path(), false)?.into_read_only();
     /// assert!(matches!(s.create_new("x"), Err(rumdb::Error::ReadOnly(_))));
@@ -171,13 +218,26 @@ impl Storage {
         self.counters.snapshot()
     }
 
+    /// The directory, as error messages name it.
+    pub fn display_dir(&self) -> String {
+        self.backend.display_dir()
+    }
+
+    /// `e` with operation `op` on file `name` in its message (an [`Error::Io`]).
+    fn err(&self, e: io::Error, op: &'static str, name: &str) -> Error {
+        Error::Io(io_context(e, op, self.backend.display_path(name)))
+    }
+
     /// Creates `name`; fails if it exists.
     ///
     /// # Errors
     /// `Io` (kind `AlreadyExists` if the name is taken).
     pub fn create_new(&self, name: &str) -> Result<File> {
         self.check_mutable(&format!("creating {name}"))?;
-        let inner = self.backend.create_new(name)?;
+        let inner = self
+            .backend
+            .create_new(name)
+            .map_err(|e| self.err(e, "creating", name))?;
         Ok(self.wrap(name, inner))
     }
 
@@ -189,7 +249,10 @@ impl Storage {
         if writable {
             self.check_mutable(&format!("opening {name} for writing"))?;
         }
-        let inner = self.backend.open(name, writable)?;
+        let inner = self
+            .backend
+            .open(name, writable)
+            .map_err(|e| self.err(e, "opening", name))?;
         Ok(self.wrap(name, inner))
     }
 
@@ -207,13 +270,14 @@ impl Storage {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 Err(Error::corruption(name, None, "file is missing"))
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(self.err(e, "opening", name)),
         }
     }
 
     fn wrap(&self, name: &str, inner: Arc<dyn BackendFile>) -> File {
         File {
             name: Arc::from(name),
+            path: Arc::from(self.backend.display_path(name)),
             inner,
             counters: Arc::clone(&self.counters),
         }
@@ -225,7 +289,13 @@ impl Storage {
     /// `Io`.
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
         self.check_mutable(&format!("renaming {from}"))?;
-        Ok(self.backend.rename(from, to)?)
+        self.backend.rename(from, to).map_err(|e| {
+            let (from, to) = (
+                self.backend.display_path(from),
+                self.backend.display_path(to),
+            );
+            Error::Io(io_context(e, "renaming", format!("{from} to {to}")))
+        })
     }
 
     /// Removes `name`. Durable after [`Storage::sync_dir`].
@@ -234,7 +304,9 @@ impl Storage {
     /// `Io`.
     pub fn remove(&self, name: &str) -> Result<()> {
         self.check_mutable(&format!("removing {name}"))?;
-        Ok(self.backend.remove(name)?)
+        self.backend
+            .remove(name)
+            .map_err(|e| self.err(e, "removing", name))
     }
 
     /// The names of the files in the directory, sorted.
@@ -242,7 +314,7 @@ impl Storage {
     /// # Errors
     /// `Io`.
     pub fn list(&self) -> Result<Vec<String>> {
-        let mut names = self.backend.list()?;
+        let mut names = self.list_unsorted()?;
         names.sort();
         Ok(names)
     }
@@ -252,7 +324,13 @@ impl Storage {
     /// # Errors
     /// `Io`.
     pub fn exists(&self, name: &str) -> Result<bool> {
-        Ok(self.backend.list()?.iter().any(|n| n == name))
+        Ok(self.list_unsorted()?.iter().any(|n| n == name))
+    }
+
+    fn list_unsorted(&self) -> Result<Vec<String>> {
+        self.backend
+            .list()
+            .map_err(|e| Error::Io(io_context(e, "listing", self.backend.display_dir())))
     }
 
     /// Makes creations, renames and removals durable.
@@ -261,7 +339,13 @@ impl Storage {
     /// `Io`.
     pub fn sync_dir(&self) -> Result<()> {
         self.check_mutable("syncing the directory")?;
-        self.backend.sync_dir()?;
+        self.backend.sync_dir().map_err(|e| {
+            Error::Io(io_context(
+                e,
+                "syncing the directory",
+                self.backend.display_dir(),
+            ))
+        })?;
         self.counters.add_dir_sync();
         Ok(())
     }
@@ -275,9 +359,9 @@ impl Storage {
         match self.backend.try_lock(name) {
             Ok(inner) => Ok(LockGuard { _inner: inner }),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                Err(Error::Locked(format!("{name} of {:?}", self.backend)))
+                Err(Error::Locked(self.backend.display_dir()))
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(self.err(e, "locking", name)),
         }
     }
 
@@ -321,7 +405,7 @@ impl Storage {
         match self.backend.remove(&tmp) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(self.err(e, "removing", &tmp)),
         }
         let file = self.create_new(&tmp)?;
         file.append(data, purpose)?;
@@ -360,6 +444,8 @@ impl Storage {
 #[derive(Clone, Debug)]
 pub struct File {
     name: Arc<str>,
+    /// The name as error messages give it (the OS backend: the full path).
+    path: Arc<str>,
     inner: Arc<dyn BackendFile>,
     counters: Arc<IoCounters>,
 }
@@ -370,6 +456,11 @@ impl File {
         &self.name
     }
 
+    /// `e` with operation `op` on this file in its message (an [`Error::Io`]).
+    fn err(&self, e: io::Error, op: &'static str) -> Error {
+        Error::Io(io_context(e, op, &*self.path))
+    }
+
     /// Appends all of `buf`, retrying short writes and `EINTR`.
     ///
     /// # Errors
@@ -377,13 +468,13 @@ impl File {
     pub fn append(&self, mut buf: &[u8], purpose: WritePurpose) -> Result<()> {
         while !buf.is_empty() {
             match self.inner.append(buf) {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(0) => return Err(self.err(io::ErrorKind::WriteZero.into(), "appending to")),
                 Ok(n) => {
                     self.counters.add_written(purpose, n as u64);
                     buf = buf.get(n..).unwrap_or_default();
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(self.err(e, "appending to")),
             }
         }
         Ok(())
@@ -396,14 +487,14 @@ impl File {
     pub fn write_at(&self, mut offset: u64, mut buf: &[u8], purpose: WritePurpose) -> Result<()> {
         while !buf.is_empty() {
             match self.inner.write_at(offset, buf) {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(0) => return Err(self.err(io::ErrorKind::WriteZero.into(), "writing to")),
                 Ok(n) => {
                     self.counters.add_written(purpose, n as u64);
                     offset += n as u64;
                     buf = buf.get(n..).unwrap_or_default();
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(self.err(e, "writing to")),
             }
         }
         Ok(())
@@ -421,7 +512,7 @@ impl File {
                 Ok(0) => break,
                 Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(self.err(e, "reading")),
             }
         }
         self.counters.add_read(purpose, done as u64);
@@ -450,7 +541,9 @@ impl File {
     /// # Errors
     /// `Io`.
     pub fn len(&self) -> Result<u64> {
-        Ok(self.inner.size()?)
+        self.inner
+            .size()
+            .map_err(|e| self.err(e, "reading the length of"))
     }
 
     /// True if the file is empty.
@@ -466,7 +559,9 @@ impl File {
     /// # Errors
     /// `Io`.
     pub fn set_len(&self, len: u64) -> Result<()> {
-        Ok(self.inner.set_len(len)?)
+        self.inner
+            .set_len(len)
+            .map_err(|e| self.err(e, "setting the length of"))
     }
 
     /// Makes the file's data durable. A failure means the data's fate is unknown: callers poison their
@@ -475,7 +570,7 @@ impl File {
     /// # Errors
     /// `Io`.
     pub fn sync_data(&self) -> Result<()> {
-        self.inner.sync_data()?;
+        self.inner.sync_data().map_err(|e| self.err(e, "syncing"))?;
         self.counters.add_fsync();
         Ok(())
     }
@@ -483,11 +578,11 @@ impl File {
     /// Maps the whole file read-only where the backend supports it (`None` otherwise).
     ///
     /// REQUIRES: the file is immutable, fully written and synced, and is not truncated or unlinked while the
-    /// mapping lives (see [`Mapping`]).
+    /// mapping lives (see `Mapping`).
     ///
     /// # Errors
     /// `Io`.
     pub fn map(&self) -> Result<Option<Mapping>> {
-        Ok(self.inner.map()?)
+        self.inner.map().map_err(|e| self.err(e, "mapping"))
     }
 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{Backend, BackendFile, Mapping};
+use super::{Backend, BackendFile, Mapping, io_context};
 
 /// A real directory.
 #[derive(Debug)]
@@ -36,10 +36,14 @@ impl OsBackend {
     /// # Errors
     /// `NotFound` if the directory is missing and `create` is false; other I/O errors as they come.
     pub fn open(dir: &Path, create: bool) -> io::Result<Self> {
+        let shown = || dir.display().to_string();
         if create {
-            fs::create_dir_all(dir)?;
+            fs::create_dir_all(dir)
+                .map_err(|e| io_context(e, "creating the directory", shown()))?;
         }
-        if !fs::metadata(dir)?.is_dir() {
+        let meta =
+            fs::metadata(dir).map_err(|e| io_context(e, "opening the directory", shown()))?;
+        if !meta.is_dir() {
             return Err(io::Error::new(
                 io::ErrorKind::NotADirectory,
                 format!("{} is not a directory", dir.display()),
@@ -102,6 +106,14 @@ impl Backend for OsBackend {
 
     fn sync_dir(&self) -> io::Result<()> {
         fs::File::open(&self.dir)?.sync_all()
+    }
+
+    fn display_path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    fn display_dir(&self) -> String {
+        self.dir.display().to_string()
     }
 
     fn try_lock(&self, name: &str) -> io::Result<Box<dyn fmt::Debug + Send + Sync>> {
@@ -272,6 +284,31 @@ mod tests {
         assert!(matches!(s.try_lock("LOCK"), Err(Error::Locked(_))));
         drop(r2);
         s.try_lock("LOCK").unwrap();
+    }
+
+    #[test]
+    fn io_errors_name_the_operation_and_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::os(dir.path(), false).unwrap();
+        s.create_new("000003.log").unwrap();
+        let err = s.create_new("000003.log").unwrap_err();
+        let path = dir.path().join("000003.log").display().to_string();
+        assert!(
+            err.to_string().contains(&format!("creating {path}: ")),
+            "{err}"
+        );
+        let Error::Io(io) = &err else {
+            panic!("expected Io, got {err}")
+        };
+        assert_eq!(io.kind(), std::io::ErrorKind::AlreadyExists);
+        let source = std::error::Error::source(&err).expect("Io has a source");
+        let os = source.source().expect("the context keeps the OS error");
+        assert!(!os.to_string().contains(&path), "{os}");
+        let missing = Storage::os(&dir.path().join("missing"), false).unwrap_err();
+        assert!(
+            missing.to_string().contains("opening the directory"),
+            "{missing}"
+        );
     }
 
     #[test]

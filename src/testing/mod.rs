@@ -18,7 +18,7 @@
 //! | `RUMDB_KILL_ROUNDS=<n>` | kill -9 rounds per engine and durability | 6 | `tests/kill.rs` |
 //! | `RUMDB_BTREE_DAMAGE=<n>` | Iterations of random structural damage behind valid checksums | 1,500 | `src/btree/tests/damage.rs` |
 //! | `RUMDB_WRITE_CORPUS=1` or `=<target>,…` | (Re)writes the built-in fuzz seeds into `fuzz/corpus/` (all targets, or those named) instead of only replaying them | unset: replay only | `tests/fuzz_corpus.rs` |
-//! | `RUMDB_CRASH_AT=<point>:<nth>` | Aborts the process the `nth` time it reaches crash point `point` ([`crate::crash_point`]). Only in builds with feature `testing`: a user's build never reads it | unset: disarmed | the library (any program built with `testing`); `tests/kill.rs` sets it for its writers |
+//! | `RUMDB_CRASH_AT=<point>:<nth>` | Aborts the process the `nth` time it reaches crash point `point` (one of [`CRASH_POINTS`]). Only in builds with feature `testing`: a user's build never reads it | unset: disarmed | the library (any program built with `testing`); `tests/kill.rs` sets it for its writers |
 //! | `RUMDB_BENCH_KEYS=<n>` | Keys each engine's database is loaded with | 200,000 | `benches/engines.rs` |
 //! | `RUMDB_KILL_CHILD=<dir>`, `RUMDB_KILL_ENGINE`, `RUMDB_KILL_DURABILITY`, `RUMDB_KILL_START`, `RUMDB_KILL_LIMIT`, `RUMDB_KILL_KEYS` | Internal: set by the kill test on the writer process it re-executes (its directory, engine, durability, first batch, batch count, key order); not for setting by hand | unset: the parent test | `tests/kill.rs` |
 //! | `RUMDB_LOCK_HOLDER=<dir>` | Internal: set by the lock test on the process it re-executes to hold the lock | unset: the parent test | `tests/lock.rs` |
@@ -29,10 +29,27 @@ pub mod engine_history;
 pub mod engines;
 pub mod fuzz;
 mod knobs;
-mod model;
+pub(crate) mod model;
 pub mod wal_history;
 pub mod workload;
 
+pub use crate::crash_point::CRASH_POINTS;
+pub use crate::engine::in_bounds;
+pub use crate::identity::{IDENTITY_FILE, Identity, finish_create};
+pub use crate::lsm::memtable::Memtable;
+pub use crate::lsm::sstable::filter;
 pub use crate::storage::sim::{CrashMode, Fault, FaultPlan, OpKind, Rng, SimBackend};
+pub use crate::storage::{Backend, BackendFile, File, ReadPurpose, Storage, WritePurpose};
 pub use knobs::{env_u64, seed, seeds};
 pub use model::{MODEL_FORMAT_VERSION, ModelEngine, ModelOptions};
+
+/// The write-ahead log, for the WAL benchmark, the group-commit example and the damage tests that forge
+/// or locate segments.
+pub mod wal {
+    pub use crate::wal::format::encode_record;
+    pub use crate::wal::reader::{ReplayOutcome, ReplayRecord};
+    pub use crate::wal::writer::LogPosition;
+    pub use crate::wal::{
+        Link, RecoveryMode, WalWriter, list_segments, parse_segment_name, replay, segment_name,
+    };
+}

@@ -29,7 +29,7 @@ use crate::storage::{LockGuard, ReadPurpose, Storage, WritePurpose};
 use crate::wal::{self, RecoveryMode, WalWriter};
 
 /// The file naming the model's first live WAL segment (decimal and a newline).
-const WAL_FIRST: &str = "WAL_FIRST";
+pub(crate) const WAL_FIRST: &str = "WAL_FIRST";
 
 /// The model's format version.
 pub const MODEL_FORMAT_VERSION: u32 = 1;

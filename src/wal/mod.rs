@@ -43,8 +43,10 @@ pub mod format;
 pub mod reader;
 pub mod writer;
 
-pub use reader::{RecoveryMode, ReplayOutcome, ReplayRecord, replay, replay_file};
-pub use writer::{Link, LogKind, LogPosition, WalWriter};
+pub use reader::{RecoveryMode, replay, replay_file};
+#[cfg(feature = "testing")]
+pub use writer::Link;
+pub use writer::{LogKind, WalWriter};
 
 use crate::error::Result;
 use crate::storage::Storage;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::format::{BLOCK_SIZE, HEADER_LEN, MARKER_LEN};
+use super::reader::ReplayOutcome;
 use super::*;
 use crate::engine::Durability;
 use crate::error::Error;

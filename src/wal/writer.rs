@@ -185,7 +185,7 @@ impl WalWriter {
     }
 
     /// Like [`WalWriter::create`] for another log in WAL framing (the LSM manifest, `kind`
-    /// [`LogKind::Manifest`]): the file of log number `n` is `name_of(n)`; no LINK or SEAL is written.
+    /// `LogKind::Manifest`): the file of log number `n` is `name_of(n)`; no LINK or SEAL is written.
     ///
     /// # Errors
     /// As [`WalWriter::create`].
@@ -357,7 +357,7 @@ impl WalWriter {
         }
     }
 
-    /// Seals the current segment and starts segment `next` (see the [module docs](self): the current
+    /// Seals the current segment and starts segment `next` (see the module docs of `src/wal/mod.rs`: the current
     /// segment is written out and fsync'd, `next` is created with its LINK and made durable in the
     /// directory, then the current one gets its SEAL naming `next` and is fsync'd again). Returns the
     /// sealed segment's number. WAL only.
@@ -437,6 +437,7 @@ impl WalWriter {
     }
 
     /// The position through which the log is durable.
+    #[cfg(any(test, feature = "testing"))]
     pub fn synced(&self) -> LogPosition {
         self.state.lock().synced
     }

@@ -1,5 +1,5 @@
 //! The page codec: the common page header with type, LSN and CRC, the slotted leaf and internal layouts,
-//! overflow and free pages. The byte tables are in the [module docs of `btree`](super).
+//! overflow and free pages.
 //!
 //! Two views of a tree page exist:
 //! - the **raw page** (`&[u8]`), read in place by the read path: [`leaf_search`], [`leaf_cell`],
@@ -9,6 +9,94 @@
 //! A page read from storage passes [`check`] (checksum, format, type, LSN, every cell within the page) before
 //! anything else reads it; the accessors still bounds-check every read and report `Corruption` rather than
 //! trust the page.
+//!
+//! # Page header (every page from 2 on; 32 bytes)
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 1 | type: 1 leaf, 2 internal, 3 overflow, 4 free |
+//! | 1 | 1 | page format (3) |
+//! | 2 | 2 | cell count (leaf, internal); 0 otherwise |
+//! | 4 | 4 | CRC-32 over the page number (4 bytes), bytes 0..4 and bytes 8..page_size |
+//! | 8 | 8 | LSN of the batch that last changed the page |
+//! | 16 | 4 | internal: leftmost child; overflow: next overflow page; free: next free page; leaf: 0 |
+//! | 20 | 4 | overflow: data bytes in this page; otherwise 0 |
+//! | 24 | 2 | leaf, internal: offset of the cell area (lowest cell) |
+//! | 26 | 6 | zero |
+//!
+//! Bytes 16..24 of a leaf and 20..24 of an internal page are reserved: a nonzero byte is `Corruption`. (Format 1
+//! kept leaf sibling links at 16 and 20; format 2 dropped them, so that a page can move to a new page
+//! number without touching its neighbours, as copy-on-write checkpoints need; format 3 added overflow keys.
+//! A database of an older format is `UnsupportedVersion` at open: `IDENTITY` and the header slots carry the
+//! version.)
+//!
+//! The checksum covers the page number, so a page written to the wrong place fails as a damaged one does.
+//! A page read from storage must also have an LSN no newer than the header in use: after falling back to
+//! the older header slot, a page rewritten since is `Corruption`, never old data mixed with new.
+//!
+//! # Leaf and internal pages (slotted)
+//!
+//! After the header, a slot array of `count` little-endian `u16` cell offsets, in key order; cells are
+//! packed from the end of the page down to the cell area offset. Lookups binary-search the slot array in
+//! place.
+//!
+//! Leaf cell:
+//!
+//! | size | field |
+//! |---|---|
+//! | 2 | inline key bytes `p` |
+//! | 1 | flags: bit 0 value in an overflow chain, bit 1 key in an overflow chain; other bits 0 |
+//! | 4 | value length |
+//! | 4 | (bit 0) first page of the value's chain |
+//! | 4 | (bit 1) key length (up to 64 KiB, the LSM's limit) |
+//! | 4 | (bit 1) first page of the key's chain |
+//! | p | the key (bit 1 clear), or its first `p` bytes |
+//! | value length | (bit 0 clear) value |
+//!
+//! Internal cell:
+//!
+//! | size | field |
+//! |---|---|
+//! | 2 | inline key bytes `p` |
+//! | 1 | flags: bit 1 key in an overflow chain; other bits 0 |
+//! | 4 | child page |
+//! | 4 | (bit 1) key length |
+//! | 4 | (bit 1) first page of the key's chain |
+//! | p | the separator (bit 1 clear), or its first `p` bytes |
+//!
+//! Long keys (as SQLite stores them): a key of at most `max_inline_key` = `(page_size − 32) / 8` bytes (60 at
+//! 512-byte pages, 508 at 4 KiB) is whole in its cell; a longer one keeps exactly its first
+//! `max_inline_key` bytes inline and the rest (key length − `max_inline_key` bytes) in an overflow chain of
+//! its own. Any other form is `Corruption`. So an internal cell is at most 77 bytes at 512-byte pages (an
+//! internal page holds at least 6 separators) and a leaf at least 4 cells. A search compares the inline
+//! bytes first, which decide unless the key sought starts with them and is longer; only then does it read
+//! the chain, page by page, stopping at the first difference.
+//!
+//! A value stays inline if its cell (slot included) takes at most a quarter of the usable page
+//! (`(page_size − 32) / 4`); otherwise it goes to an overflow chain.
+//!
+//! The internal page's leftmost child is in its header; the child right of separator `k` holds the keys
+//! `≥ k`, and the separators bound the keys below them (the fence keys `verify` checks). Separators only
+//! route: when a leaf splits or is redistributed, the writer stores the shortest prefix of the right page's
+//! first key that is above the left page's last key (LevelDB's index keys), so a separator is often a few
+//! bytes even when keys are long; when even that is longer than `max_inline_key` (keys sharing a long
+//! prefix), it is stored like a long leaf key, with a chain owned by the separator (never shared with a
+//! leaf cell). A separator that moves up in a split or down in a merge of internal pages keeps its chain;
+//! one that is dropped (a merge of leaves) or replaced (a redistribution of leaves) has its chain freed.
+//!
+//! # Overflow pages
+//!
+//! Data bytes at offset 32, as many as the header's offset 20 says: every page of a chain is full
+//! (`page_size − 32` bytes) except the last. A chain has exactly `⌈len / (page_size − 32)⌉` pages and its
+//! last page links to 0; anything else is `Corruption`. A chain holds a value (`len` = value length) or the
+//! rest of a long key or separator (`len` = key length − `max_inline_key`). Value chains are freed when their
+//! value is overwritten or deleted, key chains when their key is deleted (an overwrite keeps the stored key),
+//! separator chains as above.
+//!
+//! # Free pages
+//!
+//! Only the header: the next free page at offset 16. The free list is a chain from the header's head with
+//! exactly the header's count of pages; allocation takes its head before growing the file.
 
 use std::cmp::Ordering;
 
@@ -50,6 +138,25 @@ pub(crate) enum PageType {
     Overflow = 3,
     /// A page on the free list.
     Free = 4,
+}
+
+impl std::fmt::Display for PageType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PageType::Leaf => "leaf",
+            PageType::Internal => "internal",
+            PageType::Overflow => "overflow",
+            PageType::Free => "free",
+        })
+    }
+}
+
+/// `"a leaf page"`, or `"a page of unknown type"` for `None`: for error messages.
+pub(crate) fn describe_type(kind: Option<PageType>) -> String {
+    kind.map_or_else(
+        || "a page of unknown type".to_string(),
+        |k| format!("a {k} page"),
+    )
 }
 
 impl PageType {
@@ -235,8 +342,15 @@ pub(crate) fn check_structure(
             format!("page format {version}, expected {PAGE_FORMAT}"),
         ));
     }
-    let kind = page_type(page)
-        .ok_or_else(|| geo.corrupt(pgno, format!("unknown page type {:?}", page.first())))?;
+    let kind = page_type(page).ok_or_else(|| {
+        geo.corrupt(
+            pgno,
+            match page.first() {
+                Some(b) => format!("unknown page type {b}"),
+                None => "empty page".to_string(),
+            },
+        )
+    })?;
     let lsn = page_lsn(page);
     if lsn > max_lsn {
         return Err(geo.corrupt(

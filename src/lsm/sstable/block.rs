@@ -213,11 +213,6 @@ impl Block {
         self.data.len()
     }
 
-    /// True for a block without bytes (never: every block has its restart count).
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
     /// Entries in the block.
     pub fn entries(&self) -> usize {
         self.entries
@@ -304,11 +299,6 @@ impl BlockIter {
             key: Vec::new(),
             value: 0..0,
         }
-    }
-
-    /// The block under the cursor.
-    pub fn block(&self) -> &Arc<Block> {
-        &self.block
     }
 
     /// True if positioned on an entry.
@@ -418,10 +408,6 @@ impl BlockIter {
     ///
     /// # Errors
     /// `Corruption`.
-    #[expect(
-        clippy::should_implement_trait,
-        reason = "a cursor move that returns Result, not an Iterator"
-    )]
     pub fn next(&mut self) -> Result<()> {
         if !self.valid {
             return Ok(());

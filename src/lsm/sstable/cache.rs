@@ -6,7 +6,7 @@
 //! block's reference bit, so concurrent hits never exclude each other and no recency list is reordered;
 //! an insert takes the shard's lock exclusively and sweeps the clock hand, clearing reference bits, until
 //! an unreferenced block makes room. Table numbers are never reused, so a deleted table's blocks are
-//! merely dead weight until evicted (or dropped with [`BlockCache::evict_table`]).
+//! merely dead weight until evicted.
 //!
 //! A block larger than a shard's share is not cached (it is returned to the reader and dropped after use).
 
@@ -140,6 +140,7 @@ impl BlockCache {
     }
 
     /// The capacity in bytes.
+    #[cfg(test)]
     pub fn capacity(&self) -> u64 {
         self.capacity
     }
@@ -183,6 +184,7 @@ impl BlockCache {
     }
 
     /// Drops every cached block of table `number` (when the table is deleted).
+    #[cfg(test)]
     pub fn evict_table(&self, number: u64) {
         for shard in &self.shards {
             let mut shard = shard.write();

@@ -24,7 +24,7 @@
 //! The seed is 32 bytes of splitmix64 output from the table number ([`seed_for_table`]), as the crate's
 //! `*_with_seed` constructors are the only ones used (no `random` feature).
 //!
-//! The serialized form and the rule that a damaged filter is ignored are in the [module docs](super).
+//! The serialized form and the rule that a damaged filter is ignored are in the module docs of `src/lsm/sstable/mod.rs`.
 
 use std::hash::{Hash, Hasher};
 
@@ -214,6 +214,7 @@ impl Filter {
     }
 
     /// The number of hash functions.
+    #[cfg(any(test, feature = "testing"))]
     pub fn k(&self) -> u32 {
         self.bloom.number_of_hash_functions()
     }

@@ -36,12 +36,8 @@ impl TableIter {
         }
     }
 
-    /// The table under the cursor.
-    pub fn table(&self) -> &Arc<Table> {
-        &self.table
-    }
-
     /// The read counters accumulated by this cursor since it was created or last taken.
+    #[cfg(test)]
     pub fn take_stats(&mut self) -> ReadStats {
         std::mem::take(&mut self.stats)
     }
@@ -158,10 +154,6 @@ impl TableIter {
     ///
     /// # Errors
     /// `Corruption`; `Io`.
-    #[expect(
-        clippy::should_implement_trait,
-        reason = "a cursor move that returns Result, not an Iterator"
-    )]
     pub fn next(&mut self) -> Result<()> {
         self.guard(|it| {
             if let Some(d) = &mut it.data {

@@ -9,37 +9,10 @@
 //! (trailers, handles, footer, properties), [`filter`] (the bloom filter), [`builder`], [`reader`] (open and
 //! point lookups), `iter` (the cursor) and [`cache`].
 //!
-//! # Examples
+//! # Example
 //!
-//! ```
-//! use rumdb::lsm::key::{self, ValueKind};
-//! use rumdb::lsm::sstable::{BlockCache, ReadPath, ReadStats, Table, TableBuilder, TableOptions, table_file_name};
-//! use rumdb::storage::{ReadPurpose, Storage, WritePurpose};
-//!
-//! # fn main() -> rumdb::Result<()> {
-//! let dir = tempfile::tempdir()?;
-//! let storage = Storage::os(dir.path(), false)?;
-//! let file = storage.create_new(&table_file_name(1))?;
-//! let mut builder = TableBuilder::new(file, 1, TableOptions::default(), WritePurpose::MemtableFlush);
-//! builder.add(&key::encode(b"apple", 7, ValueKind::Put), b"red")?;
-//! builder.add(&key::encode(b"apple", 3, ValueKind::Delete), b"")?;
-//! builder.add(&key::encode(b"pear", 5, ValueKind::Put), b"green")?;
-//! let meta = builder.finish()?;
-//! storage.sync_dir()?; // before a manifest edit refers to the table
-//!
-//! let cache = BlockCache::new(8 << 20);
-//! let table = Table::open(&storage, meta.number, meta.file_size, ReadPath::Mmap, cache, ReadPurpose::Recovery)?;
-//! let mut stats = ReadStats::default();
-//! assert_eq!(table.get(b"apple", 9, &mut stats)?, Some((ValueKind::Put, b"red".to_vec())));
-//! assert_eq!(table.get(b"apple", 4, &mut stats)?, Some((ValueKind::Delete, Vec::new())));
-//! assert_eq!(table.get(b"apple", 2, &mut stats)?, None);
-//!
-//! let mut it = table.iter(ReadPurpose::Scan);
-//! it.seek(&key::encode(b"b", key::MAX_SEQUENCE, ValueKind::Put))?;
-//! assert_eq!(key::user_key(it.key()), b"pear");
-//! # Ok(())
-//! # }
-//! ```
+//! `tests::build_then_read_one_table` (in `src/lsm/sstable/tests/mod.rs`) builds a table of three
+//! entries, opens it through the block cache, and reads it with point lookups and a cursor.
 //!
 //! # File layout
 //!
@@ -177,7 +150,6 @@ mod tests;
 
 pub use builder::TableBuilder;
 pub use cache::BlockCache;
-pub use format::TableProperties;
 pub use iter::TableIter;
 pub use reader::{ReadStats, Table};
 
@@ -231,7 +203,7 @@ impl Default for TableOptions {
     }
 }
 
-/// How a [`Table`] reads its blocks.
+/// How the LSM engine reads the blocks of its tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ReadPath {
     /// Map the file and decode blocks from the map (falls back to `Pread` where the backend cannot map).

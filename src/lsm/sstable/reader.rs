@@ -19,7 +19,7 @@ use super::format::{
     check_trailer,
 };
 use super::iter::TableIter;
-use super::{ReadPath, TableMeta, table_file_name};
+use super::{ReadPath, table_file_name};
 
 /// Per-call read counters, which the engine folds into its [`Stats`](crate::Stats).
 ///
@@ -352,23 +352,27 @@ impl Table {
     }
 
     /// The table number.
+    #[cfg(test)]
     pub fn number(&self) -> u64 {
         self.source.number
     }
 
     /// The file's length.
+    #[cfg(test)]
     pub fn file_size(&self) -> u64 {
         self.source.file_size
     }
 
     /// The properties block.
+    #[cfg(test)]
     pub fn properties(&self) -> &TableProperties {
         &self.props
     }
 
     /// What the manifest records about this table, rebuilt from its properties.
-    pub fn meta(&self) -> TableMeta {
-        TableMeta {
+    #[cfg(test)]
+    pub fn meta(&self) -> super::TableMeta {
+        super::TableMeta {
             number: self.number(),
             file_size: self.file_size(),
             smallest: self.props.smallest.clone(),
@@ -390,16 +394,19 @@ impl Table {
     }
 
     /// True if reads are served from a memory map.
+    #[cfg(test)]
     pub fn is_mapped(&self) -> bool {
         self.source.map.is_some()
     }
 
     /// What opening the table read: the footer, properties, index and filter, as index fetches.
+    #[cfg(test)]
     pub fn open_stats(&self) -> ReadStats {
         self.open_stats
     }
 
     /// Why the filter was ignored at open, if it was (its offset and the failed check).
+    #[cfg(test)]
     pub fn filter_damage(&self) -> Option<(u64, &'static str)> {
         self.filter_damage
     }

@@ -67,7 +67,7 @@ pub(crate) const SECTOR: u64 = 512;
 /// The largest file the simulated disk holds.
 pub(crate) const MAX_FILE_LEN: u64 = 1 << 30;
 
-/// What survives a simulated crash; see the [module docs](self).
+/// What survives a simulated crash; see the module docs of `src/storage/sim/mod.rs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CrashMode {
     /// kill -9: everything written survives (the page cache is flushed eventually), synced or not.

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
-use rumdb::crash_point::CRASH_POINTS;
+use rumdb::CRASH_POINTS;
 use rumdb::{
     BTreeEngine, BTreeOptions, Durability, Engine, LsmEngine, LsmOptions, WriteBatch, WriteOptions,
 };

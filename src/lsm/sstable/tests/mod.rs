@@ -136,3 +136,53 @@ fn shared_types_are_send_and_sync() {
     send::<super::TableIter>();
     send::<TableBuilder>();
 }
+
+/// Building a table, then reading it back with point lookups and a cursor: the module docs' example.
+#[test]
+fn build_then_read_one_table() -> crate::Result<()> {
+    use crate::lsm::key::{self, ValueKind};
+    use crate::lsm::sstable::{
+        BlockCache, ReadPath, ReadStats, Table, TableBuilder, TableOptions, table_file_name,
+    };
+    use crate::storage::{ReadPurpose, Storage, WritePurpose};
+
+    let dir = tempfile::tempdir()?;
+    let storage = Storage::os(dir.path(), false)?;
+    let file = storage.create_new(&table_file_name(1))?;
+    let mut builder = TableBuilder::new(
+        file,
+        1,
+        TableOptions::default(),
+        WritePurpose::MemtableFlush,
+    );
+    builder.add(&key::encode(b"apple", 7, ValueKind::Put), b"red")?;
+    builder.add(&key::encode(b"apple", 3, ValueKind::Delete), b"")?;
+    builder.add(&key::encode(b"pear", 5, ValueKind::Put), b"green")?;
+    let meta = builder.finish()?;
+    storage.sync_dir()?; // before a manifest edit refers to the table
+
+    let cache = BlockCache::new(8 << 20);
+    let table = Table::open(
+        &storage,
+        meta.number,
+        meta.file_size,
+        ReadPath::Mmap,
+        cache,
+        ReadPurpose::Recovery,
+    )?;
+    let mut stats = ReadStats::default();
+    assert_eq!(
+        table.get(b"apple", 9, &mut stats)?,
+        Some((ValueKind::Put, b"red".to_vec()))
+    );
+    assert_eq!(
+        table.get(b"apple", 4, &mut stats)?,
+        Some((ValueKind::Delete, Vec::new()))
+    );
+    assert_eq!(table.get(b"apple", 2, &mut stats)?, None);
+
+    let mut it = table.iter(ReadPurpose::Scan);
+    it.seek(&key::encode(b"b", key::MAX_SEQUENCE, ValueKind::Put))?;
+    assert_eq!(key::user_key(it.key()), b"pear");
+    Ok(())
+}
