@@ -1,0 +1,311 @@
+//! `rumdb`: the command-line tool of the rumdb storage library.
+//!
+//! Every command takes a database directory; the engine (LSM or B-tree) is found from the directory
+//! itself. Commands that only read (`stats`, `info`, `verify`, `get`, `scan`, `dump`) open the database
+//! read-only and never change the directory. Failures print `rumdb: <command> <dir>: <error>` on stderr
+//! and exit with 2 for a usage error, 1 for anything else.
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod codec;
+mod db;
+mod dump;
+mod identity;
+mod kv;
+mod report;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use codec::Encoding;
+use db::{Db, EngineChoice, Fail};
+
+/// Inspect, verify, query, dump and load rumdb databases (LSM or B-tree; the engine is read from the
+/// directory).
+#[derive(Parser, Debug)]
+#[command(name = "rumdb", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How keys and values are given and printed.
+#[derive(Args, Debug, Clone, Copy)]
+struct EncodingArgs {
+    /// Keys and values are hex, on input and output.
+    #[arg(long, conflicts_with = "base64")]
+    hex: bool,
+    /// Keys and values are standard base64, on input and output.
+    #[arg(long)]
+    base64: bool,
+}
+
+impl EncodingArgs {
+    fn encoding(self) -> Encoding {
+        if self.hex {
+            Encoding::Hex
+        } else if self.base64 {
+            Encoding::Base64
+        } else {
+            Encoding::Text
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The engine's statistics after a read-only open: bytes written and read by purpose, fsyncs, memory,
+    /// what recovery replayed.
+    Stats {
+        /// The database directory.
+        dir: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Engine, format, files with their sizes, WAL segments, estimated entries, what recovery replays,
+    /// and the LSM's levels.
+    Info {
+        /// The database directory.
+        dir: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read every stored byte and check every checksum and structural invariant; exit 1 on the first
+    /// problem, naming the file and offset.
+    Verify {
+        /// The database directory.
+        dir: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the value of a key (exit 1 if it has none).
+    Get {
+        /// The database directory.
+        dir: PathBuf,
+        /// The key.
+        key: OsString,
+        #[command(flatten)]
+        encoding: EncodingArgs,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print entries in key order, one per line: key, a tab, the value.
+    Scan {
+        /// The database directory.
+        dir: PathBuf,
+        /// Only keys that start with this.
+        #[arg(long)]
+        prefix: Option<OsString>,
+        /// Only keys at or after this.
+        #[arg(long)]
+        from: Option<OsString>,
+        /// Only keys before this (exclusive).
+        #[arg(long)]
+        to: Option<OsString>,
+        /// Largest key first.
+        #[arg(long)]
+        reverse: bool,
+        /// At most this many entries.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Print keys only (values are not read where the engine can skip them).
+        #[arg(long)]
+        keys_only: bool,
+        #[command(flatten)]
+        encoding: EncodingArgs,
+        /// Print one JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a key to a value (made durable before the command returns).
+    Put {
+        /// The database directory.
+        dir: PathBuf,
+        /// The key.
+        key: OsString,
+        /// The value.
+        value: OsString,
+        #[command(flatten)]
+        encoding: EncodingArgs,
+        /// Create the database with this engine if the directory holds none (without it, a missing
+        /// database is an error).
+        #[arg(long, value_enum)]
+        engine: Option<EngineChoice>,
+    },
+    /// Remove a key (removing a missing key is not an error).
+    Delete {
+        /// The database directory.
+        dir: PathBuf,
+        /// The key.
+        key: OsString,
+        #[command(flatten)]
+        encoding: EncodingArgs,
+    },
+    /// Write every entry to stdout in the dump format (see `rumdb load --help`).
+    Dump {
+        /// The database directory.
+        dir: PathBuf,
+    },
+    /// Read a dump from stdin into a database, creating it if missing.
+    ///
+    /// The dump format is line-oriented and engine-neutral: the first line is `rumdb-dump 1`; then one
+    /// line per entry, in strictly ascending key order, holding the key in base64, a tab and the value in
+    /// base64 (standard alphabet, padded); the last line is `end N` with N the number of entries. A dump
+    /// without its `end` line, or whose count differs, is refused as truncated (the entries before the
+    /// cut are already written).
+    Load {
+        /// The database directory.
+        dir: PathBuf,
+        /// The engine of a new database (default lsm); with an existing one it must match.
+        #[arg(long, value_enum)]
+        engine: Option<EngineChoice>,
+        /// Load into a database that already holds entries (they are kept, or overwritten by the dump's).
+        #[arg(long)]
+        into_existing: bool,
+    },
+    /// LSM: compact everything into the last level. B-tree: nothing to do.
+    Compact {
+        /// The database directory.
+        dir: PathBuf,
+    },
+    /// LSM: write the memtable to a table. B-tree: checkpoint.
+    Flush {
+        /// The database directory.
+        dir: PathBuf,
+    },
+}
+
+impl Command {
+    fn name_and_dir(&self) -> (&'static str, &PathBuf) {
+        match self {
+            Command::Stats { dir, .. } => ("stats", dir),
+            Command::Info { dir, .. } => ("info", dir),
+            Command::Verify { dir, .. } => ("verify", dir),
+            Command::Get { dir, .. } => ("get", dir),
+            Command::Scan { dir, .. } => ("scan", dir),
+            Command::Put { dir, .. } => ("put", dir),
+            Command::Delete { dir, .. } => ("delete", dir),
+            Command::Dump { dir } => ("dump", dir),
+            Command::Load { dir, .. } => ("load", dir),
+            Command::Compact { dir } => ("compact", dir),
+            Command::Flush { dir } => ("flush", dir),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (name, dir) = cli.command.name_and_dir();
+    match run(&cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(fail) => {
+            // Not eprintln!, which panics if stderr is closed.
+            let _ = writeln!(std::io::stderr(), "rumdb: {name} {}: {fail}", dir.display());
+            ExitCode::from(u8::try_from(fail.exit_code()).unwrap_or(1))
+        }
+    }
+}
+
+fn decode(encoding: Encoding, what: &str, arg: &OsString) -> Result<Vec<u8>, Fail> {
+    encoding
+        .decode(arg)
+        .map_err(|e| Fail::Usage(format!("bad {what}: {e}")))
+}
+
+fn run(command: &Command) -> Result<(), Fail> {
+    match command {
+        Command::Stats { dir, json } => report::stats(dir, *json),
+        Command::Info { dir, json } => report::info(dir, *json),
+        Command::Verify { dir, json } => report::verify(dir, *json),
+        Command::Get {
+            dir,
+            key,
+            encoding,
+            json,
+        } => {
+            let enc = encoding.encoding();
+            kv::get(dir, &decode(enc, "key", key)?, enc, *json)
+        }
+        Command::Scan {
+            dir,
+            prefix,
+            from,
+            to,
+            reverse,
+            limit,
+            keys_only,
+            encoding,
+            json,
+        } => {
+            let enc = encoding.encoding();
+            let opt = |what: &str, arg: &Option<OsString>| {
+                arg.as_ref().map(|a| decode(enc, what, a)).transpose()
+            };
+            let scan = kv::ScanArgs {
+                prefix: opt("prefix", prefix)?,
+                from: opt("--from key", from)?,
+                to: opt("--to key", to)?,
+                reverse: *reverse,
+                limit: *limit,
+                keys_only: *keys_only,
+                encoding: enc,
+                json: *json,
+            };
+            kv::scan(dir, &scan)
+        }
+        Command::Put {
+            dir,
+            key,
+            value,
+            encoding,
+            engine,
+        } => {
+            let enc = encoding.encoding();
+            let (key, value) = (decode(enc, "key", key)?, decode(enc, "value", value)?);
+            kv::put(dir, &key, &value, *engine)
+        }
+        Command::Delete { dir, key, encoding } => {
+            let enc = encoding.encoding();
+            kv::delete(dir, &decode(enc, "key", key)?)
+        }
+        Command::Dump { dir } => dump::dump(dir),
+        Command::Load {
+            dir,
+            engine,
+            into_existing,
+        } => dump::load(dir, *engine, *into_existing),
+        Command::Compact { dir } => maintain(dir, "compact"),
+        Command::Flush { dir } => maintain(dir, "flush"),
+    }
+}
+
+/// `compact` and `flush`: open for writing, run the call with a spinner, close.
+fn maintain(dir: &std::path::Path, what: &str) -> Result<(), Fail> {
+    let db = Db::open_existing(dir)?;
+    let spinner = report::spinner(format!("{what} {}", dir.display()));
+    let result = match what {
+        "compact" => db.engine().compact(),
+        _ => db.engine().flush(),
+    };
+    spinner.finish_and_clear();
+    result?;
+    let note = match (&db, what) {
+        (Db::BTree(_), "compact") => {
+            " (the B-tree reuses freed pages in place: nothing to compact)"
+        }
+        _ => "",
+    };
+    db.close()?;
+    db::print(&format!("{what}: done{note}"))
+}
