@@ -156,7 +156,12 @@ pub fn open_dir(
     options: CreateOptions,
     read_only: bool,
 ) -> Result<OpenedDir> {
-    let lock = if read_only {
+    // An open that may not create a database, in a directory without one, must leave it untouched: it
+    // takes the lock that creates no `LOCK` file, and only if a database turns out to exist after all
+    // (created meanwhile) starts again with the writer's lock.
+    let may_not_create =
+        !read_only && !options.create_if_missing && !storage.exists(IDENTITY_FILE)?;
+    let lock = if read_only || may_not_create {
         storage
             .try_lock_shared(LOCK_FILE)?
             .unwrap_or_else(LockGuard::unlocked)
@@ -165,6 +170,10 @@ pub fn open_dir(
     };
     let names = storage.list()?;
     if names.iter().any(|n| n == IDENTITY_FILE) {
+        if may_not_create {
+            drop(lock);
+            return open_dir(storage, kind, format_version, page_size, options, read_only);
+        }
         let bytes = storage.read_file(IDENTITY_FILE, 4096, ReadPurpose::Recovery)?;
         let found = Identity::decode(&bytes)?;
         if found.kind != kind {
@@ -263,6 +272,37 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let s = Storage::os(d.path(), false).unwrap();
         (d, s)
+    }
+
+    /// An open that may not create a database leaves a directory without one exactly as it was: no
+    /// `LOCK` file (the command-line tool had to work around one being left behind).
+    #[test]
+    fn an_open_that_may_not_create_leaves_an_empty_directory_empty() {
+        let (_d, s) = storage();
+        let options = CreateOptions {
+            create_if_missing: false,
+            ..CreateOptions::default()
+        };
+        let err = open_dir(&s, EngineKind::Lsm, 1, 0, options, false).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+        assert!(s.list().unwrap().is_empty(), "{:?}", s.list().unwrap());
+        // With a database there, the same options open it with the writer's lock.
+        drop(open_dir(&s, EngineKind::Lsm, 1, 0, CreateOptions::default(), false).unwrap());
+        finish_create(
+            &s,
+            &Identity {
+                kind: EngineKind::Lsm,
+                format_version: 1,
+                page_size: 0,
+            },
+        )
+        .unwrap();
+        let opened = open_dir(&s, EngineKind::Lsm, 1, 0, options, false).unwrap();
+        assert!(!opened.creating);
+        assert!(matches!(
+            open_dir(&s, EngineKind::Lsm, 1, 0, options, false),
+            Err(Error::Locked(_))
+        ));
     }
 
     #[test]
