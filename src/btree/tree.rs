@@ -199,6 +199,15 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A value for a cursor run: empty when the run yields keys only ([`Reader::skip_values`]), so an
+    /// overflow chain is never read for it.
+    fn run_value(&mut self, v: ValueRef<'_>) -> Result<Vec<u8>> {
+        if self.skip_values {
+            return Ok(Vec::new());
+        }
+        self.value(v)
+    }
+
     /// The bytes of a stored value: copied from the cell, or read along its overflow chain.
     ///
     /// # Errors
@@ -451,11 +460,7 @@ impl<'a> Reader<'a> {
                 if !below(&key, upper) {
                     return Ok((out, true));
                 }
-                let v = if self.skip_values {
-                    Vec::new()
-                } else {
-                    self.value(cell.value)?
-                };
+                let v = self.run_value(cell.value)?;
                 bytes += key.len() + v.len();
                 out.push((key, v));
                 pos += 1;
@@ -538,11 +543,7 @@ impl<'a> Reader<'a> {
                 if !above(&key, lower) {
                     return Ok((out, true));
                 }
-                let v = if self.skip_values {
-                    Vec::new()
-                } else {
-                    self.value(cell.value)?
-                };
+                let v = self.run_value(cell.value)?;
                 bytes += key.len() + v.len();
                 out.push((key, v));
                 end -= 1;

@@ -115,20 +115,7 @@ impl LsmEngine {
         if options.read_only {
             return Self::open_read_only(storage.into_read_only(), options);
         }
-        let opened = identity::open_dir(
-            &storage,
-            EngineKind::Lsm,
-            LSM_FORMAT_VERSION,
-            0,
-            options.create,
-            false,
-        )?;
-        let cache = BlockCache::new(options.block_cache_bytes);
-        let opener = TableOpener {
-            storage: storage.clone(),
-            read_path: options.read_path,
-            cache: Arc::clone(&cache),
-        };
+        let (opened, cache, opener) = open_dir_and_tables(&storage, &options, false)?;
         let versions = if opened.creating {
             VersionSet::create(opener)?
         } else {
@@ -209,20 +196,7 @@ impl LsmEngine {
 impl LsmEngine {
     /// Steps 1–3 of recovery without writing anything (see the module docs' "Read-only open").
     fn open_read_only(storage: Storage, options: LsmOptions) -> Result<Self> {
-        let opened = identity::open_dir(
-            &storage,
-            EngineKind::Lsm,
-            LSM_FORMAT_VERSION,
-            0,
-            options.create,
-            true,
-        )?;
-        let cache = BlockCache::new(options.block_cache_bytes);
-        let opener = TableOpener {
-            storage: storage.clone(),
-            read_path: options.read_path,
-            cache: Arc::clone(&cache),
-        };
+        let (opened, cache, opener) = open_dir_and_tables(&storage, &options, true)?;
         let versions = VersionSet::recover_read_only(opener)?;
         let counters = versions.counters();
         let segments: Vec<u64> = wal::list_segments(&storage)?
@@ -286,6 +260,30 @@ impl Shared {
         shared.refresh_pressure();
         shared
     }
+}
+
+/// Step 1 of both opens: lock the directory and check `IDENTITY` (read-only or not), and make the block
+/// cache and the table opener the version set reads tables with.
+fn open_dir_and_tables(
+    storage: &Storage,
+    options: &LsmOptions,
+    read_only: bool,
+) -> Result<(identity::OpenedDir, Arc<BlockCache>, TableOpener)> {
+    let opened = identity::open_dir(
+        storage,
+        EngineKind::Lsm,
+        LSM_FORMAT_VERSION,
+        0,
+        options.create,
+        read_only,
+    )?;
+    let cache = BlockCache::new(options.block_cache_bytes);
+    let opener = TableOpener {
+        storage: storage.clone(),
+        read_path: options.read_path,
+        cache: Arc::clone(&cache),
+    };
+    Ok((opened, cache, opener))
 }
 
 /// What a flush at open needs before the engine exists.
