@@ -135,7 +135,6 @@
 
 mod checkpoint;
 mod cursor;
-mod doublewrite;
 #[cfg(feature = "testing")]
 pub(crate) mod fuzz_hooks;
 mod handle;
@@ -145,6 +144,7 @@ mod options;
 mod overlay;
 mod page;
 mod pool;
+mod space;
 mod store;
 mod tree;
 mod verify;
@@ -155,6 +155,7 @@ mod tests;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -182,7 +183,7 @@ use tree::{Reader, TreeState};
 
 /// The B-tree's format version (data file and header). Version 2 dropped the leaf sibling links, version 3
 /// added overflow keys; a database of an older version is `UnsupportedVersion` (there is no upgrade path).
-pub const BTREE_FORMAT_VERSION: u32 = 3;
+pub const BTREE_FORMAT_VERSION: u32 = 4;
 
 /// The page-based B-tree engine: one data file of fixed-size pages updated in place by checkpoints, a
 /// buffer pool, and the write-ahead log every write goes to first.
@@ -224,13 +225,15 @@ pub(crate) struct Shared {
     /// The tree latch.
     tree: RwLock<TreeState>,
     checkpoint_counter: AtomicU64,
-    max_dirty: usize,
-    /// `Threads`: dirty pages that start a background checkpoint.
-    soft_dirty: usize,
     checkpoint_wal_bytes: u64,
-    /// `Threads`: a frozen set handed to the checkpoint worker, not yet taken.
-    job: Mutex<Option<Arc<Frozen>>>,
-    /// `Threads`: a frozen set exists that is not yet durable (handed over or being written).
+    checkpoint_interval: Duration,
+    /// When the last checkpoint became durable (or the handle opened).
+    last_checkpoint: Mutex<Instant>,
+    /// LSN of the durable header.
+    durable_lsn: AtomicU64,
+    /// `Threads`: a frozen checkpoint handed to the worker, not yet taken.
+    job: Mutex<Option<Frozen>>,
+    /// `Threads`: a frozen checkpoint exists that is not yet durable (handed over or being written).
     in_flight: AtomicBool,
     snapshot_memory: u64,
     checkpoints: AtomicU64,
@@ -312,6 +315,9 @@ impl Shared {
             Some(s) => st.overlay.prune_through(s),
         }
         st.version = lsn;
+        self.store
+            .max_lsn
+            .store(lsn, std::sync::atomic::Ordering::Release);
         let applied = (|| {
             let mut w = writer::Writer::new(&self.store, &mut st, lsn, oldest.is_some());
             for op in batch {
