@@ -239,7 +239,8 @@ impl Pool {
             let Some(pgno) = ring.pop_front() else { break };
             let mut shard = self.shard(pgno).write();
             let evict = match shard.get(&pgno) {
-                None => true,
+                // A page discarded since it was admitted: its ring entry just goes.
+                None => continue,
                 Some(f) => {
                     if f.referenced.swap(false, Ordering::Relaxed) || Arc::strong_count(f) != 1 {
                         false

@@ -1,5 +1,5 @@
 //! The page codec: the common page header with type, LSN and CRC, the slotted leaf and internal layouts,
-//! overflow and free pages.
+//! overflow and free-list pages.
 //!
 //! Two views of a tree page exist:
 //! - the **raw page** (`&[u8]`), read in place by the read path: [`leaf_search`], [`leaf_cell`],
@@ -14,19 +14,20 @@
 //!
 //! | offset | size | field |
 //! |---|---|---|
-//! | 0 | 1 | type: 1 leaf, 2 internal, 3 overflow, 4 free |
-//! | 1 | 1 | page format (3) |
+//! | 0 | 1 | type: 1 leaf, 2 internal, 3 overflow, 4 free list |
+//! | 1 | 1 | page format (4) |
 //! | 2 | 2 | cell count (leaf, internal); 0 otherwise |
 //! | 4 | 4 | CRC-32 over the page number (4 bytes), bytes 0..4 and bytes 8..page_size |
 //! | 8 | 8 | LSN of the batch that last changed the page |
-//! | 16 | 4 | internal: leftmost child; overflow: next overflow page; free: next free page; leaf: 0 |
-//! | 20 | 4 | overflow: data bytes in this page; otherwise 0 |
+//! | 16 | 4 | internal: leftmost child; overflow: next overflow page; free list: next free-list page; leaf: 0 |
+//! | 20 | 4 | overflow: data bytes in this page; free list: entries in this page; otherwise 0 |
 //! | 24 | 2 | leaf, internal: offset of the cell area (lowest cell) |
 //! | 26 | 6 | zero |
 //!
 //! Bytes 16..24 of a leaf and 20..24 of an internal page are reserved: a nonzero byte is `Corruption`. (Format 1
 //! kept leaf sibling links at 16 and 20; format 2 dropped them, so that a page can move to a new page
-//! number without touching its neighbours, as copy-on-write checkpoints need; format 3 added overflow keys.
+//! number without touching its neighbours, as copy-on-write checkpoints need; format 3 added overflow keys;
+//! format 4 replaced the chain through free pages by free-list pages.
 //! A database of an older format is `UnsupportedVersion` at open: `IDENTITY` and the header slots carry the
 //! version.)
 //!
@@ -93,10 +94,13 @@
 //! value is overwritten or deleted, key chains when their key is deleted (an overwrite keeps the stored key),
 //! separator chains as above.
 //!
-//! # Free pages
+//! # Free-list pages
 //!
-//! Only the header: the next free page at offset 16. The free list is a chain from the header's head with
-//! exactly the header's count of pages; allocation takes its head before growing the file.
+//! The header's free list, written by each checkpoint to pages of its own: after the page header, as many
+//! little-endian `u32` page numbers as offset 20 says (at most `(page_size − 32) / 4`), ascending across
+//! the chain; offset 16 links the next list page. The chain has exactly `⌈count / capacity⌉` pages for the
+//! header's count, and no entry is out of range, repeated or a list page. A free page itself may hold
+//! anything (an old copy of a moved page, or a torn write after a crash): only the list says it is free.
 
 use std::cmp::Ordering;
 
