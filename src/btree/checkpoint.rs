@@ -161,9 +161,27 @@ impl Shared {
         }
     }
 
-    /// A checkpoint, then (if the pages it freed left free pages at the end of the file) a second one
-    /// that drops them, for `flush` and close. REQUIRES: as [`Shared::checkpoint`].
+    /// The checkpoint in flight, finished: `Threads` waits for the worker, `Manual` writes it inline.
+    /// REQUIRES: the writer mutex.
+    ///
+    /// # Errors
+    /// `Poisoned` if the checkpoint failed; what writing it returned.
+    pub(super) fn finish_in_flight(&self) -> Result<()> {
+        if self.core.background == Background::Threads {
+            return self.wait_checkpoint();
+        }
+        let Some(frozen) = self.job.lock().take() else {
+            return Ok(());
+        };
+        let written = self.write_frozen(&frozen);
+        self.in_flight.store(false, Ordering::Release);
+        written
+    }
+
+    /// The checkpoint in flight finished, a checkpoint, then (if the pages it freed left free pages at the
+    /// end of the file) a second one that drops them, for `flush` and close. REQUIRES: the writer mutex.
     pub(super) fn checkpoint_and_trim(&self) -> Result<()> {
+        self.finish_in_flight()?;
         self.checkpoint()?;
         let trim = {
             let st = self.tree.read();
@@ -175,11 +193,11 @@ impl Shared {
         Ok(())
     }
 
-    /// Waits until no background checkpoint is in flight.
+    /// Waits until no background checkpoint is in flight (`Threads`).
     ///
     /// # Errors
     /// `Poisoned` if the checkpoint failed.
-    pub(super) fn wait_checkpoint(&self) -> Result<()> {
+    fn wait_checkpoint(&self) -> Result<()> {
         self.core
             .wait_worker(|_| !self.in_flight.load(Ordering::Acquire))
     }
@@ -198,20 +216,20 @@ impl Shared {
     }
 
     /// After a batch, REQUIRES the writer mutex: reports a failed write-back on eviction (poisoning the
-    /// handle), and starts a checkpoint if one is due: `Manual` inline; `Threads` freezes and hands it to the
-    /// worker unless one is in flight (writers never wait for it: dirty pages leave the pool by eviction).
+    /// handle), and starts a checkpoint if one is due, unless one is in flight: it freezes it and hands it
+    /// to the worker (`Threads`; writers never wait for it: dirty pages leave the pool by eviction).
+    /// `Manual` plays the worker deterministically: the checkpoint frozen after one batch is written after
+    /// the next, so that batch runs while it is in flight (moving frozen pages, evicting them, reusing free
+    /// pages), as batches do beside the checkpoint thread.
     pub(super) fn maybe_checkpoint(&self) -> Result<()> {
         if let Some(e) = self.store.pool.take_error() {
             self.poison(&e);
             return Err(e);
         }
-        if !self.checkpoint_due() {
-            return Ok(());
+        if self.core.background == Background::Manual && self.in_flight.load(Ordering::Acquire) {
+            return self.finish_in_flight();
         }
-        if self.core.background == Background::Manual {
-            return self.checkpoint();
-        }
-        if self.in_flight.load(Ordering::Acquire) {
+        if !self.checkpoint_due() || self.in_flight.load(Ordering::Acquire) {
             return Ok(());
         }
         self.start_background()
@@ -255,7 +273,6 @@ impl Shared {
     pub(super) fn checkpoint_now(&self) -> Result<()> {
         let _w = self.core.writer.lock();
         self.core.check_writable()?;
-        self.wait_checkpoint()?;
         self.checkpoint_and_trim()
     }
 }

@@ -152,8 +152,9 @@ impl EngineCore for Shared {
         self.background_checkpoint()
     }
 
-    /// The checkpoint in flight finished when the worker stopped; this one makes the rest durable. A
-    /// poisoned handle may hold part of a batch in the pool: close never gets here for one.
+    /// The checkpoint in flight (`Threads`: finished when the worker stopped; `Manual`: written here),
+    /// then one that makes the rest durable. A poisoned handle may hold part of a batch in the pool: close
+    /// never gets here for one.
     fn close_drain(&self) -> Result<()> {
         let _w = self.core.writer.lock();
         self.checkpoint_and_trim()
