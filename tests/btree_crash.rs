@@ -73,7 +73,8 @@ fn larger_than_the_pool(seed: u64) -> Vec<engine_history::Step> {
 #[test]
 fn the_larger_than_the_pool_workload_evicts_dirty_pages_and_checkpoints() {
     let sim = SimBackend::new(1);
-    let open = || BTreeEngine::open_with(Storage::new(Arc::new(sim.clone())), Tiny::options()).unwrap();
+    let open =
+        || BTreeEngine::open_with(Storage::new(Arc::new(sim.clone())), Tiny::options()).unwrap();
     let mut db = open();
     let (mut evicted, mut checkpoints) = (0, 0);
     for step in larger_than_the_pool(1) {
@@ -104,7 +105,9 @@ fn the_larger_than_the_pool_workload_evicts_dirty_pages_and_checkpoints() {
     checkpoints += s.checkpoints;
     let pool = Tiny::options().pool_bytes as u64;
     let data = sim.read_file("data").unwrap().len() as u64;
-    println!("data file {data} B, pool {pool} B, {evicted} B written on eviction, {checkpoints} checkpoints");
+    println!(
+        "data file {data} B, pool {pool} B, {evicted} B written on eviction, {checkpoints} checkpoints"
+    );
     assert!(data >= 8 * pool, "data file {data} B, pool {pool} B");
     assert!(evicted > 8 * pool, "{evicted} B written back on eviction");
     assert!(checkpoints >= 5, "{checkpoints} checkpoints");
@@ -211,7 +214,10 @@ fn torn_pages_of_an_unfinished_checkpoint_lose_nothing() {
         check_all(&db, 1);
         torn_cases += usize::from(torn > 0);
     }
-    assert!(torn_cases > 0, "no crash point left a page written but no header");
+    assert!(
+        torn_cases > 0,
+        "no crash point left a page written but no header"
+    );
 }
 
 /// A failed fsync poisons the handle (later writes are `Poisoned`, no retry); a reopen recovers every

@@ -719,7 +719,12 @@ fn pages(f: &Fixture) -> Pages {
         let mut next = vec![];
         for &n in &level {
             if n != root {
-                if depth == 0 { &mut p.leaves } else { &mut p.internals }.push(n);
+                if depth == 0 {
+                    &mut p.leaves
+                } else {
+                    &mut p.internals
+                }
+                .push(n);
             }
             if depth > 0 {
                 let pg = page(n);
@@ -1551,18 +1556,14 @@ case!(
     }
 );
 
-case!(
-    btree_unused_page_garbage_is_harmless,
-    bt(Closed),
-    |f| {
-        let unused = pages(&f).unused;
-        assert!(!unused.is_empty(), "the fixture has free pages");
-        for n in unused {
-            f.disk.garbage("data", page_at(n), PAGE);
-        }
-        Expect::Intact
+case!(btree_unused_page_garbage_is_harmless, bt(Closed), |f| {
+    let unused = pages(&f).unused;
+    assert!(!unused.is_empty(), "the fixture has free pages");
+    for n in unused {
+        f.disk.garbage("data", page_at(n), PAGE);
     }
-);
+    Expect::Intact
+});
 
 // B-tree data file length.
 
@@ -1676,9 +1677,11 @@ case!(btree_wal_empty_extra_segment_is_fine, bt(Closed), |f| {
 
 // B-tree copy-on-write checkpoint (sim: a crash inside one).
 
-case!(btree_mid_checkpoint_is_intact, btree_mid_checkpoint(false), |f| {
-    Expect::Intact
-});
+case!(
+    btree_mid_checkpoint_is_intact,
+    btree_mid_checkpoint(false),
+    |f| { Expect::Intact }
+);
 
 case!(
     btree_mid_checkpoint_torn_pages_are_intact,

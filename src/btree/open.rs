@@ -344,9 +344,7 @@ fn load_free_list(store: &PageStore, header: &Header) -> Result<(Vec<u32>, Vec<u
     if pgno != 0 || free.len() != count || pages.iter().any(|p| free.contains(p)) {
         return Err(geo.corrupt(
             header.free_head,
-            format!(
-                "the free list does not hold the header's {count} pages in {want} list pages"
-            ),
+            format!("the free list does not hold the header's {count} pages in {want} list pages"),
         ));
     }
     Ok((free.into_iter().collect(), pages))

@@ -154,7 +154,12 @@ impl Space {
                 }
             }
         }
-        let mut entries: Vec<u32> = self.free.iter().copied().chain(closing.iter().copied()).collect();
+        let mut entries: Vec<u32> = self
+            .free
+            .iter()
+            .copied()
+            .chain(closing.iter().copied())
+            .collect();
         entries.sort_unstable();
         self.fresh.clear();
         self.closing = closing;
@@ -190,7 +195,11 @@ mod tests {
         assert_eq!(list.pages, vec![13]);
         assert_eq!(count, 14);
         assert!(!s.is_fresh(12), "durable after the freeze");
-        assert_eq!(s.alloc(&mut count), Some(14), "closing pages wait for the header");
+        assert_eq!(
+            s.alloc(&mut count),
+            Some(14),
+            "closing pages wait for the header"
+        );
         s.release();
         assert_eq!(s.alloc(&mut count), Some(3));
     }

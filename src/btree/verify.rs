@@ -230,10 +230,7 @@ impl Walk<'_> {
                 .filter(|_| pgno >= 2)
                 .ok_or_else(|| geo.corrupt(pgno, "free page number out of range"))?;
             if *slot {
-                return Err(geo.corrupt(
-                    pgno,
-                    "page is both in use and free (or free twice)",
-                ));
+                return Err(geo.corrupt(pgno, "page is both in use and free (or free twice)"));
             }
             *slot = true;
         }

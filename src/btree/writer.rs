@@ -186,9 +186,9 @@ impl<'a> Writer<'a> {
             match i.checked_sub(1).and_then(|j| path.get(j)) {
                 None => self.st.root = new,
                 Some(&(parent, idx)) => {
-                    let f = self
-                        .store
-                        .fetch(parent, self.st.page_count, ReadPurpose::Compaction)?;
+                    let f =
+                        self.store
+                            .fetch(parent, self.st.page_count, ReadPurpose::Compaction)?;
                     page::set_internal_child(&mut f.page.write(), idx, new, parent, &geo)?;
                     self.store.pool.mark_dirty(&f.page);
                 }
