@@ -103,14 +103,13 @@ fn print_memory(stats: &Stats) {
     );
     println!(
         "engine memory: total {:.1} MiB (memtables {:.1}, block cache {:.1}, filters {:.1}, indexes {:.1}, \
-         pool {:.1}, checkpoint copy {:.1}, snapshot overlay {:.1})",
+         pool {:.1}, snapshot overlay {:.1})",
         mib(m.total()),
         mib(m.memtables),
         mib(m.block_cache),
         mib(m.filters),
         mib(m.indexes),
         mib(m.buffer_pool),
-        mib(m.checkpoint_copy),
         mib(m.snapshot_overlay)
     );
 }

@@ -56,11 +56,8 @@ pub const CRASH_POINTS: &[&str] = &[
     "manifest.roll.before_old_delete",
     // Commit (both engines): a Sync batch's WAL record synced, before the call returns.
     "commit.wal_synced",
-    // B-tree: the doublewrite file synced;
-    // half of a page written in place (then the abort: a torn page the doublewrite file must repair);
-    // the pages synced; the header slot written, not synced; the WAL segments deleted, the doublewrite
-    // file not yet.
-    "btree.checkpoint.after_doublewrite",
+    // B-tree: half of a checkpoint's page written (then the abort: a torn page no durable header refers
+    // to); the pages synced; the header slot written, not synced; the WAL segments deleted.
     "btree.writeback.mid_page",
     "btree.checkpoint.pages_synced",
     "btree.checkpoint.header_written",

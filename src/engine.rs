@@ -14,7 +14,7 @@ pub enum Background {
     #[default]
     Threads,
     /// Inline, at deterministic points: in the write that crosses a threshold, or in an explicit
-    /// `flush`/`compact` call (B-tree: the writer that reaches `max_dirty_pages`, and `flush`). Every
+    /// `flush`/`compact` call (B-tree: the writer whose batch makes a checkpoint due, and `flush`). Every
     /// simulated-backend test uses it so seeds reproduce.
     Manual,
 }

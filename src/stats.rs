@@ -106,8 +106,6 @@ pub struct MemoryUsage {
     pub indexes: u64,
     /// B-tree: the buffer pool.
     pub buffer_pool: u64,
-    /// B-tree: the frozen copy of dirty pages a running checkpoint writes.
-    pub checkpoint_copy: u64,
     /// B-tree: the snapshot overlay.
     pub snapshot_overlay: u64,
 }
@@ -120,7 +118,6 @@ impl MemoryUsage {
             + self.filters
             + self.indexes
             + self.buffer_pool
-            + self.checkpoint_copy
             + self.snapshot_overlay
     }
 }
@@ -136,8 +133,6 @@ pub struct RecoveryReport {
     pub truncated_bytes: u64,
     /// Where the dropped tail began (file and offset), if anything was dropped.
     pub truncated_at: Option<(String, u64)>,
-    /// B-tree: pages restored from the doublewrite file.
-    pub pages_restored: u64,
     /// Files no version referenced, removed at open.
     pub orphans_removed: u64,
 }
@@ -248,7 +243,7 @@ impl Stats {
             compaction: w.compaction.saturating_sub(ew.compaction),
             manifest: w.manifest.saturating_sub(ew.manifest),
             page_writeback: w.page_writeback.saturating_sub(ew.page_writeback),
-            torn_page: w.torn_page.saturating_sub(ew.torn_page),
+            page_eviction: w.page_eviction.saturating_sub(ew.page_eviction),
             header: w.header.saturating_sub(ew.header),
         };
         out.io.read = crate::storage::ReadBytes {

@@ -10,12 +10,12 @@
 //! return a value that no allowed state holds. Each test prints a one-line outcome (`--nocapture`).
 //!
 //! Most cases run on real files (OS backend in a tempdir, damaged with `std::fs`); the cases marked `sim`
-//! use the simulated backend's damage helpers, and the sealed-WAL and doublewrite cases need its
+//! use the simulated backend's damage helpers, and the sealed-WAL and mid-checkpoint cases need its
 //! `crash_at_op` to stop a flush or a checkpoint half way.
 //!
 //! Covered elsewhere (not repeated here): tests/lsm.rs (missing table, table one byte short, CURRENT
 //! garbage/empty/dangling/missing, every table byte flipped, every manifest and WAL byte flipped),
-//! tests/btree_crash.rs (torn page restored from the doublewrite file, failed fsync, ENOSPC), the unit
+//! tests/btree_crash.rs (torn pages of an unfinished checkpoint, failed fsync, ENOSPC), the unit
 //! tests of src/btree (every bit of a small data file flipped and truncations, header slot fallback,
 //! forged pages, cycles), src/wal (framing cases), tests/contract.rs (foreign files, wrong engine),
 //! tests/lock.rs.
@@ -682,13 +682,19 @@ fn append_forged_batch(f: &Fixture, count: u32, value_len: u32) -> String {
 
 /// The B-tree data file's pages by type: (leaves, internals, free pages), and the newest header slot.
 struct Pages {
+    /// Reachable from the newest header's root (the root excluded).
     leaves: Vec<u64>,
     internals: Vec<u64>,
-    free: Vec<u64>,
+    /// The pages of the newest header's free list.
+    free_list: Vec<u64>,
+    /// Pages neither reachable nor holding the free list: free (stale copies copy-on-write left).
+    unused: Vec<u64>,
     root: u64,
     newest_slot: u64,
 }
 
+/// The pages of the newest header's tree, walked from its root (a leaf or internal page's type byte alone
+/// does not say it is live: copy-on-write leaves stale copies in free pages).
 fn pages(f: &Fixture) -> Pages {
     let b = f.disk.read("data");
     let counter = |slot: usize| {
@@ -696,25 +702,58 @@ fn pages(f: &Fixture) -> Pages {
         (s[..8] == *b"RUMDB-BT").then(|| u64_at(s, 16))
     };
     let newest_slot = if counter(1) > counter(0) { 1 } else { 0 };
-    let root = u64::from(u32_at(&b, newest_slot as usize * PAGE + 32));
+    let h = newest_slot as usize * PAGE;
+    let root = u64::from(u32_at(&b, h + 32));
+    let height = u32_at(&b, h + 36);
+    let page = |n: u64| &b[n as usize * PAGE..(n as usize + 1) * PAGE];
     let mut p = Pages {
         leaves: vec![],
         internals: vec![],
-        free: vec![],
+        free_list: vec![],
+        unused: vec![],
         root,
         newest_slot,
     };
-    for n in 2..(b.len() / PAGE) as u64 {
-        let list = match b[n as usize * PAGE] {
-            1 => &mut p.leaves,
-            2 => &mut p.internals,
-            4 => &mut p.free,
-            _ => continue,
-        };
-        if n != root {
-            list.push(n);
+    let mut level = vec![root];
+    for depth in (0..=height).rev() {
+        let mut next = vec![];
+        for &n in &level {
+            if n != root {
+                if depth == 0 {
+                    &mut p.leaves
+                } else {
+                    &mut p.internals
+                }
+                .push(n);
+            }
+            if depth > 0 {
+                let pg = page(n);
+                next.push(u64::from(u32_at(pg, 16)));
+                for i in 0..u16::from_le_bytes([pg[2], pg[3]]) as usize {
+                    let off = u16::from_le_bytes([pg[32 + 2 * i], pg[33 + 2 * i]]) as usize;
+                    next.push(u64::from(u32_at(pg, off + 3)));
+                }
+            }
         }
+        level = next;
     }
+    let mut n = u64::from(u32_at(&b, h + 40));
+    while n != 0 {
+        p.free_list.push(n);
+        n = u64::from(u32_at(page(n), 16));
+    }
+    let live: std::collections::HashSet<u64> = p
+        .leaves
+        .iter()
+        .chain(&p.internals)
+        .chain(&p.free_list)
+        .copied()
+        .chain([root])
+        .collect();
+    // Overflow pages are live too, but not walked: leave every overflow page out of `unused`.
+    p.unused = (2..(b.len() / PAGE) as u64)
+        .filter(|n| !live.contains(n) && page(*n)[0] != 3)
+        .collect();
     p
 }
 
@@ -777,9 +816,11 @@ fn lsm_with_sealed_segment() -> Fixture {
     panic!("no crash point left two WAL segments");
 }
 
-/// A B-tree image crashed inside a checkpoint with a complete doublewrite file and the header not yet
-/// flipped: with no page written in place yet (`in_place` false), or with some (`in_place` true).
-fn btree_mid_checkpoint(in_place: bool) -> Fixture {
+/// A B-tree image crashed inside a checkpoint after some of its pages were written and before its header
+/// slot was: with `tear`, every page that changed since the checkpoint began (the pages the checkpoint and
+/// the pool's evictions wrote, none of them part of the durable header's state) gets garbage in its
+/// second half.
+fn btree_mid_checkpoint(tear: bool) -> Fixture {
     for c in 1..200 {
         let sim = SimBackend::new(5);
         let disk = Disk::Sim(sim.clone());
@@ -799,35 +840,32 @@ fn btree_mid_checkpoint(in_place: bool) -> Fixture {
             !finished,
             "the checkpoint finished before a usable crash point"
         );
-        let Ok(dw) = image.read_file("doublewrite") else {
-            continue;
-        };
-        if dw.len() < 128 {
-            continue;
-        }
-        let n = u32_at(&dw, 24) as usize;
-        if n == 0 || dw.len() != 128 + n * (4 + PAGE) {
-            continue;
-        }
         let data = image.read_file("data").unwrap();
-        let new_slot = &dw[64..128];
-        if data[..64] == *new_slot || data[PAGE..PAGE + 64] == *new_slot {
-            continue;
+        if data[..2 * PAGE] != before[..2 * PAGE] {
+            continue; // the header was written
         }
-        let untouched = data.len() >= before.len()
-            && data[..before.len()] == before[..]
-            && data[before.len()..].iter().all(|&b| b == 0);
-        if untouched != in_place {
-            let floor = states.len() - 1;
-            return Fixture {
-                disk: Disk::Sim(image),
-                eng: Eng::BTree,
-                states,
-                floor,
-            };
+        let changed: Vec<usize> = (2..data.len() / PAGE)
+            .filter(|&n| before.get(n * PAGE..(n + 1) * PAGE) != data.get(n * PAGE..(n + 1) * PAGE))
+            .collect();
+        if changed.len() < 2 {
+            continue; // not yet into the pages
         }
+        if tear {
+            for n in changed {
+                image
+                    .corrupt("data", (n * PAGE + PAGE / 2) as u64, &[0xA5; PAGE / 2])
+                    .unwrap();
+            }
+        }
+        let floor = states.len() - 1;
+        return Fixture {
+            disk: Disk::Sim(image),
+            eng: Eng::BTree,
+            states,
+            floor,
+        };
     }
-    panic!("no crash point left a complete doublewrite file (in place: {in_place})");
+    panic!("no crash point left checkpoint pages written without their header");
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1508,15 +1546,24 @@ case!(btree_root_page_bit_flip_is_corruption, bt(Closed), |f| {
 });
 
 case!(
-    btree_free_page_bit_flip_never_returns_wrong_data,
+    btree_free_list_page_bit_flip_is_corruption,
     bt(Closed),
     |f| {
-        let free = pages(&f).free;
-        assert!(!free.is_empty(), "the fixture has free pages");
-        f.disk.flip_bit("data", page_at(free[0]) + 100, 1);
-        Expect::IntactOrDetected("data".into())
+        let list = pages(&f).free_list;
+        assert!(!list.is_empty(), "the fixture has a free list");
+        f.disk.flip_bit("data", page_at(list[0]) + 100, 1);
+        Expect::Detected("data".into())
     }
 );
+
+case!(btree_unused_page_garbage_is_harmless, bt(Closed), |f| {
+    let unused = pages(&f).unused;
+    assert!(!unused.is_empty(), "the fixture has free pages");
+    for n in unused {
+        f.disk.garbage("data", page_at(n), PAGE);
+    }
+    Expect::Intact
+});
 
 // B-tree data file length.
 
@@ -1628,62 +1675,16 @@ case!(btree_wal_empty_extra_segment_is_fine, bt(Closed), |f| {
     Expect::Intact
 });
 
-// B-tree doublewrite file (sim: a crash inside a checkpoint).
+// B-tree copy-on-write checkpoint (sim: a crash inside one).
 
 case!(
-    btree_doublewrite_complete_is_applied,
+    btree_mid_checkpoint_is_intact,
     btree_mid_checkpoint(false),
-    |f| Expect::Intact
-);
-
-case!(
-    btree_doublewrite_complete_after_pages_in_place_is_applied,
-    btree_mid_checkpoint(true),
     |f| { Expect::Intact }
 );
 
 case!(
-    btree_doublewrite_garbage_is_ignored,
-    btree_mid_checkpoint(false),
-    |f| {
-        f.disk.garbage("doublewrite", 200, 300);
-        Expect::Intact
-    }
-);
-
-case!(
-    btree_doublewrite_truncated_is_ignored,
-    btree_mid_checkpoint(false),
-    |f| {
-        f.disk
-            .truncate("doublewrite", f.disk.len("doublewrite") - 1);
-        Expect::Intact
-    }
-);
-
-case!(
-    btree_doublewrite_zero_length_is_ignored,
-    btree_mid_checkpoint(false),
-    |f| {
-        f.disk.truncate("doublewrite", 0);
-        Expect::Intact
-    }
-);
-
-case!(
-    btree_doublewrite_deleted_is_ignored,
-    btree_mid_checkpoint(false),
-    |f| {
-        f.disk.delete("doublewrite");
-        Expect::Intact
-    }
-);
-
-case!(
-    btree_doublewrite_garbage_after_pages_in_place_is_data_or_corruption,
+    btree_mid_checkpoint_torn_pages_are_intact,
     btree_mid_checkpoint(true),
-    |f| {
-        f.disk.garbage("doublewrite", 200, 300);
-        Expect::IntactOrDetected("data".into())
-    }
+    |f| Expect::Intact
 );

@@ -52,7 +52,7 @@ const ENOSPC: ErrorKind = ErrorKind::StorageFull;
 fn open(kind: Kind, storage: Storage) -> rumdb::Result<Box<dyn Engine>> {
     Ok(match kind {
         Kind::Lsm => Box::new(LsmEngine::open_with(storage, LsmTiny::options())?),
-        // A dirty limit above the workload: checkpoints run only on `flush` (and at open).
+        // No WAL volume triggers a checkpoint: they run only on `flush` (and at open).
         Kind::BTree => Box::new(BTreeEngine::open_with(
             storage,
             BTreeTiny::checkpoint_on_flush_options(),

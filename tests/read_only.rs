@@ -282,12 +282,16 @@ fn a_crashed_writers_unflushed_writes_are_visible() {
 }
 
 /// The B-tree applies replayed batches to pool pages it never writes back; when they need more dirty
-/// pages than it may hold, a read-only open fails clearly instead of writing.
+/// pages than the pool holds, a read-only open fails clearly instead of writing.
 #[test]
-fn btree_replay_beyond_the_dirty_limit_is_a_clear_error() {
+fn btree_replay_beyond_the_pool_is_a_clear_error() {
     let sim = SimBackend::new(5);
     let storage = Storage::new(Arc::new(sim.clone()));
-    let writer = BTreeEngine::open_with(storage, BTreeOptions::tiny()).unwrap();
+    let no_checkpoints = BTreeOptions {
+        checkpoint_wal_bytes: u64::MAX,
+        ..BTreeOptions::tiny()
+    };
+    let writer = BTreeEngine::open_with(storage, no_checkpoints).unwrap();
     for i in 0..40 {
         writer.put(&key(i * 97 % 4000), &value(i, 0)).unwrap();
     }
@@ -296,21 +300,22 @@ fn btree_replay_beyond_the_dirty_limit_is_a_clear_error() {
     let before = sim_files(&image);
     let options = BTreeOptions {
         read_only: true,
-        max_dirty_pages: 1,
+        pool_bytes: 2 * 512,
         ..BTreeOptions::tiny()
     };
     let storage = Storage::new(Arc::new(image.clone()));
     match BTreeEngine::open_with(storage, options) {
-        Err(Error::InvalidArgument(m)) => assert!(m.contains("max_dirty_pages"), "{m}"),
+        Err(Error::InvalidArgument(m)) => assert!(m.contains("pool_bytes"), "{m}"),
         other => panic!("expected InvalidArgument, got {other:?}"),
     }
     assert_eq!(sim_files(&image), before);
-    // With the default limit it fits.
+    // With a pool of 256 pages it fits.
     let storage = Storage::new(Arc::new(image.clone()));
     let ro = BTreeEngine::open_with(
         storage,
         BTreeOptions {
             read_only: true,
+            pool_bytes: 256 * 512,
             ..BTreeOptions::tiny()
         },
     )

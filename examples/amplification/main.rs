@@ -115,12 +115,12 @@ fn print_setup(cfg: &cli::Config) {
         lsm.level_size_ratio
     );
     println!(
-        "B-tree: buffer pool {} MiB, page {} B, checkpoint at {} dirty pages (capped at the pool's {} pages), \
-         pages stored raw (no compression option)",
+        "B-tree: buffer pool {} MiB, page {} B, copy-on-write checkpoint every {} MiB of WAL or {} s, \
+         dirty pages written back on eviction, pages stored raw (no compression option)",
         bt.pool_bytes >> 20,
         bt.page_size,
-        bt.max_dirty_pages,
-        bt.pool_bytes / bt.page_size
+        bt.checkpoint_wal_bytes >> 20,
+        bt.checkpoint_interval.as_secs()
     );
 }
 

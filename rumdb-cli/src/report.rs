@@ -83,7 +83,7 @@ fn stats_json(s: &Stats) -> Value {
         "io": {
             "written": {
                 "wal": w.wal, "memtable_flush": w.memtable_flush, "compaction": w.compaction,
-                "manifest": w.manifest, "page_writeback": w.page_writeback, "torn_page": w.torn_page,
+                "manifest": w.manifest, "page_writeback": w.page_writeback, "page_eviction": w.page_eviction,
                 "header": w.header, "total": w.total(),
             },
             "read": {
@@ -101,7 +101,7 @@ fn stats_json(s: &Stats) -> Value {
         },
         "memory": {
             "memtables": m.memtables, "block_cache": m.block_cache, "filters": m.filters,
-            "indexes": m.indexes, "buffer_pool": m.buffer_pool, "checkpoint_copy": m.checkpoint_copy,
+            "indexes": m.indexes, "buffer_pool": m.buffer_pool,
             "snapshot_overlay": m.snapshot_overlay, "total": m.total(),
         },
         "l0_files": s.l0_files,
@@ -121,7 +121,6 @@ fn recovery_json(r: &rumdb::RecoveryReport) -> Value {
         "records_replayed": r.records_replayed,
         "truncated_bytes": r.truncated_bytes,
         "truncated_at": r.truncated_at.as_ref().map(|(f, o)| json!({ "file": f, "offset": o })),
-        "pages_restored": r.pages_restored,
         "orphans_removed": r.orphans_removed,
     })
 }
@@ -133,7 +132,6 @@ fn recovery_rows(t: &mut Table, r: &rumdb::RecoveryReport) {
     if let Some((file, offset)) = &r.truncated_at {
         t.row("truncated at", format!("{file} offset {offset}"));
     }
-    t.row("pages restored", r.pages_restored);
     t.row("orphans removed", r.orphans_removed);
 }
 
@@ -161,7 +159,7 @@ pub fn stats(dir: &Path, json: bool) -> Result<(), Fail> {
     t.bytes("compaction", w.compaction);
     t.bytes("manifest", w.manifest);
     t.bytes("page writeback", w.page_writeback);
-    t.bytes("torn-page copies", w.torn_page);
+    t.bytes("page eviction", w.page_eviction);
     t.bytes("header", w.header);
     t.bytes("total", w.total());
     let r = &s.io.read;
@@ -181,7 +179,6 @@ pub fn stats(dir: &Path, json: bool) -> Result<(), Fail> {
     t.bytes("filters", m.filters);
     t.bytes("indexes", m.indexes);
     t.bytes("buffer pool", m.buffer_pool);
-    t.bytes("checkpoint copy", m.checkpoint_copy);
     t.bytes("snapshot overlay", m.snapshot_overlay);
     t.bytes("total", m.total());
     t.section("background");

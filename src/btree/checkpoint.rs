@@ -1,7 +1,7 @@
-//! Checkpoints: freezing the dirty set under the writer mutex, writing it (inline, or on the checkpoint
-//! thread), and pacing them (the steps and their crash analysis are in the [module docs](super)).
+//! Checkpoints: freezing the state under the writer mutex, writing it (inline, or on the checkpoint
+//! thread), and pacing them by WAL volume and time (the steps and their crash analysis are in the
+//! [module docs](super)).
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -9,93 +9,110 @@ use super::*;
 
 impl Shared {
     /// The first half of a checkpoint, at the current batch boundary L: rotates the WAL (so every batch
-    /// ≤ L is in an older segment), copies every dirty page, sealed, into the frozen set, installs it in
-    /// the page store and marks the pool's pages clean (a later batch may dirty them again; the pool then
-    /// holds the newer copy). Returns `None` if there is nothing to checkpoint.
-    /// REQUIRES: the writer mutex, and no frozen set in flight.
-    pub(super) fn freeze(&self) -> Result<Option<Arc<Frozen>>> {
-        let mut header = {
-            let st = self.tree.read();
-            Header {
-                version: BTREE_FORMAT_VERSION,
-                page_size: self.store.geo.page_size as u32,
-                counter: self.checkpoint_counter.load(Ordering::Acquire) + 1,
-                lsn: st.version,
-                root: st.root,
-                height: st.height,
-                free_head: st.free_head,
-                free_count: st.free_count,
-                page_count: st.page_count,
-                wal_first: self.recovery_first.load(Ordering::Acquire),
-            }
-        };
-        let dirty = self.store.pool.dirty_frames();
-        if dirty.is_empty()
-            && header.lsn == self.store.durable_lsn.load(Ordering::Acquire)
-            && (self.core.wal_if_started().is_some()
-                || header.wal_first == self.wal_first.load(Ordering::Acquire))
+    /// ≤ L is in an older segment), turns every fresh page durable, encodes the new free list (pages and
+    /// free pages at L) and lists the pages dirty at L. Returns `None` if nothing changed since the last
+    /// checkpoint. REQUIRES: the writer mutex, and no checkpoint in flight.
+    pub(super) fn freeze(&self) -> Result<Option<Frozen>> {
         {
-            return Ok(None);
+            let st = self.tree.read();
+            if st.version == self.durable_lsn.load(Ordering::Acquire)
+                && !st.space.can_trim(st.page_count)
+                && (self.core.wal_if_started().is_some()
+                    || self.recovery_first.load(Ordering::Acquire)
+                        == self.wal_first.load(Ordering::Acquire))
+            {
+                return Ok(None);
+            }
         }
         // The header names the segment the rotation starts: every batch ≤ L is in an older one.
-        let sealed = match self.core.wal_if_started() {
+        let (sealed, wal_first) = match self.core.wal_if_started() {
             Some(wal) => {
                 let next = wal.segment() + 1;
                 let sealed = wal.rotate(next).inspect_err(|e| self.poison(e))?;
-                header.wal_first = next;
-                Some(sealed)
+                (Some(sealed), next)
             }
-            None => None,
+            None => (None, self.recovery_first.load(Ordering::Acquire)),
         };
-        let pages: Vec<(u32, Vec<u8>)> = dirty
+        let geo = self.store.geo;
+        let mut st = self.tree.write();
+        let st = &mut *st;
+        let list = st
+            .space
+            .freeze(&mut st.page_count, geo.free_list_capacity());
+        let mut chunks = list.entries.chunks(geo.free_list_capacity());
+        let free_list = list
+            .pages
             .iter()
-            .map(|f| {
-                let mut buf = f.read().to_vec();
-                page::seal(&mut buf, f.pgno());
-                (f.pgno(), buf)
+            .enumerate()
+            .map(|(i, &pgno)| {
+                let next = list.pages.get(i + 1).copied().unwrap_or(0);
+                let entries = chunks.next().unwrap_or_default();
+                let mut bytes = page::encode_free_list(next, entries, st.version, &geo);
+                page::seal(&mut bytes, pgno);
+                (pgno, bytes)
             })
             .collect();
-        let frozen = Arc::new(Frozen {
+        let header = Header {
+            version: BTREE_FORMAT_VERSION,
+            page_size: geo.page_size as u32,
+            counter: self.checkpoint_counter.load(Ordering::Acquire) + 1,
+            lsn: st.version,
+            root: st.root,
+            height: st.height,
+            free_head: list.pages.first().copied().unwrap_or(0),
+            free_count: list.entries.len() as u32,
+            page_count: st.page_count,
+            wal_first,
+        };
+        let pages = self
+            .store
+            .pool
+            .dirty_frames()
+            .iter()
+            .map(|f| f.pgno())
+            .collect();
+        Ok(Some(Frozen {
             header,
             pages,
+            free_list,
             sealed,
-        });
-        // Installed before the pages turn clean (and evictable), so a miss finds them.
-        *self.store.frozen.write() = Some(Arc::clone(&frozen));
-        self.store.pool.mark_clean(&dirty);
-        drop(dirty);
-        self.store.pool.trim();
-        Ok(Some(frozen))
+        }))
     }
 
-    /// The second half of a checkpoint: writes the frozen pages and header slot to the doublewrite file
-    /// and syncs it, writes the pages in place (growing the file first) and syncs, writes the inactive
-    /// header slot and syncs, then deletes the WAL segments up to the sealed one and the doublewrite file,
-    /// and only then drops the frozen set. Needs no lock: the frozen set is immutable, and no other
-    /// checkpoint runs meanwhile. A failure poisons the handle and leaves the frozen set in place (reads
-    /// go on seeing the pages the file may lack).
+    /// The second half of a checkpoint: writes the frozen pages still dirty (the pool wrote the others
+    /// back on eviction) and the free-list pages, syncs the data file, writes the inactive header slot and
+    /// syncs, deletes the WAL segments up to the sealed one, and only then frees the pages the previous
+    /// header needed and truncates free pages at the end of the file. Needs no lock but the tree latch at
+    /// the end: the writer never changes a frozen page, and no other checkpoint runs meanwhile. A failure
+    /// poisons the handle; the pages stay dirty in the pool, so reads stay correct.
     pub(super) fn write_frozen(&self, frozen: &Frozen) -> Result<()> {
         let header = frozen.header;
         let geo = self.store.geo;
         let file = &self.store.file;
         let written = (|| -> Result<()> {
-            let image = doublewrite::encode(&header, &frozen.pages, BTREE_FORMAT_VERSION);
-            doublewrite::write(&self.core.storage, &image)?;
-            drop(image);
-            crate::crash_point::hit("btree.checkpoint.after_doublewrite");
             // Growth first, so no page lands past a length a crash could cut back to.
             let need = geo.offset(header.page_count);
             if file.len()? < need {
                 file.set_len(need)?;
             }
-            for (pgno, buf) in &frozen.pages {
-                let offset = geo.offset(*pgno);
-                // Armed, writes the first half of the page in place and dies: a torn page.
+            for &pgno in &frozen.pages {
+                let Some(frame) = self.store.pool.lookup(pgno) else {
+                    continue; // evicted: written back
+                };
+                // Armed, writes the first half of the page and dies: a torn page, which no durable header
+                // refers to yet.
                 crate::crash_point::hit_then("btree.writeback.mid_page", || {
+                    let mut buf = frame.read().to_vec();
+                    page::seal(&mut buf, pgno);
                     let half = buf.get(..buf.len() / 2).unwrap_or_default();
-                    let _ = file.write_at(offset, half, WritePurpose::PageWriteback);
+                    let _ = file.write_at(geo.offset(pgno), half, WritePurpose::PageWriteback);
                 });
-                file.write_at(offset, buf, WritePurpose::PageWriteback)?;
+                self.store
+                    .pool
+                    .write_back(&frame, file, WritePurpose::PageWriteback)?;
+            }
+            for (pgno, bytes) in &frozen.free_list {
+                file.write_at(geo.offset(*pgno), bytes, WritePurpose::PageWriteback)?;
             }
             // The pages (and the file's new length) are durable before a header describes them.
             file.sync_data()?;
@@ -113,7 +130,15 @@ impl Shared {
                 }
                 crate::crash_point::hit("btree.checkpoint.wal_deleted");
             }
-            doublewrite::remove(&self.core.storage)
+            // The previous header is no longer needed: its pages may be reused, and free pages past the
+            // current page count (trimmed by the freeze, never allocated since) dropped.
+            let mut st = self.tree.write();
+            st.space.release();
+            let end = geo.offset(st.page_count);
+            if file.len()? > end {
+                file.set_len(end)?;
+            }
+            Ok(())
         })();
         if let Err(e) = written {
             self.poison(&e);
@@ -121,10 +146,9 @@ impl Shared {
         }
         self.checkpoint_counter
             .store(header.counter, Ordering::Release);
-        // The file now holds the pages and a header that allows them: only then may misses read it.
-        self.store.durable_lsn.store(header.lsn, Ordering::Release);
+        self.durable_lsn.store(header.lsn, Ordering::Release);
         self.wal_first.store(header.wal_first, Ordering::Release);
-        *self.store.frozen.write() = None;
+        *self.last_checkpoint.lock() = Instant::now();
         self.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -137,44 +161,82 @@ impl Shared {
         }
     }
 
-    /// Waits until no background checkpoint is in flight.
+    /// The checkpoint in flight, finished: `Threads` waits for the worker, `Manual` writes it inline.
+    /// REQUIRES: the writer mutex.
+    ///
+    /// # Errors
+    /// `Poisoned` if the checkpoint failed; what writing it returned.
+    pub(super) fn finish_in_flight(&self) -> Result<()> {
+        if self.core.background == Background::Threads {
+            return self.wait_checkpoint();
+        }
+        let Some(frozen) = self.job.lock().take() else {
+            return Ok(());
+        };
+        let written = self.write_frozen(&frozen);
+        self.in_flight.store(false, Ordering::Release);
+        written
+    }
+
+    /// The checkpoint in flight finished, a checkpoint, then (if the pages it freed left free pages at the
+    /// end of the file) a second one that drops them, for `flush` and close. REQUIRES: the writer mutex.
+    pub(super) fn checkpoint_and_trim(&self) -> Result<()> {
+        self.finish_in_flight()?;
+        self.checkpoint()?;
+        let trim = {
+            let st = self.tree.read();
+            st.space.can_trim(st.page_count)
+        };
+        if trim {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Waits until no background checkpoint is in flight (`Threads`).
     ///
     /// # Errors
     /// `Poisoned` if the checkpoint failed.
-    pub(super) fn wait_checkpoint(&self) -> Result<()> {
+    fn wait_checkpoint(&self) -> Result<()> {
         self.core
             .wait_worker(|_| !self.in_flight.load(Ordering::Acquire))
     }
 
-    /// After a batch, REQUIRES the writer mutex: starts a checkpoint if one is due. `Manual`: inline when
-    /// the dirty pages reach `max_dirty` or the WAL since the last checkpoint reaches
-    /// `checkpoint_wal_bytes`. `Threads`: at half of `max_dirty` (or the WAL bound), freezes the dirty set
-    /// and hands it to the worker, unless one is in flight; only at `max_dirty` does the writer wait for
-    /// the one in flight (a stall).
-    pub(super) fn maybe_checkpoint(&self) -> Result<()> {
-        let dirty = self.store.pool.dirty_count();
+    /// True when a checkpoint is due: the WAL since the last one reached `checkpoint_wal_bytes`, or
+    /// `checkpoint_interval` passed with batches not yet in a checkpoint.
+    pub(super) fn checkpoint_due(&self) -> bool {
         let wal_due = self
             .core
             .wal_if_started()
             .is_some_and(|w| w.end().offset >= self.checkpoint_wal_bytes);
-        if self.core.background == Background::Manual {
-            if dirty >= self.max_dirty || wal_due {
-                return self.checkpoint();
-            }
+        wal_due
+            || (self.store.max_lsn.load(Ordering::Acquire)
+                > self.durable_lsn.load(Ordering::Acquire)
+                && self.last_checkpoint.lock().elapsed() >= self.checkpoint_interval)
+    }
+
+    /// After a batch, REQUIRES the writer mutex: reports a failed write-back on eviction (poisoning the
+    /// handle), and starts a checkpoint if one is due, unless one is in flight: it freezes it and hands it
+    /// to the worker (`Threads`; writers never wait for it: dirty pages leave the pool by eviction).
+    /// `Manual` plays the worker deterministically: the checkpoint frozen after one batch is written after
+    /// the next, so that batch runs while it is in flight (moving frozen pages, evicting them, reusing free
+    /// pages), as batches do beside the checkpoint thread.
+    pub(super) fn maybe_checkpoint(&self) -> Result<()> {
+        if let Some(e) = self.store.pool.take_error() {
+            self.poison(&e);
+            return Err(e);
+        }
+        if self.core.background == Background::Manual && self.in_flight.load(Ordering::Acquire) {
+            return self.finish_in_flight();
+        }
+        if !self.checkpoint_due() || self.in_flight.load(Ordering::Acquire) {
             return Ok(());
         }
-        if dirty < self.soft_dirty && !wal_due {
-            return Ok(());
-        }
-        if self.in_flight.load(Ordering::Acquire) {
-            if dirty < self.max_dirty {
-                return Ok(());
-            }
-            let start = Instant::now();
-            let waited = self.wait_checkpoint();
-            self.core.record_stall(start);
-            waited?;
-        }
+        self.start_background()
+    }
+
+    /// Freezes and hands the checkpoint to the worker. REQUIRES: the writer mutex, none in flight.
+    fn start_background(&self) -> Result<()> {
         // The checkpoint in flight may have failed.
         self.core.check_poisoned()?;
         let Some(frozen) = self.freeze()? else {
@@ -186,14 +248,24 @@ impl Shared {
         Ok(())
     }
 
-    /// The checkpoint worker's step: writes the frozen set handed over.
-    pub(super) fn write_job(&self) -> Result<()> {
-        let job = self.job.lock().take();
-        let written = match &job {
-            Some(frozen) => self.write_frozen(frozen),
-            None => Ok(()),
+    /// The checkpoint worker's step: writes the frozen checkpoint handed over, or, when only the interval
+    /// has passed (no writer came by to freeze), freezes one itself.
+    pub(super) fn background_checkpoint(&self) -> Result<()> {
+        if self.job.lock().is_none() && !self.in_flight.load(Ordering::Acquire) {
+            let _w = self.core.writer.lock();
+            // A writer may have started one meanwhile (then it is the job below).
+            if !self.in_flight.load(Ordering::Acquire)
+                && self.core.check_writable().is_ok()
+                && self.checkpoint_due()
+            {
+                self.start_background()?;
+            }
+        }
+        // Only this thread takes jobs, and `in_flight` is set with one: clear it only after writing one.
+        let Some(frozen) = self.job.lock().take() else {
+            return Ok(());
         };
-        drop(job);
+        let written = self.write_frozen(&frozen);
         self.in_flight.store(false, Ordering::Release);
         written
     }
@@ -201,7 +273,6 @@ impl Shared {
     pub(super) fn checkpoint_now(&self) -> Result<()> {
         let _w = self.core.writer.lock();
         self.core.check_writable()?;
-        self.wait_checkpoint()?;
-        self.checkpoint()
+        self.checkpoint_and_trim()
     }
 }

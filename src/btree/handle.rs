@@ -102,7 +102,6 @@ impl Engine for BTreeEngine {
         let mut out = s.core.stats(EngineKind::BTree);
         out.memory.buffer_pool = s.store.pool.resident_bytes();
         out.memory.snapshot_overlay = s.tree.read().overlay.bytes();
-        out.memory.checkpoint_copy = s.store.frozen_bytes();
         out.dirty_pages = s.store.pool.dirty_count() as u64;
         out.checkpoints = s.checkpoints.load(Ordering::Relaxed);
         out
@@ -142,21 +141,23 @@ impl EngineCore for Shared {
         self.maybe_checkpoint()
     }
 
-    /// A frozen set waits to be written (even when close stops the worker: its pages are already marked
-    /// clean in the pool, so only this write makes them durable).
-    fn background_due(&self, _stopping: bool) -> bool {
+    /// A frozen checkpoint waits to be written (even when close stops the worker, so close finds none in
+    /// flight), or the checkpoint interval passed with batches not in a checkpoint.
+    fn background_due(&self, stopping: bool) -> bool {
         self.job.lock().is_some()
+            || (!stopping && !self.in_flight.load(Ordering::Acquire) && self.checkpoint_due())
     }
 
     fn background_step(&self) -> Result<()> {
-        self.write_job()
+        self.background_checkpoint()
     }
 
-    /// The checkpoint in flight finished when the worker stopped; this one makes the rest durable. A
-    /// poisoned handle may hold part of a batch in the pool: close never gets here for one.
+    /// The checkpoint in flight (`Threads`: finished when the worker stopped; `Manual`: written here),
+    /// then one that makes the rest durable. A poisoned handle may hold part of a batch in the pool: close
+    /// never gets here for one.
     fn close_drain(&self) -> Result<()> {
         let _w = self.core.writer.lock();
-        self.checkpoint()
+        self.checkpoint_and_trim()
     }
 
     fn close_release(&self) {

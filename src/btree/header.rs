@@ -9,14 +9,14 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 8 | magic `RUMDB-BT` |
-//! | 8 | 4 | format version (3; any other is `UnsupportedVersion`) |
+//! | 8 | 4 | format version (4; any other is `UnsupportedVersion`) |
 //! | 12 | 4 | page size (must equal `IDENTITY`'s) |
 //! | 16 | 8 | checkpoint counter; the slot is `counter % 2` |
 //! | 24 | 8 | LSN: the last batch the checkpoint includes |
 //! | 32 | 4 | root page |
 //! | 36 | 4 | height: levels of internal pages above the leaves (≤ 40) |
-//! | 40 | 4 | free list head (0: empty) |
-//! | 44 | 4 | free list length |
+//! | 40 | 4 | first free-list page (0: no free page) |
+//! | 44 | 4 | free pages the list names |
 //! | 48 | 4 | page count of the file (header pages included) |
 //! | 52 | 8 | first live WAL segment: the one the checkpoint's WAL rotation started (0: not recorded) |
 //! | 60 | 4 | CRC-32 of bytes 0..60 |
@@ -51,9 +51,9 @@ pub(crate) struct Header {
     pub root: u32,
     /// Levels above the leaves (0: the root is a leaf).
     pub height: u32,
-    /// First page of the free list (0: empty).
+    /// First free-list page (0: no free page).
     pub free_head: u32,
-    /// Pages on the free list.
+    /// Free pages the list names (the list's own pages not included).
     pub free_count: u32,
     /// Pages in the file (the header pages included).
     pub page_count: u32,

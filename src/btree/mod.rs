@@ -1,7 +1,7 @@
-//! The page-based B-tree engine: one data file of fixed-size pages, a buffer pool, pages updated in place
-//! by checkpoints.
+//! The page-based B-tree engine: one data file of fixed-size pages, a buffer pool that writes dirty pages
+//! back whenever it needs room, and copy-on-write checkpoints.
 //!
-//! # Durability: WAL, no-steal, atomic checkpoint
+//! # Durability: WAL, steal, copy-on-write checkpoints
 //!
 //! A write goes through the commit pipeline both engines share (`crate::pipeline`): under the writer
 //! mutex its batch is appended to the WAL ([`crate::wal`]; payload [`WriteBatch::encode`] with the batch's
@@ -9,89 +9,100 @@
 //! order. A batch's LSN is its last sequence, so LSNs increase but are not consecutive. `Buffered` leaves
 //! the record in the WAL's buffer, `Flush` hands it to the OS before returning, `Sync` hands it to the OS
 //! under the writer mutex and waits for the fsync (`sync_through`) after releasing it, so concurrent
-//! `Sync` writers share fsyncs.
-//! [`Engine::sync`] syncs the WAL only. Dirty pages stay in the pool (no-steal) until a checkpoint
-//! writes them. The header's LSN says which batches the data file holds. When checkpoints run
-//! ([`BTreeOptions::background`]):
-//! - `Threads` (default): one checkpoint thread. After a batch, when the dirty pages reach half of
-//!   `max_dirty_pages` or the WAL since the last checkpoint reaches `checkpoint_wal_bytes`, the writer
-//!   freezes the dirty set (step 1 below) and hands it to the thread, which does steps 2–5 without the
-//!   writer mutex while writers go on (and may dirty the same pages again). A writer waits (a stall in
-//!   [`Stats`]) only if the dirty pages reach `max_dirty_pages` while a checkpoint is in flight.
-//! - `Manual`: the writer that reaches `max_dirty_pages` (or the WAL bound) runs the whole checkpoint
-//!   inline; deterministic, for simulated-backend tests.
+//! `Sync` writers share fsyncs. [`Engine::sync`] syncs the WAL only.
 //!
-//! Either way [`Engine::flush`] and close wait for the checkpoint in flight, then run one inline.
+//! The WAL is logical redo: a crash recovers by replaying the batches after the last checkpoint onto the
+//! state that checkpoint's header describes. So the one thing the data file must guarantee is that the
+//! durable header's state stays intact until a newer header is durable — which copy-on-write gives
+//! without a doublewrite file, torn-page protection or a WAL-before-page rule:
+//!
+//! - **A durable page is never overwritten.** Every page number is durable (part of the state the newest
+//!   header, or the checkpoint in flight, describes: a tree page reachable from its root or a page of its
+//!   free list), *fresh* (allocated since the last checkpoint froze), free, or freed and waiting for the
+//!   next header (the `space` module). The writer changes only fresh pages: before it changes a durable
+//!   page it moves it to a fresh one (a copy), top-down from the root, pointing the parent (fresh by then)
+//!   or the root at the copy; the old page is freed once the next header is durable.
+//! - **Steal.** A dirty page may leave the pool at any time: the pool writes it to its own (fresh)
+//!   location first. Nothing durable refers to that location, so a crash, a torn write or a write whose
+//!   batch never reached the WAL leaves garbage in a page recovery does not read.
+//! - **Checkpoints** are paced by WAL volume ([`BTreeOptions::checkpoint_wal_bytes`]) and time
+//!   ([`BTreeOptions::checkpoint_interval`]), PostgreSQL's `max_wal_size` and `checkpoint_timeout`, not by
+//!   the pool: a page changed many times between two checkpoints is written once or twice.
 //!
 //! A checkpoint at batch boundary L:
-//! 1. under the writer mutex (readers go on): rotates the WAL to a new segment (sealing and syncing the
-//!    old one), so every batch ≤ L is in a segment before the new one, which the new header slot names as
-//!    the first live WAL segment; copies every dirty page, sealed,
-//!    into the frozen set, installs it in the page store and marks the pool's copies clean. While the
-//!    frozen set exists a pool miss is served from it, never from the file (which may lack the page), and
-//!    its bytes count as `checkpoint_copy` in [`crate::MemoryUsage`];
-//! 2. writes the frozen pages and the new header slot (counter + 1, LSN L) to the doublewrite file
-//!    (below), replacing any, fsyncs it and the directory;
-//! 3. grows the data file to the new page count (`set_len`), writes the pages in place, fsyncs;
-//! 4. writes the header slot its counter selects (the inactive one), fsyncs;
-//! 5. deletes the WAL segments up to the sealed one and the doublewrite file, then drops the frozen set.
+//! 1. under the writer mutex: rotates the WAL to a new segment (sealing and syncing the old one), so every
+//!    batch ≤ L is in a segment before the new one, which the new header names as the first live one;
+//!    under the tree latch (briefly): drops free pages at the end of the file, takes pages for the new
+//!    free list (free pages and those waiting for this header, sealed now, written in step 2), turns every
+//!    fresh page durable, and lists the pages dirty now. Writers go on at once; a later batch that changes
+//!    one of those pages moves it to a fresh page first, so the listed pages no longer change;
+//! 2. (on the checkpoint thread, or inline) writes the listed pages still dirty (the pool may have written
+//!    some back meanwhile) and the free-list pages, growing the file first; fsyncs the data file;
+//! 3. writes the header slot its counter selects (the inactive one: root, height, free list, page count,
+//!    LSN L, first live WAL segment), fsyncs;
+//! 4. deletes the WAL segments up to the sealed one; frees the pages the previous header needed; truncates
+//!    the file to its page count if the freeze dropped pages at its end.
 //!
-//! A failure at any step poisons the handle (`Poisoned` on later writes; the frozen set stays, so reads
-//! stay correct); a reopen recovers.
+//! Failure analysis. A crash before step 3's fsync leaves the previous header valid (the new slot is the
+//! other one; a torn slot fails its CRC), and every page it describes intact, since nothing durable was
+//! written since; its first live WAL segment is still there (segments are deleted in step 4), so replay
+//! restores every batch after it. A crash after step 3's fsync leaves the new header, whose pages were
+//! synced in step 2. Pages freed by the new checkpoint are reused only after step 3 (step 4), so neither
+//! header's state is ever overwritten while it may be the one open reads. A header slot that is damaged
+//! later (bit rot) makes open fall back to the older slot, whose pages may have been reused since: the page
+//! check then reports `Corruption` (pages carry checksums over their page number, and LSNs no newer than
+//! the last batch applied), never old and new data mixed silently. `Flush` writes survive a process crash
+//! through the WAL, `Sync` writes a power loss, exactly as before the checkpoint design changed.
+//!
+//! In `Threads` mode ([`BTreeOptions::background`], the default) the writer whose batch makes a checkpoint
+//! due freezes it (step 1) and hands it to the checkpoint thread, which also starts one itself when the
+//! interval passes; writers never wait for a checkpoint. `Manual` runs the whole checkpoint inline in that
+//! writer; deterministic, for simulated-backend tests. [`Engine::flush`] and close wait for the checkpoint
+//! in flight, then run one inline (and a second if the first freed pages at the end of the file, so the
+//! file shrinks).
+//!
+//! A failure at any step poisons the handle (`Poisoned` on later writes; the pages stay dirty in the pool,
+//! so reads stay correct); a reopen recovers. A failed write-back on eviction leaves the page dirty and
+//! resident, and poisons the handle at the next batch.
 //!
 //! Recovery at open, each step durable before the next, so a crash during recovery recovers again to the
 //! same state:
-//! 1. lock the directory, check `IDENTITY`, choose the header slot (valid, highest counter);
-//! 2. if a doublewrite file exists, is complete and valid (exact length, CRC, header slot valid and with
-//!    the file's LSN, every page passing its check), has an LSN above the chosen header's and the counter
-//!    right after it, copy its pages in place, grow the file to its page count, fsync, write its header
-//!    slot, fsync (`pages_restored` in the [`RecoveryReport`]); any other doublewrite file is ignored; the
-//!    file is deleted either way. Pages restored carry LSNs ≤ L, so the page LSN check below holds;
-//! 3. replay the WAL segments from the first live one the header names (0, a header written before that
-//!    field existed: every segment; the named one missing is `Corruption`) in order, validating their
-//!    chain; a batch whose last sequence is ≤ the header's LSN is already in the data file and skipped,
-//!    the others are applied with LSN = their last sequence (checkpointing at the dirty limit; those
-//!    headers keep naming the first replayed segment). A torn tail is dropped and counted; damage in synced data and a
-//!    missing, emptied or cut segment the chain proves held synced data are `Corruption` (the WAL module
-//!    decides);
-//! 4. start a new segment numbered one past the last (its LINK names the last replayed one; directory
+//! 1. lock the directory, check `IDENTITY`, choose the header slot (valid, highest counter), read its free
+//!    list (every page checked);
+//! 2. replay the WAL segments from the first live one the header names in order, validating their chain;
+//!    a batch whose last sequence is ≤ the header's LSN is already in the data file and skipped, the others
+//!    are applied with LSN = their last sequence (copy-on-write as always: dirty pages the pool evicts go
+//!    to fresh pages). A torn tail is dropped and counted; damage in synced data and a missing, emptied
+//!    or cut segment the chain proves held synced data are `Corruption` (the WAL module decides);
+//! 3. start a new segment numbered one past the last (its LINK names the last replayed one; directory
 //!    fsync'd), checkpoint with a header naming it as the first live segment (this makes the replayed
 //!    batches durable), then delete every older segment. The next LSN is max(header LSN, last replayed)
 //!    + 1. A crash before that header leaves the new segment as an empty trailing one, which replays.
 //!
-//! The doublewrite file is written and synced before any page is written in place, and deleted only after
-//! the header is synced; so a crash leaves either no page changed in place (the doublewrite file is
-//! incomplete, or the header does not need it), or a complete doublewrite file that repairs torn and mixed
-//! pages. No WAL segment is deleted before the header that includes its batches is durable.
-//!
 //! # Read-only open
 //!
-//! With [`BTreeOptions::read_only`] the storage refuses every write ([`Storage::into_read_only`]) and the
-//! data file is opened for reading. Open takes a *shared* lock (none if `LOCK` is missing) and changes
-//! nothing on disk:
-//! - a doublewrite file that recovery would restore is not copied in place: its pages become an
-//!   in-memory frozen set (as during a checkpoint) that serves reads of those pages, and its header slot is
-//!   used; any other doublewrite file is ignored and left alone;
-//! - WAL batches the data file lacks are applied to pages in the buffer pool, which stay dirty and are
-//!   never written back. If they need more than `max_dirty_pages` (at most the pool's page count) dirty
-//!   pages, open fails with `InvalidArgument` naming the options to raise, rather than write;
-//! - skipped: the new WAL segment, the checkpoint, deleting replayed segments and the doublewrite file;
-//!   no checkpoint thread runs.
+//! With [`BTreeOptions::read_only`] the storage refuses every write ([`Storage::into_read_only`]), the data
+//! file is opened for reading, and the pool never writes a page back. Open takes a *shared* lock (none if
+//! `LOCK` is missing) and changes nothing on disk: WAL batches the data file lacks are applied to pages in
+//! the pool, which stay dirty; if they need more pages than the pool holds, open fails with
+//! `InvalidArgument` naming `pool_bytes`, rather than write. No new WAL segment, no checkpoint, no deletion;
+//! no checkpoint thread runs.
 //!
 //! # Files
 //!
-//! `IDENTITY` (see [`crate::identity`]; it records the page size), `LOCK`, the data file `data`, the WAL
-//! segments `NNNNNN.log`, and, only during a checkpoint (or after a crash in one), `doublewrite`.
+//! `IDENTITY` (see [`crate::identity`]; it records the page size), `LOCK`, the data file `data`, and the
+//! WAL segments `NNNNNN.log`.
 //!
 //! # The data file
 //!
 //! Byte tables beside their codecs: the header slots in [`header`], the page layouts (page header, leaf
-//! and internal cells, overflow and free pages) in [`page`], the doublewrite file in [`doublewrite`].
-//!
+//! and internal cells, overflow and free-list pages) in [`page`].
 //!
 //! Pages of `page_size` bytes (4 KiB by default; 512 B to 16 KiB, a power of two, fixed at creation).
-//! Page `n` starts at byte `n × page_size`. Pages 0 and 1 are the header slots; tree, overflow and free
-//! pages start at 2. Page number 0 means "none" in every link. All integers are little-endian.
+//! Page `n` starts at byte `n × page_size`. Pages 0 and 1 are the header slots; tree, overflow and
+//! free-list pages start at 2. Page number 0 means "none" in every link. All integers are little-endian.
+//! A free page holds whatever was last written there (a stale copy, or garbage after a crash): only the
+//! free list says which pages are free.
 //!
 //! # The tree
 //!
@@ -128,14 +139,19 @@
 //!
 //! # Buffer pool
 //!
-//! The `pool` module: CLOCK replacement, pinning, dirty tracking, no-steal. Memory is the pool
-//! (`pool_bytes`), which may exceed its size only while every page in it is dirty or pinned (one batch
-//! larger than the pool), plus the frozen copy of a checkpoint in flight (the dirty pages at its batch
-//! boundary, about `max_dirty_pages`), plus the overlay (`snapshot_memory`).
-
+//! The `pool` module: CLOCK replacement, pinning, dirty tracking, write-back on eviction. Memory is the
+//! pool (`pool_bytes`), which may exceed its size only while every page in it is pinned (or, read-only,
+//! dirty), plus the overlay (`snapshot_memory`), plus the allocator's maps (a bit per page of the file for
+//! the fresh set, and the free page numbers).
+//!
+//! # Space
+//!
+//! Freed pages are reused lowest first, and free pages at the end of the file are dropped at the next
+//! checkpoint, so the file tracks the live data plus what copy-on-write holds back: the old copies of the
+//! pages changed since the last checkpoint, free once the next header is durable.
+//!
 mod checkpoint;
 mod cursor;
-mod doublewrite;
 #[cfg(feature = "testing")]
 pub(crate) mod fuzz_hooks;
 mod handle;
@@ -145,6 +161,7 @@ mod options;
 mod overlay;
 mod page;
 mod pool;
+mod space;
 mod store;
 mod tree;
 mod verify;
@@ -155,6 +172,7 @@ mod tests;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -181,14 +199,16 @@ use store::{Frozen, PageStore, Tally};
 use tree::{Reader, TreeState};
 
 /// The B-tree's format version (data file and header). Version 2 dropped the leaf sibling links, version 3
-/// added overflow keys; a database of an older version is `UnsupportedVersion` (there is no upgrade path).
-pub const BTREE_FORMAT_VERSION: u32 = 3;
+/// added overflow keys, version 4 copy-on-write checkpoints (free-list pages instead of a chain through
+/// free pages, no doublewrite file); a database of an older version is `UnsupportedVersion` (there is no upgrade path).
+pub const BTREE_FORMAT_VERSION: u32 = 4;
 
-/// The page-based B-tree engine: one data file of fixed-size pages updated in place by checkpoints, a
-/// buffer pool, and the write-ahead log every write goes to first.
+/// The page-based B-tree engine: one data file of fixed-size pages, a buffer pool, copy-on-write
+/// checkpoints, and the write-ahead log every write goes to first.
 ///
-/// Use it through the [`Engine`] trait. Pages a writer changes stay in memory until a checkpoint writes
-/// them (through a doublewrite file, so a torn page is repaired at open); [`Engine::flush`] runs one.
+/// Use it through the [`Engine`] trait. Pages a writer changes stay in the pool until it needs room or a
+/// checkpoint writes them, always to pages the last checkpoint does not use, so a crash never damages
+/// it; [`Engine::flush`] runs a checkpoint.
 /// While snapshots and scans are open, writers keep the prior values they need in an in-memory overlay
 /// bounded by [`BTreeOptions::snapshot_memory`]: past it the oldest snapshots are released and their
 /// reads fail with [`Error::SnapshotTooOld`]. [`Engine::compact`] is [`Error::Unsupported`]. `docs/architecture.md`
@@ -224,13 +244,15 @@ pub(crate) struct Shared {
     /// The tree latch.
     tree: RwLock<TreeState>,
     checkpoint_counter: AtomicU64,
-    max_dirty: usize,
-    /// `Threads`: dirty pages that start a background checkpoint.
-    soft_dirty: usize,
     checkpoint_wal_bytes: u64,
-    /// `Threads`: a frozen set handed to the checkpoint worker, not yet taken.
-    job: Mutex<Option<Arc<Frozen>>>,
-    /// `Threads`: a frozen set exists that is not yet durable (handed over or being written).
+    checkpoint_interval: Duration,
+    /// When the last checkpoint became durable (or the handle opened).
+    last_checkpoint: Mutex<Instant>,
+    /// LSN of the durable header.
+    durable_lsn: AtomicU64,
+    /// `Threads`: a frozen checkpoint handed to the worker, not yet taken.
+    job: Mutex<Option<Frozen>>,
+    /// `Threads`: a frozen checkpoint exists that is not yet durable (handed over or being written).
     in_flight: AtomicBool,
     snapshot_memory: u64,
     checkpoints: AtomicU64,
@@ -312,6 +334,9 @@ impl Shared {
             Some(s) => st.overlay.prune_through(s),
         }
         st.version = lsn;
+        self.store
+            .max_lsn
+            .store(lsn, std::sync::atomic::Ordering::Release);
         let applied = (|| {
             let mut w = writer::Writer::new(&self.store, &mut st, lsn, oldest.is_some());
             for op in batch {

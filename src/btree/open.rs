@@ -3,16 +3,18 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 
 use super::options::valid_page_size;
+use super::space::Space;
 use super::*;
 
 impl BTreeEngine {
     /// Opens the B-tree database in `dir`, creating it (and the directory) if there is none and
-    /// `options.create` allows. Opening recovers after a crash: it repairs torn pages from the
-    /// doublewrite file, replays the WAL and checkpoints; what it found is in
+    /// `options.create` allows. Opening recovers after a crash: it replays the WAL onto the last
+    /// checkpoint and checkpoints; what it found is in
     /// [`Stats::recovery`](crate::Stats::recovery). The page size is fixed when the database is created.
     /// The handle holds the directory's lock until it is closed or dropped.
     ///
@@ -103,44 +105,33 @@ impl BTreeEngine {
         }
         let geo = Geometry { page_size };
         let mut report = RecoveryReport::default();
-        let mut frozen = None;
         let (file, header, other_slot_bad) = if opened.creating {
             let (file, header) = create_data_file(&storage, &geo)?;
             (file, header, None)
-        } else if read_only {
-            let (file, header, other_bad) = open_data_file(&storage, &geo, false)?;
-            let (header, image) = doublewrite_in_memory(&storage, &geo, header, &mut report)?;
-            frozen = image;
-            (file, header, other_bad)
         } else {
-            let (file, header, other_bad) = open_data_file(&storage, &geo, true)?;
-            let header = restore_doublewrite(&storage, &file, &geo, header, &mut report)?;
-            (file, header, other_bad)
+            open_data_file(&storage, &geo, !read_only)?
         };
-        if !read_only {
-            doublewrite::remove(&storage)?;
-        }
         let capacity = options.pool_bytes / page_size;
         let core = if read_only {
             Core::new_read_only(storage, opened.lock, header.lsn)
         } else {
             Core::new(storage, opened.lock, options.background, header.lsn)
         };
+        let store = PageStore {
+            geo,
+            pool: Pool::new(capacity, page_size, (!read_only).then(|| file.clone())),
+            file,
+            max_lsn: AtomicU64::new(header.lsn),
+        };
+        let (free, list_pages) = load_free_list(&store, &header)?;
         let shared = Shared {
             core,
-            store: PageStore {
-                geo,
-                file,
-                pool: Pool::new(capacity, page_size),
-                durable_lsn: AtomicU64::new(header.lsn),
-                frozen: RwLock::new(frozen),
-            },
+            store,
             tree: RwLock::new(TreeState {
                 root: header.root,
                 height: header.height,
                 page_count: header.page_count,
-                free_head: header.free_head,
-                free_count: header.free_count,
+                space: Space::open(free, list_pages),
                 version: header.lsn,
                 overlay: overlay::Overlay::default(),
                 too_old_through: None,
@@ -148,9 +139,10 @@ impl BTreeEngine {
                 torn: None,
             }),
             checkpoint_counter: AtomicU64::new(header.counter),
-            max_dirty: options.max_dirty_pages.min(capacity).max(1),
-            soft_dirty: (options.max_dirty_pages.min(capacity) / 2).max(1),
             checkpoint_wal_bytes: options.checkpoint_wal_bytes,
+            checkpoint_interval: options.checkpoint_interval,
+            last_checkpoint: Mutex::new(Instant::now()),
+            durable_lsn: AtomicU64::new(header.lsn),
             job: Mutex::new(None),
             in_flight: AtomicBool::new(false),
             snapshot_memory: options.snapshot_memory as u64,
@@ -185,10 +177,6 @@ impl BTreeEngine {
             .copied()
             .filter(|s| first.is_none_or(|f| *s >= f))
             .collect();
-        // Checkpoints at the dirty limit during replay keep naming the first replayed segment.
-        if let Some(&f) = segments.first() {
-            shared.recovery_first.store(f, Ordering::Release);
-        }
         let mut applied = 0u64;
         let outcome = wal::replay(
             storage,
@@ -209,17 +197,12 @@ impl BTreeEngine {
                 // at most the header's.
                 shared.apply(&batch, last.max(version + 1))?;
                 applied += 1;
-                if shared.store.pool.dirty_count() >= shared.max_dirty {
-                    if read_only {
-                        return Err(Error::invalid(format!(
-                            "read-only open: the WAL holds batches the data file lacks, and applying \
-                             them in memory needs more than {} dirty pages (max_dirty_pages, at most \
-                             the pool's page count); raise pool_bytes and max_dirty_pages, or open \
-                             read-write once to checkpoint them",
-                            shared.max_dirty
-                        )));
-                    }
-                    shared.checkpoint()?;
+                if read_only && shared.store.pool.dirty_count() > capacity {
+                    return Err(Error::invalid(format!(
+                        "read-only open: the WAL holds batches the data file lacks, and applying them \
+                         in memory needs more than the pool's {capacity} pages; raise pool_bytes, or \
+                         open read-write once to checkpoint them"
+                    )));
                 }
                 Ok(())
             },
@@ -329,66 +312,40 @@ fn open_data_file(
     Ok((file, header, other_bad))
 }
 
-/// Step 2 of recovery: a complete, valid doublewrite file newer than `header` is copied in place, synced,
-/// and its header slot written and synced; returns the header to use.
-fn restore_doublewrite(
-    storage: &Storage,
-    file: &File,
-    geo: &Geometry,
-    header: Header,
-    report: &mut RecoveryReport,
-) -> Result<Header> {
-    let Some(image) = doublewrite::read(storage, geo, BTREE_FORMAT_VERSION)? else {
-        return Ok(header);
-    };
-    if image.header.lsn <= header.lsn || image.header.counter != header.counter + 1 {
-        // The header in place already describes the image, but it may be a failed run's write whose fsync
-        // failed, read back from the page cache: make it durable before the doublewrite file goes.
-        file.sync_data()?;
-        return Ok(header);
+/// The free list `header` names: the free pages and the pages that hold the list. Every page is checked,
+/// the chain has exactly the pages the count needs, and every entry is a distinct page in range that
+/// holds no part of the list.
+///
+/// # Errors
+/// `Corruption`, `Io`.
+fn load_free_list(store: &PageStore, header: &Header) -> Result<(Vec<u32>, Vec<u32>)> {
+    let geo = store.geo;
+    let count = header.free_count as usize;
+    let want = count.div_ceil(geo.free_list_capacity());
+    let mut free = std::collections::BTreeSet::new();
+    let mut pages = Vec::with_capacity(want);
+    let mut pgno = header.free_head;
+    for _ in 0..want {
+        if !(2..header.page_count).contains(&pgno) || pages.contains(&pgno) {
+            return Err(geo.corrupt(pgno, "free-list page out of range or listed twice"));
+        }
+        let bytes = store.read_checked(pgno, ReadPurpose::Recovery)?;
+        if page::page_type(&bytes) != Some(page::PageType::Free) {
+            return Err(geo.corrupt(pgno, "free-list chain holds a page of another type"));
+        }
+        for e in page::free_list_entries(&bytes) {
+            if !(2..header.page_count).contains(&e) || !free.insert(e) {
+                return Err(geo.corrupt(pgno, format!("free-list entry {e} out of range or twice")));
+            }
+        }
+        pages.push(pgno);
+        pgno = page::link_a(&bytes);
     }
-    for (pgno, bytes) in &image.pages {
-        file.write_at(geo.offset(*pgno), bytes, WritePurpose::PageWriteback)?;
+    if pgno != 0 || free.len() != count || pages.iter().any(|p| free.contains(p)) {
+        return Err(geo.corrupt(
+            header.free_head,
+            format!("the free list does not hold the header's {count} pages in {want} list pages"),
+        ));
     }
-    let need = geo.offset(image.header.page_count);
-    if file.len()? < need {
-        file.set_len(need)?;
-    }
-    file.sync_data()?;
-    let slot = (image.header.counter % 2) as u32;
-    file.write_at(
-        geo.offset(slot),
-        &image.header.encode(),
-        WritePurpose::Header,
-    )?;
-    file.sync_data()?;
-    report.pages_restored = image.pages.len() as u64;
-    Ok(image.header)
-}
-
-/// Step 2 of recovery for a read-only handle: a doublewrite file that [`restore_doublewrite`] would copy
-/// in place becomes a frozen set in memory instead (its pages serve reads; nothing is written), and its
-/// header is the one to use.
-fn doublewrite_in_memory(
-    storage: &Storage,
-    geo: &Geometry,
-    header: Header,
-    report: &mut RecoveryReport,
-) -> Result<(Header, Option<Arc<Frozen>>)> {
-    let Some(image) = doublewrite::read(storage, geo, BTREE_FORMAT_VERSION)? else {
-        return Ok((header, None));
-    };
-    if image.header.lsn <= header.lsn || image.header.counter != header.counter + 1 {
-        return Ok((header, None));
-    }
-    let mut pages = image.pages;
-    pages.sort_by_key(|(pgno, _)| *pgno);
-    pages.dedup_by_key(|(pgno, _)| *pgno);
-    report.pages_restored = pages.len() as u64;
-    let frozen = Frozen {
-        header: image.header,
-        pages,
-        sealed: None,
-    };
-    Ok((image.header, Some(Arc::new(frozen))))
+    Ok((free.into_iter().collect(), pages))
 }

@@ -1,10 +1,11 @@
 //! [`BTreeOptions`]: the B-tree engine's options, their defaults and their checks.
 
+use std::time::Duration;
+
 use crate::engine::Background;
 use crate::error::{Error, Result};
 use crate::identity::CreateOptions;
 
-use super::doublewrite;
 use super::page::DATA_FILE;
 
 /// Options of [`BTreeEngine`](super::BTreeEngine).
@@ -15,13 +16,15 @@ pub struct BTreeOptions {
     pub page_size: usize,
     /// Bytes of the buffer pool (default 64 MiB); at least two pages.
     pub pool_bytes: usize,
-    /// Dirty pages at which a writer waits for a checkpoint (default 8,192; at most the pool's page
-    /// count). In `Threads` mode the background checkpoint starts at half of it; in `Manual` mode the
-    /// writer that reaches it runs the checkpoint inline.
-    pub max_dirty_pages: usize,
-    /// WAL bytes written since the last checkpoint that trigger one (default 64 MiB): bounds the log a
-    /// reopen replays when few pages are dirty.
+    /// WAL bytes written since the last checkpoint that trigger one (default 64 MiB, as PostgreSQL's
+    /// `max_wal_size` paces its checkpoints): bounds the log a reopen replays and the WAL kept on disk.
+    /// Fewer checkpoints write fewer pages (a page changed many times between two is written once or
+    /// twice), at the cost of a longer replay after a crash. The pool is not a bound: dirty pages are
+    /// written back when evicted.
     pub checkpoint_wal_bytes: u64,
+    /// Time after which batches not yet in a checkpoint get one, however little the WAL grew (default 60
+    /// s, as PostgreSQL's `checkpoint_timeout`): bounds what a reopen replays under a light write load.
+    pub checkpoint_interval: Duration,
     /// Where checkpoints run (default `Threads`: one background thread; `Manual`: inline, deterministic,
     /// for simulated-backend tests).
     pub background: Background,
@@ -36,7 +39,8 @@ pub struct BTreeOptions {
     /// Creation rules.
     pub create: CreateOptions,
     /// Open read-only (default false): a shared lock, no file created, written, renamed or deleted; WAL
-    /// batches the data file lacks are applied to pages in the buffer pool that are never written back;
+    /// batches the data file lacks are applied to pages in the buffer pool that are never written back
+    /// (so they must fit in the pool);
     /// writes, `sync`, `flush` and `compact` are [`Error::ReadOnly`]. See the module docs' "Read-only
     /// open".
     pub read_only: bool,
@@ -47,8 +51,8 @@ impl Default for BTreeOptions {
         BTreeOptions {
             page_size: 4096,
             pool_bytes: 64 << 20,
-            max_dirty_pages: 8192,
             checkpoint_wal_bytes: 64 << 20,
+            checkpoint_interval: Duration::from_secs(60),
             background: Background::Threads,
             snapshot_memory: 64 << 20,
             create: CreateOptions::default(),
@@ -58,14 +62,14 @@ impl Default for BTreeOptions {
 }
 
 impl BTreeOptions {
-    /// Small pages and a pool of a few pages: splits, merges, overflow chains and eviction happen with
-    /// little data; checkpoints inline (`Manual`). For tests.
+    /// Small pages and a pool of a few pages: splits, merges, overflow chains, eviction and checkpoints
+    /// (every 4 KiB of WAL) happen with little data; checkpoints inline (`Manual`). For tests.
     pub fn tiny() -> Self {
         BTreeOptions {
             page_size: 512,
             pool_bytes: 16 * 512,
-            max_dirty_pages: 12,
-            checkpoint_wal_bytes: 64 << 20,
+            checkpoint_wal_bytes: 4096,
+            checkpoint_interval: Duration::from_secs(3600),
             background: Background::Manual,
             snapshot_memory: 1 << 20,
             create: CreateOptions::default(),
@@ -85,12 +89,9 @@ impl BTreeOptions {
                 self.page_size
             )));
         }
-        if self.pool_bytes < 2 * self.page_size
-            || self.max_dirty_pages == 0
-            || self.checkpoint_wal_bytes == 0
-        {
+        if self.pool_bytes < 2 * self.page_size || self.checkpoint_wal_bytes == 0 {
             return Err(Error::invalid(
-                "the pool must hold two pages, max_dirty_pages and checkpoint_wal_bytes be at least 1",
+                "the pool must hold two pages (pool_bytes) and checkpoint_wal_bytes be at least 1",
             ));
         }
         Ok(())
@@ -99,7 +100,7 @@ impl BTreeOptions {
 
 /// True for the name of a file the B-tree engine writes (besides the WAL, `IDENTITY` and `LOCK`).
 pub(crate) fn owns_file(name: &str) -> bool {
-    name == DATA_FILE || name == doublewrite::DOUBLEWRITE_FILE
+    name == DATA_FILE
 }
 
 pub(super) fn valid_page_size(n: usize) -> bool {

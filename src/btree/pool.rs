@@ -1,23 +1,29 @@
-//! The buffer pool: a bounded set of page frames with CLOCK replacement, pinning and dirty tracking.
+//! The buffer pool: a bounded set of page frames with CLOCK replacement, pinning, dirty tracking and
+//! write-back on eviction (steal).
 //!
 //! - **Lookup** goes through a page table split into shards, each behind its own `RwLock`: a hit takes one
 //!   shard's lock shared, clones the frame's `Arc` (the pin) and sets its reference bit — no global lock.
-//! - **Pinning**: a [`PageRef`] is a pin. Besides pins, only the table (and, for a dirty frame, the dirty
-//!   set) holds a frame, so a clean frame is unpinned exactly when its `Arc` count is 1, which the evictor
-//!   checks under the shard's write lock (pins are taken under the read lock, so none can appear meanwhile).
+//! - **Pinning**: a [`PageRef`] is a pin. Only the table holds a frame besides pins, so a frame is unpinned
+//!   exactly when its `Arc` count is 1, which the evictor checks under the shard's write lock (pins are
+//!   taken under the read lock, so none can appear meanwhile).
 //! - **CLOCK**: resident pages sit in a ring; the hand gives a referenced page a second chance (clears the
-//!   bit) and evicts the first unreferenced, unpinned, clean page. Only misses and new pages run the hand.
-//! - **No-steal**: a dirty page is never evicted; a checkpoint's freeze copies it and marks it clean (misses
-//!   are then served from the frozen copy until the checkpoint is durable). If every page is dirty or
-//!   pinned the pool holds more than its capacity until the next freeze (at `max_dirty_pages` at the latest,
-//!   so the excess is bounded by one batch).
+//!   bit) and evicts the first unreferenced, unpinned page. Only misses and new pages run the hand.
+//! - **Steal**: a dirty page chosen by the hand is written to its own location in the data file (sealed),
+//!   still under the shard's write lock, and only then leaves the table; so a miss that follows reads the
+//!   bytes just written, and a later dirty copy of the page cannot be overtaken by the older write. This is
+//!   safe because the writer only dirties pages no durable header refers to (see [`super::space`]). Without
+//!   a file (a read-only handle) dirty pages stay: the pool may then hold more than its capacity.
+//!   A failed write-back leaves the page dirty and resident and is reported by [`Pool::take_error`].
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::error::{Error, Result};
+use crate::storage::{File, WritePurpose};
 
 const SHARDS: usize = 16;
 
@@ -62,7 +68,7 @@ impl Frame {
         self.pgno
     }
 
-    /// True until a checkpoint writes the page.
+    /// True until the page is written to its location (by a checkpoint or on eviction).
     pub fn is_dirty(&self) -> bool {
         self.dirty.load(Ordering::Acquire)
     }
@@ -88,14 +94,19 @@ pub(crate) struct Pool {
     page_size: usize,
     table: Vec<RwLock<PageTable>>,
     clock: Mutex<VecDeque<u32>>,
-    dirty: Mutex<Vec<PageRef>>,
+    dirty: AtomicUsize,
     resident: AtomicU64,
     evictions: AtomicU64,
+    /// Where evicted dirty pages go (`None`: no steal).
+    file: Option<File>,
+    /// The first failed write-back of an evicted page (later evictions skip dirty pages).
+    failed: Mutex<Option<Error>>,
 }
 
 impl Pool {
-    /// A pool of `capacity` frames of `page_size` bytes (at least 2 frames).
-    pub fn new(capacity: usize, page_size: usize) -> Self {
+    /// A pool of `capacity` frames of `page_size` bytes (at least 2 frames) that writes dirty pages it
+    /// evicts to `file` (or never evicts them, without one).
+    pub fn new(capacity: usize, page_size: usize, file: Option<File>) -> Self {
         Pool {
             capacity: capacity.max(2),
             page_size,
@@ -103,9 +114,11 @@ impl Pool {
                 .map(|_| RwLock::new(PageTable::default()))
                 .collect(),
             clock: Mutex::new(VecDeque::new()),
-            dirty: Mutex::new(Vec::new()),
+            dirty: AtomicUsize::new(0),
             resident: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
+            file,
+            failed: Mutex::new(None),
         }
     }
 
@@ -146,11 +159,12 @@ impl Pool {
     }
 
     /// Replaces (or adds) page `pgno` with `bytes` and marks it dirty. Writer only.
-    pub fn put_dirty(&self, pgno: u32, bytes: Vec<u8>) {
+    pub fn put_dirty(&self, pgno: u32, bytes: Vec<u8>) -> PageRef {
         let existing = self.shard(pgno).read().get(&pgno).cloned();
-        let frame = match existing {
+        match existing {
             Some(f) => {
                 *f.data.write() = bytes.into_boxed_slice();
+                self.mark_dirty(&f);
                 f
             }
             None => {
@@ -160,20 +174,53 @@ impl Pool {
                     referenced: AtomicBool::new(true),
                     dirty: AtomicBool::new(true),
                 });
+                self.dirty.fetch_add(1, Ordering::AcqRel);
                 self.shard(pgno).write().insert(pgno, Arc::clone(&f));
-                self.dirty.lock().push(Arc::clone(&f));
                 self.admit(pgno);
-                return;
+                f
             }
-        };
-        self.mark_dirty(&frame);
+        }
     }
 
     /// Marks a resident frame the writer changed in place as dirty. Writer only.
     pub fn mark_dirty(&self, frame: &PageRef) {
         if !frame.dirty.swap(true, Ordering::AcqRel) {
-            self.dirty.lock().push(Arc::clone(frame));
+            self.dirty.fetch_add(1, Ordering::AcqRel);
         }
+    }
+
+    /// Drops page `pgno` from the pool: always if `garbage` (its content is no longer needed, even if
+    /// dirty), else only if it is clean.
+    pub fn discard(&self, pgno: u32, garbage: bool) {
+        let mut shard = self.shard(pgno).write();
+        let Some(f) = shard.get(&pgno) else { return };
+        if garbage {
+            if f.dirty.swap(false, Ordering::AcqRel) {
+                self.dirty.fetch_sub(1, Ordering::AcqRel);
+            }
+        } else if f.is_dirty() {
+            return;
+        }
+        shard.remove(&pgno);
+    }
+
+    /// Writes `frame` to its location if it is dirty, sealed, and marks it clean; returns whether it wrote.
+    /// REQUIRES: no one changes the frame meanwhile (it is unpinned under the shard's write lock, or a
+    /// page a checkpoint froze).
+    ///
+    /// # Errors
+    /// `Io`; the frame stays dirty.
+    pub fn write_back(&self, frame: &Frame, file: &File, purpose: WritePurpose) -> Result<bool> {
+        if !frame.is_dirty() {
+            return Ok(false);
+        }
+        let mut buf = frame.read().to_vec();
+        super::page::seal(&mut buf, frame.pgno);
+        file.write_at(frame.pgno as u64 * self.page_size as u64, &buf, purpose)?;
+        if frame.dirty.swap(false, Ordering::AcqRel) {
+            self.dirty.fetch_sub(1, Ordering::AcqRel);
+        }
+        Ok(true)
     }
 
     fn admit(&self, pgno: u32) {
@@ -183,7 +230,8 @@ impl Pool {
         self.evict_over_capacity(&mut ring);
     }
 
-    /// Runs the CLOCK hand until the pool is within capacity or no page can go (every one dirty or pinned).
+    /// Runs the CLOCK hand until the pool is within capacity or no page can go (every one pinned, or dirty
+    /// without a file to write it to).
     fn evict_over_capacity(&self, ring: &mut VecDeque<u32>) {
         let mut budget = ring.len() * 2;
         while ring.len() > self.capacity && budget > 0 {
@@ -191,12 +239,15 @@ impl Pool {
             let Some(pgno) = ring.pop_front() else { break };
             let mut shard = self.shard(pgno).write();
             let evict = match shard.get(&pgno) {
-                None => true,
+                // A page discarded since it was admitted: its ring entry just goes.
+                None => continue,
                 Some(f) => {
-                    if f.referenced.swap(false, Ordering::Relaxed) {
+                    if f.referenced.swap(false, Ordering::Relaxed) || Arc::strong_count(f) != 1 {
                         false
+                    } else if !f.is_dirty() {
+                        true
                     } else {
-                        Arc::strong_count(f) == 1 && !f.is_dirty()
+                        self.steal(f)
                     }
                 }
             };
@@ -210,31 +261,47 @@ impl Pool {
         self.resident.store(ring.len() as u64, Ordering::Relaxed);
     }
 
-    /// Evicts clean pages until the pool is within capacity (after a checkpoint made pages clean).
-    pub fn trim(&self) {
-        let mut ring = self.clock.lock();
-        self.evict_over_capacity(&mut ring);
+    /// Writes an unpinned dirty frame back so it can go; false if it must stay.
+    fn steal(&self, f: &Frame) -> bool {
+        let Some(file) = &self.file else { return false };
+        let mut failed = self.failed.lock();
+        if failed.is_some() {
+            return false;
+        }
+        match self.write_back(f, file, WritePurpose::PageEviction) {
+            Ok(_) => true,
+            Err(e) => {
+                *failed = Some(e);
+                false
+            }
+        }
+    }
+
+    /// The error of a failed write-back on eviction, once.
+    pub fn take_error(&self) -> Option<Error> {
+        self.failed.lock().take()
     }
 
     /// The dirty pages, in page order.
     pub fn dirty_frames(&self) -> Vec<PageRef> {
-        let mut v = self.dirty.lock().clone();
+        let mut v: Vec<PageRef> = self
+            .table
+            .iter()
+            .flat_map(|s| {
+                s.read()
+                    .values()
+                    .filter(|f| f.is_dirty())
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         v.sort_by_key(|f| f.pgno);
         v
     }
 
-    /// Marks `frames` clean (a checkpoint wrote them) and drops them from the dirty set.
-    pub fn mark_clean(&self, frames: &[PageRef]) {
-        let mut dirty = self.dirty.lock();
-        for f in frames {
-            f.dirty.store(false, Ordering::Release);
-        }
-        dirty.retain(|f| f.is_dirty());
-    }
-
     /// Dirty pages now.
     pub fn dirty_count(&self) -> usize {
-        self.dirty.lock().len()
+        self.dirty.load(Ordering::Acquire)
     }
 
     /// The dirty copy of `pgno`, if it is resident and dirty.
@@ -261,7 +328,7 @@ impl Pool {
             s.write().clear();
         }
         ring.clear();
-        self.dirty.lock().clear();
+        self.dirty.store(0, Ordering::Release);
         self.resident.store(0, Ordering::Relaxed);
     }
 }
@@ -275,8 +342,8 @@ mod tests {
     }
 
     #[test]
-    fn clock_evicts_clean_unpinned_pages_and_never_dirty_ones() {
-        let pool = Pool::new(3, 16);
+    fn without_a_file_clock_evicts_clean_unpinned_pages_and_never_dirty_ones() {
+        let pool = Pool::new(3, 16, None);
         for p in 2..5 {
             pool.insert_clean(p, page(p as u8));
         }
@@ -294,9 +361,10 @@ mod tests {
         );
         assert!(pool.evictions() > 0);
         assert_eq!(pool.dirty_count(), 1);
-        pool.mark_clean(&pool.dirty_frames());
+        pool.discard(5, true);
+        assert_eq!(pool.dirty_count(), 0);
         drop(pinned);
-        pool.trim();
+        pool.insert_clean(30, page(30));
         assert!(pool.resident_bytes() <= 3 * 16);
     }
 
@@ -312,7 +380,7 @@ mod tests {
 
     #[test]
     fn a_hit_returns_the_bytes_and_the_second_chance_is_honoured() {
-        let pool = Pool::new(2, 16);
+        let pool = Pool::new(2, 16, None);
         pool.insert_clean(2, page(2));
         pool.insert_clean(3, page(3));
         // Touch 2 so the hand skips it once.

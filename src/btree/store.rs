@@ -1,15 +1,11 @@
 //! Page access: the data file behind the buffer pool. Every page read from storage is checked
 //! ([`page::check`]) before it enters the pool; a cached page is served without touching storage.
 //!
-//! While a checkpoint writes its frozen copy ([`Frozen`]), the pool's copies of those pages are clean (and
-//! may be evicted) although the data file may not hold them yet: a miss is then served from the frozen
-//! copy. The frozen copy is installed before its pages are marked clean, and dropped only after the header
-//! that describes them is durable and `durable_lsn` says so; so a miss never reads a stale page.
+//! A page on storage is either part of a durable state or a fresh page the pool wrote back (see
+//! [`super::space`]); either way no page on storage is newer than the last batch applied, which
+//! [`page::check`] verifies with `max_lsn`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use parking_lot::RwLock;
 
 use crate::error::Result;
 use crate::storage::{File, ReadPurpose};
@@ -24,36 +20,25 @@ pub(crate) struct PageStore {
     pub geo: Geometry,
     pub file: File,
     pub pool: Pool,
-    /// LSN of the last checkpoint: no page on storage may be newer (a page that is was written after the
-    /// header slot in use, e.g. when open fell back to the older slot).
-    pub durable_lsn: AtomicU64,
-    /// The dirty set a checkpoint froze and has not yet made durable (at most one at a time).
-    pub frozen: RwLock<Option<Arc<Frozen>>>,
+    /// LSN of the last batch applied: no page on storage may be newer (one that is was written by
+    /// something else, or open fell back to an older header slot whose pages were reused since).
+    pub max_lsn: AtomicU64,
 }
 
-/// The dirty set of a checkpoint at batch boundary L: sealed page images, the header slot that will
-/// describe them, and the WAL segment sealed at L.
+/// A checkpoint frozen at batch boundary L: the header slot it will write, the pages to write, and the
+/// WAL segment sealed at L.
 #[derive(Debug)]
 pub(crate) struct Frozen {
     /// The header slot the checkpoint writes (LSN L).
     pub header: Header,
-    /// `(page number, sealed bytes)`, ascending by page number.
-    pub pages: Vec<(u32, Vec<u8>)>,
+    /// The pages dirty at L, ascending. They are durable pages of the next interval, so the writer never
+    /// changes them again; each is still dirty in the pool until written (by the checkpoint, or by the pool
+    /// on eviction).
+    pub pages: Vec<u32>,
+    /// The free-list pages of the header, sealed, in chain order.
+    pub free_list: Vec<(u32, Vec<u8>)>,
     /// The last WAL segment holding batches ≤ L (`None` without a WAL, during recovery).
     pub sealed: Option<u64>,
-}
-
-impl Frozen {
-    /// The frozen image of `pgno`, if it is in the set.
-    pub fn get(&self, pgno: u32) -> Option<&[u8]> {
-        let i = self.pages.binary_search_by_key(&pgno, |(p, _)| *p).ok()?;
-        self.pages.get(i).map(|(_, b)| b.as_slice())
-    }
-
-    /// Bytes of the page images.
-    pub fn bytes(&self) -> u64 {
-        self.pages.iter().map(|(_, b)| b.len() as u64).sum()
-    }
 }
 
 /// A fetched page and whether the pool had it.
@@ -102,28 +87,11 @@ impl PageStore {
         if let Some(page) = self.pool.lookup(pgno) {
             return Ok(Fetched { page, hit: true });
         }
-        if let Some(bytes) = self.frozen_copy(pgno) {
-            return Ok(Fetched {
-                page: self.pool.insert_clean(pgno, bytes.into_boxed_slice()),
-                hit: true,
-            });
-        }
         let bytes = self.read_checked(pgno, purpose)?;
         Ok(Fetched {
             page: self.pool.insert_clean(pgno, bytes.into_boxed_slice()),
             hit: false,
         })
-    }
-
-    /// The image of `pgno` in the frozen set of a running checkpoint, if any.
-    pub fn frozen_copy(&self, pgno: u32) -> Option<Vec<u8>> {
-        let frozen = self.frozen.read();
-        frozen.as_ref()?.get(pgno).map(<[u8]>::to_vec)
-    }
-
-    /// Bytes of the frozen set (0 when no checkpoint is writing one).
-    pub fn frozen_bytes(&self) -> u64 {
-        self.frozen.read().as_ref().map_or(0, |f| f.bytes())
     }
 
     /// Reads page `pgno` from storage (bypassing the pool) and checks it.
@@ -137,7 +105,7 @@ impl PageStore {
         page::check(
             &bytes,
             pgno,
-            self.durable_lsn.load(Ordering::Acquire),
+            self.max_lsn.load(Ordering::Acquire),
             &self.geo,
         )?;
         Ok(bytes)

@@ -29,8 +29,8 @@ pub(crate) struct TreeState {
     pub root: u32,
     pub height: u32,
     pub page_count: u32,
-    pub free_head: u32,
-    pub free_count: u32,
+    /// Which pages are free, fresh, or wait for the next header (see [`super::space`]).
+    pub space: super::space::Space,
     /// The last batch applied (its LSN).
     pub version: u64,
     /// Prior values of keys written while a snapshot older than the write was live.

@@ -135,50 +135,83 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    /// A page for new content: the head of the free list, or a new page at the end of the file. The caller
-    /// writes it.
+    /// A fresh page for new content (see [`super::space`]): the lowest free page, or a new page at the end
+    /// of the file. The caller writes it.
     fn alloc(&mut self) -> Result<u32> {
-        let geo = self.geo();
-        let head = self.st.free_head;
-        if head == 0 {
-            let pgno = self.st.page_count;
-            self.st.page_count = pgno
-                .checked_add(1)
-                .ok_or_else(|| Error::invalid("the data file has 2^32 pages"))?;
-            return Ok(pgno);
-        }
-        let f = self
-            .store
-            .fetch(head, self.st.page_count, ReadPurpose::Compaction)?;
-        let p = f.page.read();
-        if page::page_type(&p) != Some(PageType::Free) {
-            return Err(geo.corrupt(head, "free list holds a page that is not free"));
-        }
-        let next = page::link_a(&p);
-        let count = self
-            .st
-            .free_count
-            .checked_sub(1)
-            .ok_or_else(|| geo.corrupt(head, "free list longer than its count"))?;
-        if (next == 0) != (count == 0) || (next != 0 && !(2..self.st.page_count).contains(&next)) {
-            return Err(geo.corrupt(head, format!("free list next {next} with {count} left")));
-        }
-        self.st.free_head = next;
-        self.st.free_count = count;
-        Ok(head)
+        self.st
+            .space
+            .alloc(&mut self.st.page_count)
+            .ok_or_else(|| Error::invalid("the data file has 2^32 pages"))
     }
 
-    /// Puts `pgno` on the free list.
+    /// Frees `pgno`: a fresh page at once (its copy in the pool is dropped, dirty or not), a durable one
+    /// once the next header is durable.
     fn free(&mut self, pgno: u32) -> Result<()> {
-        let bytes = page::encode_free(self.st.free_head, self.lsn, &self.geo());
-        self.store.pool.put_dirty(pgno, bytes);
-        self.st.free_head = pgno;
-        self.st.free_count = self
-            .st
-            .free_count
-            .checked_add(1)
-            .ok_or_else(|| bug("free count overflow"))?;
+        let garbage = self.st.space.free(pgno);
+        self.store.pool.discard(pgno, garbage);
         Ok(())
+    }
+
+    /// Moves durable page `pgno` to a fresh page, copying its bytes; returns the new page. The caller points
+    /// the parent (or the root) at it.
+    fn relocate(&mut self, pgno: u32) -> Result<u32> {
+        let mut bytes = self
+            .store
+            .fetch(pgno, self.st.page_count, ReadPurpose::Compaction)?
+            .page
+            .read()
+            .to_vec();
+        page::put_at(&mut bytes, 8, &self.lsn.to_le_bytes());
+        let new = self.alloc()?;
+        self.store.pool.put_dirty(new, bytes);
+        self.free(pgno)?;
+        Ok(new)
+    }
+
+    /// Makes every page from the root to `leaf` along `path` fresh, top-down: a durable one is relocated
+    /// and its parent (fresh by then) or the root pointer updated. Returns the leaf's page; `path` is
+    /// updated in place.
+    fn make_writable(&mut self, path: &mut WritePath, leaf: u32) -> Result<u32> {
+        let geo = self.geo();
+        let mut leaf = leaf;
+        for i in 0..=path.len() {
+            let pgno = match path.get(i) {
+                Some(&(p, _)) => p,
+                None => leaf,
+            };
+            if self.st.space.is_fresh(pgno) {
+                continue;
+            }
+            let new = self.relocate(pgno)?;
+            match i.checked_sub(1).and_then(|j| path.get(j)) {
+                None => self.st.root = new,
+                Some(&(parent, idx)) => {
+                    let f =
+                        self.store
+                            .fetch(parent, self.st.page_count, ReadPurpose::Compaction)?;
+                    page::set_internal_child(&mut f.page.write(), idx, new, parent, &geo)?;
+                    self.store.pool.mark_dirty(&f.page);
+                }
+            }
+            match path.get_mut(i) {
+                Some(entry) => entry.0 = new,
+                None => leaf = new,
+            }
+        }
+        Ok(leaf)
+    }
+
+    /// Child `i` of the decoded `parent`, made fresh: a durable child gets a new page number (its old one is
+    /// freed) and `parent` points to it. The caller stores the child's whole content there.
+    fn writable_child(&mut self, parent: &mut InternalNode, i: usize) -> Result<u32> {
+        let child = parent.child(i).ok_or_else(|| bug("child index"))?;
+        if self.st.space.is_fresh(child) {
+            return Ok(child);
+        }
+        let new = self.alloc()?;
+        self.free(child)?;
+        parent.set_child(i, new).ok_or_else(|| bug("child index"))?;
+        Ok(new)
     }
 
     // ----- values ------------------------------------------------------------------------------------
@@ -360,7 +393,8 @@ impl<'a> Writer<'a> {
     /// # Errors
     /// `Corruption`, `Io`: the tree may be partly changed, and the caller poisons the handle.
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        let (path, leaf_pg, rightmost) = self.descend_path(key)?;
+        let (mut path, leaf_pg, rightmost) = self.descend_path(key)?;
+        let leaf_pg = self.make_writable(&mut path, leaf_pg)?;
         let found = self.find_in_leaf(leaf_pg, key)?;
         self.note_prior(key, found.old.as_ref().map(|(_, v)| v))?;
         // A replaced key keeps its stored form (and overflow chain, if any).
@@ -433,10 +467,19 @@ impl<'a> Writer<'a> {
     /// # Errors
     /// As [`Writer::put`].
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
-        let (path, leaf_pg, _) = self.descend_path(key)?;
+        let (mut path, leaf_pg, _) = self.descend_path(key)?;
         let found = self.find_in_leaf(leaf_pg, key)?;
-        let (Ok(i), Some((old_key, old))) = (found.pos, found.old) else {
+        if found.old.is_none() {
             return Ok(());
+        }
+        let writable = self.make_writable(&mut path, leaf_pg)?;
+        let (found, leaf_pg) = if writable == leaf_pg {
+            (found, leaf_pg)
+        } else {
+            (self.find_in_leaf(writable, key)?, writable)
+        };
+        let (Ok(i), Some((old_key, old))) = (found.pos, found.old) else {
+            return Err(bug("a key vanished from its relocated leaf"));
         };
         self.note_prior(key, Some(&old))?;
         self.free_value(&old)?;
@@ -606,6 +649,9 @@ impl<'a> Writer<'a> {
         } else {
             (self.load(left_pg)?, node)
         };
+        // Both pages are stored below (the right one unless merged away): make them fresh. The node's own
+        // page is on the writer's path (fresh already); a durable sibling gets a new page.
+        let left_pg = self.writable_child(&mut parent, li)?;
         let page_size = self.geo().page_size;
         let new_sep = match (left, right) {
             (Node::Leaf(l), Node::Leaf(r)) => {
@@ -626,6 +672,7 @@ impl<'a> Writer<'a> {
                     };
                     let l = LeafNode { cells: lc };
                     let r = LeafNode { cells: rc };
+                    let right_pg = self.writable_child(&mut parent, ri)?;
                     self.store_node(left_pg, &Node::Leaf(l))?;
                     self.store_node(right_pg, &Node::Leaf(r))?;
                     Some(sep)
@@ -645,6 +692,7 @@ impl<'a> Writer<'a> {
                     None
                 } else {
                     let (l, sep, r) = split_internal(merged)?;
+                    let right_pg = self.writable_child(&mut parent, ri)?;
                     self.store_node(left_pg, &Node::Internal(l))?;
                     self.store_node(right_pg, &Node::Internal(r))?;
                     Some(sep)

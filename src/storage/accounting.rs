@@ -18,10 +18,10 @@ pub enum WritePurpose {
     Compaction,
     /// LSM manifest edits and the `CURRENT` pointer.
     Manifest,
-    /// B-tree pages written in place by a checkpoint.
+    /// B-tree pages (and free-list pages) written by a checkpoint.
     PageWriteback,
-    /// B-tree doublewrite copies that protect against torn pages.
-    TornPage,
+    /// B-tree dirty pages the buffer pool wrote back to make room (steal).
+    PageEviction,
     /// B-tree header slots and the directory's `IDENTITY` file.
     Header,
 }
@@ -49,7 +49,7 @@ impl WritePurpose {
         WritePurpose::Compaction,
         WritePurpose::Manifest,
         WritePurpose::PageWriteback,
-        WritePurpose::TornPage,
+        WritePurpose::PageEviction,
         WritePurpose::Header,
     ];
 
@@ -83,10 +83,10 @@ pub struct WrittenBytes {
     pub compaction: u64,
     /// LSM manifest and `CURRENT`.
     pub manifest: u64,
-    /// B-tree page write-back.
+    /// B-tree pages written by checkpoints.
     pub page_writeback: u64,
-    /// B-tree doublewrite file.
-    pub torn_page: u64,
+    /// B-tree dirty pages written back on eviction.
+    pub page_eviction: u64,
     /// B-tree header slots and `IDENTITY`.
     pub header: u64,
 }
@@ -99,7 +99,7 @@ impl WrittenBytes {
             + self.compaction
             + self.manifest
             + self.page_writeback
-            + self.torn_page
+            + self.page_eviction
             + self.header
     }
 
@@ -111,7 +111,7 @@ impl WrittenBytes {
             WritePurpose::Compaction => self.compaction,
             WritePurpose::Manifest => self.manifest,
             WritePurpose::PageWriteback => self.page_writeback,
-            WritePurpose::TornPage => self.torn_page,
+            WritePurpose::PageEviction => self.page_eviction,
             WritePurpose::Header => self.header,
         }
     }
@@ -124,7 +124,7 @@ impl WrittenBytes {
             ("compaction", self.compaction),
             ("manifest", self.manifest),
             ("page_writeback", self.page_writeback),
-            ("torn_page", self.torn_page),
+            ("page_eviction", self.page_eviction),
             ("header", self.header),
         ]
     }
@@ -214,7 +214,7 @@ impl IoCounters {
                 compaction: w(WritePurpose::Compaction),
                 manifest: w(WritePurpose::Manifest),
                 page_writeback: w(WritePurpose::PageWriteback),
-                torn_page: w(WritePurpose::TornPage),
+                page_eviction: w(WritePurpose::PageEviction),
                 header: w(WritePurpose::Header),
             },
             read: ReadBytes {

@@ -439,15 +439,31 @@ pub fn check_every_crash_point<T: EngineUnderTest>(
     steps: &[Step],
     modes: &[CrashMode],
 ) -> std::result::Result<u64, String> {
+    check_crash_points(eut, seed, steps, modes, 1).map(|(checked, _)| checked)
+}
+
+/// [`check_every_crash_point`] at every `stride`-th crash point (1: every one) and after the end. Returns
+/// the number of crash images checked and the run's mutating operations.
+///
+/// # Errors
+/// The first violation.
+pub fn check_crash_points<T: EngineUnderTest>(
+    eut: &T,
+    seed: u64,
+    steps: &[Step],
+    modes: &[CrashMode],
+    stride: u64,
+) -> std::result::Result<(u64, u64), String> {
     let total = check_crash(eut, seed, steps, None, CrashMode::ProcessKill)?;
     let mut checked = 1;
     for &mode in modes {
-        for crash_at in (1..=total).map(Some).chain([None]) {
+        let points = (1..=total).filter(|c| c % stride.max(1) == 0);
+        for crash_at in points.map(Some).chain([None]) {
             check_crash(eut, seed, steps, crash_at, mode)?;
             checked += 1;
         }
     }
-    Ok(checked)
+    Ok((checked, total))
 }
 
 /// I7 over one history: [`check_recovery_crashes`] at a sample of run crash points (about sixteen, the

@@ -52,7 +52,8 @@ impl EngineUnderTest for LsmTiny {
     }
 }
 
-/// The B-tree engine with 512-byte pages, a 16-page pool and a checkpoint every 6 dirty pages.
+/// The B-tree engine with 512-byte pages, a 16-page pool (dirty pages are written back on eviction all
+/// the time) and a checkpoint every 1 KiB of WAL.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BTreeTiny;
 
@@ -60,20 +61,17 @@ impl BTreeTiny {
     /// The options this configuration opens with.
     pub fn options() -> BTreeOptions {
         BTreeOptions {
-            max_dirty_pages: 6,
+            checkpoint_wal_bytes: 1024,
             ..BTreeOptions::tiny()
         }
     }
 
-    /// The same 512-byte pages with a dirty limit (1,000 pages, all of them in the pool) above any test
-    /// workload: checkpoints run only on `flush`, at open and at close, so the WAL holds every batch
-    /// after the last `flush`.
+    /// The same 512-byte pages and pool with checkpoints only on `flush`, at open and at close (no WAL
+    /// volume triggers one), so the WAL holds every batch after the last `flush`.
     pub fn checkpoint_on_flush_options() -> BTreeOptions {
-        let tiny = BTreeOptions::tiny();
         BTreeOptions {
-            max_dirty_pages: 1000,
-            pool_bytes: 1000 * tiny.page_size,
-            ..tiny
+            checkpoint_wal_bytes: u64::MAX,
+            ..BTreeOptions::tiny()
         }
     }
 }

@@ -154,7 +154,6 @@ impl ModelEngine {
                 records_replayed: outcome.records,
                 truncated_bytes: outcome.truncated_bytes,
                 truncated_at: outcome.truncated_at,
-                pages_restored: 0,
                 orphans_removed: 0,
             },
             closed: AtomicBool::new(false),

@@ -1,5 +1,5 @@
 //! The page codec: the common page header with type, LSN and CRC, the slotted leaf and internal layouts,
-//! overflow and free pages.
+//! overflow and free-list pages.
 //!
 //! Two views of a tree page exist:
 //! - the **raw page** (`&[u8]`), read in place by the read path: [`leaf_search`], [`leaf_cell`],
@@ -14,19 +14,20 @@
 //!
 //! | offset | size | field |
 //! |---|---|---|
-//! | 0 | 1 | type: 1 leaf, 2 internal, 3 overflow, 4 free |
-//! | 1 | 1 | page format (3) |
+//! | 0 | 1 | type: 1 leaf, 2 internal, 3 overflow, 4 free list |
+//! | 1 | 1 | page format (4) |
 //! | 2 | 2 | cell count (leaf, internal); 0 otherwise |
 //! | 4 | 4 | CRC-32 over the page number (4 bytes), bytes 0..4 and bytes 8..page_size |
 //! | 8 | 8 | LSN of the batch that last changed the page |
-//! | 16 | 4 | internal: leftmost child; overflow: next overflow page; free: next free page; leaf: 0 |
-//! | 20 | 4 | overflow: data bytes in this page; otherwise 0 |
+//! | 16 | 4 | internal: leftmost child; overflow: next overflow page; free list: next free-list page; leaf: 0 |
+//! | 20 | 4 | overflow: data bytes in this page; free list: entries in this page; otherwise 0 |
 //! | 24 | 2 | leaf, internal: offset of the cell area (lowest cell) |
 //! | 26 | 6 | zero |
 //!
 //! Bytes 16..24 of a leaf and 20..24 of an internal page are reserved: a nonzero byte is `Corruption`. (Format 1
 //! kept leaf sibling links at 16 and 20; format 2 dropped them, so that a page can move to a new page
-//! number without touching its neighbours, as copy-on-write checkpoints need; format 3 added overflow keys.
+//! number without touching its neighbours, as copy-on-write checkpoints need; format 3 added overflow keys;
+//! format 4 replaced the chain through free pages by free-list pages.
 //! A database of an older format is `UnsupportedVersion` at open: `IDENTITY` and the header slots carry the
 //! version.)
 //!
@@ -93,10 +94,13 @@
 //! value is overwritten or deleted, key chains when their key is deleted (an overwrite keeps the stored key),
 //! separator chains as above.
 //!
-//! # Free pages
+//! # Free-list pages
 //!
-//! Only the header: the next free page at offset 16. The free list is a chain from the header's head with
-//! exactly the header's count of pages; allocation takes its head before growing the file.
+//! The header's free list, written by each checkpoint to pages of its own: after the page header, as many
+//! little-endian `u32` page numbers as offset 20 says (at most `(page_size − 32) / 4`), ascending across
+//! the chain; offset 16 links the next list page. The chain has exactly `⌈count / capacity⌉` pages for the
+//! header's count, and no entry is out of range, repeated or a list page. A free page itself may hold
+//! anything (an old copy of a moved page, or a torn write after a crash): only the list says it is free.
 
 use std::cmp::Ordering;
 
@@ -106,7 +110,7 @@ use crate::error::{Error, Result};
 /// Bytes of the common page header.
 pub(crate) const PAGE_HEADER_LEN: usize = 32;
 /// The page format version stored in byte 1 of every page.
-pub(crate) const PAGE_FORMAT: u8 = 3;
+pub(crate) const PAGE_FORMAT: u8 = 4;
 /// The data file's name.
 pub(crate) const DATA_FILE: &str = "data";
 
@@ -136,7 +140,7 @@ pub(crate) enum PageType {
     Internal = 2,
     /// One page of a large value's overflow chain.
     Overflow = 3,
-    /// A page on the free list.
+    /// A page of the free list: page numbers that hold no data.
     Free = 4,
 }
 
@@ -146,7 +150,7 @@ impl std::fmt::Display for PageType {
             PageType::Leaf => "leaf",
             PageType::Internal => "internal",
             PageType::Overflow => "overflow",
-            PageType::Free => "free",
+            PageType::Free => "free-list",
         })
     }
 }
@@ -200,6 +204,11 @@ impl Geometry {
     /// and a leaf at least 4 cells.
     pub fn max_inline_key(&self) -> usize {
         self.usable() / 8
+    }
+
+    /// Page numbers one free-list page lists.
+    pub fn free_list_capacity(&self) -> usize {
+        self.usable() / 4
     }
 
     /// Byte offset of page `pgno` in the data file.
@@ -380,7 +389,11 @@ pub(crate) fn check_structure(
                 return Err(geo.corrupt(pgno, "overflow data length exceeds the page"));
             }
         }
-        PageType::Free => {}
+        PageType::Free => {
+            if link_b(page) as usize > geo.free_list_capacity() {
+                return Err(geo.corrupt(pgno, "free-list count exceeds the page"));
+            }
+        }
     }
     Ok(kind)
 }
@@ -640,6 +653,29 @@ pub(crate) fn internal_child(page: &[u8], i: usize, pgno: u32, geo: &Geometry) -
     } else {
         internal_cell(page, i - 1, pgno, geo).map(|(_, c)| c)
     }
+}
+
+/// Points child `i` (0 = leftmost) of an internal page at `child` (a copy-on-write move of that child).
+///
+/// # Errors
+/// `Corruption` if out of range.
+pub(crate) fn set_internal_child(
+    page: &mut [u8],
+    i: usize,
+    child: u32,
+    pgno: u32,
+    geo: &Geometry,
+) -> Result<()> {
+    let at = if i == 0 {
+        16
+    } else {
+        slot(page, i - 1)
+            .filter(|off| internal_cell_at(page, *off).is_some())
+            .ok_or_else(|| geo.corrupt(pgno, format!("internal cell {} out of range", i - 1)))?
+            + 3
+    };
+    put_at(page, at, &child.to_le_bytes());
+    Ok(())
 }
 
 /// The child of an internal page whose subtree holds the key sought: child `i` where `i` is the number of
@@ -1000,6 +1036,15 @@ impl InternalNode {
         }
     }
 
+    /// Points child `i` (0 = leftmost) at `pgno`; `None` if out of range.
+    pub fn set_child(&mut self, i: usize, pgno: u32) -> Option<()> {
+        match i.checked_sub(1) {
+            None => self.first_child = pgno,
+            Some(j) => self.cells.get_mut(j)?.1 = pgno,
+        }
+        Some(())
+    }
+
     /// Decodes a checked internal page.
     ///
     /// # Errors
@@ -1077,11 +1122,21 @@ pub(crate) fn overflow_data(page: &[u8]) -> Option<&[u8]> {
     page.get(PAGE_HEADER_LEN..PAGE_HEADER_LEN.checked_add(link_b(page) as usize)?)
 }
 
-/// A free page followed on the free list by page `next` (0 at the end).
-pub(crate) fn encode_free(next: u32, lsn: u64, geo: &Geometry) -> Vec<u8> {
+/// A free-list page listing `entries` (at most [`Geometry::free_list_capacity`]), followed in the list by
+/// page `next` (0 at the end).
+pub(crate) fn encode_free_list(next: u32, entries: &[u32], lsn: u64, geo: &Geometry) -> Vec<u8> {
     let mut p = new_page(geo, PageType::Free, lsn);
     put_at(&mut p, 16, &next.to_le_bytes());
+    put_at(&mut p, 20, &(entries.len() as u32).to_le_bytes());
+    for (i, e) in entries.iter().enumerate() {
+        put_at(&mut p, PAGE_HEADER_LEN + 4 * i, &e.to_le_bytes());
+    }
     p
+}
+
+/// The page numbers a free-list page lists (its count is checked by [`check`]).
+pub(crate) fn free_list_entries(page: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    (0..link_b(page) as usize).map_while(move |i| u32_at(page, PAGE_HEADER_LEN + 4 * i))
 }
 
 #[cfg(test)]

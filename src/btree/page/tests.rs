@@ -239,10 +239,16 @@ fn overflow_and_free_pages() {
     assert_eq!(check(&p, 11, 3, &GEO).unwrap(), PageType::Overflow);
     assert_eq!(link_a(&p), 12);
     assert_eq!(overflow_data(&p).unwrap(), &data[..]);
-    let mut f = encode_free(5, 3, &GEO);
+    let entries: Vec<u32> = (100..100 + GEO.free_list_capacity() as u32).collect();
+    let mut f = encode_free_list(5, &entries, 3, &GEO);
     seal(&mut f, 6);
     assert_eq!(check(&f, 6, 3, &GEO).unwrap(), PageType::Free);
     assert_eq!(link_a(&f), 5);
+    assert_eq!(free_list_entries(&f).collect::<Vec<_>>(), entries);
+    // A count past the page's capacity is damage.
+    put_at(&mut f, 20, &(entries.len() as u32 + 1).to_le_bytes());
+    seal(&mut f, 6);
+    assert!(check(&f, 6, 3, &GEO).is_err());
 }
 
 #[test]

@@ -8,11 +8,10 @@ fn data_len(storage: &Storage) -> u64 {
 }
 
 #[test]
-fn deleting_half_and_reinserting_grows_the_file_by_at_most_ten_percent() {
+fn deleting_half_and_reinserting_grows_the_file_by_at_most_fifteen_percent() {
     let storage = sim(7);
     let opts = BTreeOptions {
         pool_bytes: 256 * 512,
-        max_dirty_pages: 128,
         ..BTreeOptions::tiny()
     };
     let db = open(&storage, opts);
@@ -61,8 +60,11 @@ fn deleting_half_and_reinserting_grows_the_file_by_at_most_ten_percent() {
     }
     let after = data_len(&storage);
     println!("data file {before} -> {after} bytes");
+    // Freed pages are reused, so the file grows only by the copy-on-write slack: the pages the last
+    // checkpoint interval moved (here about one batch's leaves, a tenth of the tree) stay allocated until
+    // the next header is durable.
     assert!(
-        after * 10 <= before * 11,
+        after * 100 <= before * 115,
         "the file grew from {before} to {after} bytes"
     );
     assert_eq!(all(&db).len(), n as usize);
@@ -156,7 +158,7 @@ fn a_pool_of_a_few_pages_evicts_and_still_reads_everything() {
     }
     assert!(
         db.stats().checkpoints > 10,
-        "the dirty limit ran checkpoints"
+        "4 KiB of WAL ran a checkpoint each"
     );
     assert!(db.stats().memory.buffer_pool <= 16 * 512 * 2);
     for (k, v) in &model {
@@ -327,7 +329,7 @@ fn options_are_checked_and_the_page_size_is_fixed_at_creation() {
     let data = storage
         .read_file(DATA_FILE, 1 << 20, ReadPurpose::Recovery)
         .unwrap();
-    assert!(data.len() <= 6 * 512, "{} bytes: pages of 512", data.len());
+    assert!(data.len() <= 8 * 512, "{} bytes: pages of 512", data.len());
     let default = sim(28);
     let db = open(&default, BTreeOptions::default());
     assert_eq!(db.limits().max_key_len, crate::engine::LSM_MAX_KEY_LEN);
@@ -340,7 +342,7 @@ fn larger_page_sizes_work_end_to_end() {
         let opts = BTreeOptions {
             page_size,
             pool_bytes: 8 * page_size,
-            max_dirty_pages: 6,
+            checkpoint_wal_bytes: 8192,
             background: crate::Background::Manual,
             ..BTreeOptions::default()
         };
@@ -410,7 +412,7 @@ fn open_with_bad_options_creates_no_directory() {
             ..BTreeOptions::default()
         },
         BTreeOptions {
-            max_dirty_pages: 0,
+            pool_bytes: 4096,
             ..BTreeOptions::default()
         },
         BTreeOptions {

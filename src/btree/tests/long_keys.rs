@@ -45,7 +45,6 @@ fn key_of(rng: &mut Rng) -> Vec<u8> {
 fn options() -> BTreeOptions {
     BTreeOptions {
         pool_bytes: 512 * 512,
-        max_dirty_pages: 200,
         snapshot_memory: 64 << 20,
         ..BTreeOptions::tiny()
     }

@@ -65,7 +65,7 @@ fn lsm_options() -> LsmOptions {
 
 fn btree_options() -> BTreeOptions {
     BTreeOptions {
-        max_dirty_pages: 6,
+        checkpoint_wal_bytes: 1024,
         ..BTreeOptions::tiny()
     }
 }
