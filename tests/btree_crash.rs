@@ -11,7 +11,7 @@ use rumdb::testing::Storage;
 use rumdb::testing::engine_history;
 use rumdb::testing::engines::BTreeTiny as Tiny;
 use rumdb::testing::{CrashMode, SimBackend};
-use rumdb::{Durability, Engine, WriteBatch, WriteOptions};
+use rumdb::{Durability, Engine, EngineExt, WriteBatch, WriteOptions};
 
 fn seeds(default: u64) -> Vec<u64> {
     rumdb::testing::seeds("RUMDB_BTREE_SEEDS", default)
@@ -63,7 +63,7 @@ fn check_all(db: &BTreeEngine, round: u32) {
     for i in 0..80u32 {
         assert_eq!(
             db.get(format!("key{i:03}").as_bytes()).unwrap(),
-            Some(value(i, round)),
+            Some(value(i, round).into()),
             "key{i:03}"
         );
     }
@@ -176,13 +176,13 @@ fn a_failed_fsync_poisons_and_reopen_recovers_every_acknowledged_write() {
         for i in 1..80u32 {
             assert_eq!(
                 db.get(format!("key{i:03}").as_bytes()).unwrap(),
-                Some(value(i, 1)),
+                Some(value(i, 1).into()),
                 "key{i:03} {ctx}"
             );
         }
         let k0 = db.get(b"key000").unwrap();
         assert!(
-            k0 == Some(value(0, 1)) || k0.as_deref() == Some(&b"never acknowledged"[..]),
+            k0 == Some(value(0, 1).into()) || k0.as_deref() == Some(&b"never acknowledged"[..]),
             "{ctx}"
         );
         if via_checkpoint && drops {
@@ -208,7 +208,11 @@ fn enospc_during_a_checkpoint_fails_cleanly() {
             ..Default::default()
         });
         assert!(db.flush().is_err(), "write {nth}");
-        assert_eq!(db.get(b"key005").unwrap(), Some(value(5, 1)), "write {nth}");
+        assert_eq!(
+            db.get(b"key005").unwrap(),
+            Some(value(5, 1).into()),
+            "write {nth}"
+        );
         drop(db);
         sim.set_fault_plan(rumdb::testing::FaultPlan::default());
         let image = sim.crash(CrashMode::ProcessKill);
@@ -256,7 +260,7 @@ fn concurrent_sync_writers_survive_a_power_loss() {
         for i in 0..25u32 {
             assert_eq!(
                 db.get(format!("t{t}k{i:02}").as_bytes()).unwrap(),
-                Some(value(i, t)),
+                Some(value(i, t).into()),
                 "t{t}k{i:02}"
             );
         }
@@ -298,10 +302,10 @@ fn recovery_report_counts_replayed_batches_and_a_torn_tail() {
     for i in 0..79u32 {
         assert_eq!(
             db.get(format!("key{i:03}").as_bytes()).unwrap(),
-            Some(value(i, 1))
+            Some(value(i, 1).into())
         );
     }
-    assert_eq!(db.get(b"key079").unwrap(), Some(value(79, 0)));
+    assert_eq!(db.get(b"key079").unwrap(), Some(value(79, 0).into()));
     db.verify().unwrap();
 }
 
@@ -384,7 +388,7 @@ fn a_power_loss_during_recovery_never_seals_a_damaged_tail() {
             for i in 0..20u32 {
                 assert_eq!(
                     db.get(format!("key{i:03}").as_bytes()).unwrap(),
-                    Some(value(i, 0))
+                    Some(value(i, 0).into())
                 );
             }
             images += 1;

@@ -33,7 +33,7 @@ use rumdb::testing::Storage;
 use rumdb::testing::engines::{BTreeTiny, LsmTiny};
 use rumdb::testing::{CrashMode, FaultPlan, SimBackend};
 use rumdb::{BTreeEngine, BTreeOptions};
-use rumdb::{Durability, Engine, Error, LsmOptions, WriteBatch, WriteOptions};
+use rumdb::{Durability, Engine, EngineExt, Error, LsmOptions, WriteBatch, WriteOptions};
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -407,7 +407,9 @@ fn observe(case: &str, fix: &Fixture) -> Seen {
     for k in &keys {
         match db.get(k) {
             Ok(got) => assert!(
-                allowed.iter().any(|s| s.get(k) == got.as_ref()),
+                allowed
+                    .iter()
+                    .any(|s| s.get(k).map(Vec::as_slice) == got.as_deref()),
                 "{case}: get({}) returned {got:?}, which no allowed state holds",
                 String::from_utf8_lossy(k)
             ),
@@ -435,7 +437,9 @@ fn observe(case: &str, fix: &Fixture) -> Seen {
             match item {
                 Ok((k, v)) => {
                     assert!(
-                        allowed.iter().any(|s| s.get(&k) == Some(&v)),
+                        allowed
+                            .iter()
+                            .any(|s| s.get(&k[..]).map(Vec::as_slice) == Some(&v[..])),
                         "{case}: scan returned {} = {v:?}, which no allowed state holds",
                         String::from_utf8_lossy(&k)
                     );
@@ -446,8 +450,8 @@ fn observe(case: &str, fix: &Fixture) -> Seen {
                             String::from_utf8_lossy(&k)
                         );
                     }
-                    last = Some(k.clone());
-                    got.insert(k, v);
+                    last = Some(k.to_vec());
+                    got.insert(k.to_vec(), v.to_vec());
                 }
                 Err(e) => {
                     read_errors.push(e);

@@ -25,7 +25,7 @@ use rumdb::BTreeEngine;
 use rumdb::testing::Storage;
 use rumdb::testing::engines::{BTreeTiny, LsmTiny};
 use rumdb::testing::{CrashMode, Fault, FaultPlan, OpKind, SimBackend};
-use rumdb::{Durability, Engine, Error, LsmEngine, WriteBatch, WriteOptions};
+use rumdb::{Durability, Engine, EngineExt, Error, LsmEngine, WriteBatch, WriteOptions};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -159,7 +159,7 @@ fn run_phase_with(
 fn check_acked(db: &dyn Engine, acked: &[u32], ctx: &str) {
     for &i in acked {
         match db.get(&key(i)) {
-            Ok(got) => assert_eq!(got, Some(value(i)), "{ctx}: key{i:03}"),
+            Ok(got) => assert_eq!(got, Some(value(i).into()), "{ctx}: key{i:03}"),
             Err(e) => panic!("{ctx}: reading acknowledged key{i:03}: {e}"),
         }
     }

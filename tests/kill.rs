@@ -26,7 +26,7 @@ use rumdb::BTreeEngine;
 use rumdb::testing::CRASH_POINTS;
 use rumdb::testing::Rng;
 use rumdb::testing::engines::{BTreeTiny, LsmTiny};
-use rumdb::{Durability, Engine, LsmEngine, WriteBatch, WriteOptions};
+use rumdb::{Durability, Engine, EngineExt, LsmEngine, WriteBatch, WriteOptions};
 
 const CHILD: &str = "RUMDB_KILL_CHILD";
 const ENGINE: &str = "RUMDB_KILL_ENGINE";
@@ -448,7 +448,7 @@ fn crash_points(test: &str, kind: Kind) -> u64 {
                 WriteOptions::new(Durability::Sync),
             )
             .unwrap();
-            assert_eq!(db.get(&k).unwrap(), Some(value(&k)), "{ctx}");
+            assert_eq!(db.get(&k).unwrap(), Some(value(&k).into()), "{ctx}");
             runs += 1;
         }
     }

@@ -27,6 +27,12 @@ const KINDS: [Kind; 4] = [
     Kind::BTreeTiny,
 ];
 
+/// An entry as read, as owned vectors (what the models hold).
+fn owned(item: rumdb::Result<rumdb::KvPair>) -> (Vec<u8>, Vec<u8>) {
+    let (k, v) = item.unwrap();
+    (k.to_vec(), v.to_vec())
+}
+
 fn lsm_options(kind: Kind, read_only: bool) -> LsmOptions {
     let base = match kind {
         Kind::LsmTiny => LsmOptions::tiny(),
@@ -120,14 +126,13 @@ fn fill(db: &dyn Engine, n: u32) -> BTreeMap<Vec<u8>, Vec<u8>> {
 /// Reads everything through `db` every way and checks it against `want`.
 fn read_all(db: &dyn Engine, want: &BTreeMap<Vec<u8>, Vec<u8>>) {
     for (k, v) in want {
-        assert_eq!(db.get(k).unwrap().as_ref(), Some(v));
+        assert_eq!(db.get(k).unwrap().as_deref(), Some(&v[..]));
     }
     assert_eq!(db.get(&key(7)).unwrap(), None);
-    let fwd: Vec<(Vec<u8>, Vec<u8>)> = db.range(..).unwrap().map(|r| r.unwrap()).collect();
+    let fwd: Vec<(Vec<u8>, Vec<u8>)> = db.range(..).unwrap().map(owned).collect();
     let expected: Vec<(Vec<u8>, Vec<u8>)> = want.clone().into_iter().collect();
     assert_eq!(fwd, expected);
-    let mut back: Vec<(Vec<u8>, Vec<u8>)> =
-        db.range(..).unwrap().rev().map(|r| r.unwrap()).collect();
+    let mut back: Vec<(Vec<u8>, Vec<u8>)> = db.range(..).unwrap().rev().map(owned).collect();
     back.reverse();
     assert_eq!(back, expected);
     assert_eq!(
@@ -138,7 +143,7 @@ fn read_all(db: &dyn Engine, want: &BTreeMap<Vec<u8>, Vec<u8>>) {
     let snap = db.snapshot().unwrap();
     assert_eq!(snap.range(..).unwrap().count(), want.len());
     assert_eq!(
-        snap.first().unwrap(),
+        snap.first().unwrap().map(|kv| owned(Ok(kv))),
         want.first_key_value().map(|(k, v)| (k.clone(), v.clone()))
     );
     let ks: Vec<&[u8]> = want.keys().rev().map(Vec::as_slice).collect();
@@ -146,7 +151,7 @@ fn read_all(db: &dyn Engine, want: &BTreeMap<Vec<u8>, Vec<u8>>) {
     assert!(
         got.iter()
             .zip(want.values().rev())
-            .all(|(g, v)| g.as_ref() == Some(v))
+            .all(|(g, v)| g.as_deref() == Some(&v[..]))
     );
     assert_eq!(snap.multi_get(&ks).unwrap(), got);
     drop(snap);
@@ -315,7 +320,7 @@ fn btree_replay_beyond_the_dirty_limit_is_a_clear_error() {
         },
     )
     .unwrap();
-    assert_eq!(ro.get(&key(0)).unwrap(), Some(value(0, 0)));
+    assert_eq!(ro.get(&key(0)).unwrap(), Some(value(0, 0).into()));
     drop(ro);
     assert_eq!(sim_files(&image), before);
 }

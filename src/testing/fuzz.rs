@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::batch::WriteBatch;
 use crate::btree::{BTreeEngine, BTreeOptions};
-use crate::engine::{Durability, Engine, WriteOptions};
+use crate::engine::{Durability, Engine, EngineExt, WriteOptions};
 use crate::error::{EngineKind, Error};
 use crate::identity::{self, Identity};
 use crate::lsm::edit::VersionEdit;
@@ -406,7 +406,7 @@ pub fn engines_differential(data: &[u8]) {
     while let Some((&op, rest)) = input.split_first() {
         input = rest;
         let key = [b'k', op >> 4];
-        let answers: Vec<Result<Option<Vec<u8>>, String>> = match op & 0x7 {
+        let answers: Vec<Result<Option<bytes::Bytes>, String>> = match op & 0x7 {
             0..=3 => {
                 let mut batch = WriteBatch::new();
                 let len = usize::from(op & 0x3) * 60;

@@ -81,7 +81,7 @@ fn open_and_read_all(storage: &Storage, model: &Model, what: &str) -> bool {
         }
     };
     let mut clean = true;
-    let scanned: crate::Result<Vec<_>> = db.range(..).unwrap().collect();
+    let scanned: crate::Result<Vec<_>> = db.range(..).unwrap().map(|r| r.map(owned)).collect();
     match scanned {
         Ok(v) => {
             let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -94,7 +94,11 @@ fn open_and_read_all(storage: &Storage, model: &Model, what: &str) -> bool {
     }
     for (k, v) in model {
         match db.get(k) {
-            Ok(got) => assert_eq!(got.as_ref(), Some(v), "{what}: get returned wrong data"),
+            Ok(got) => assert_eq!(
+                got.as_deref(),
+                Some(&v[..]),
+                "{what}: get returned wrong data"
+            ),
             Err(e) => {
                 assert!(e.is_corruption(), "{what}: get: {e}");
                 clean = false;

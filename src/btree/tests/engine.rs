@@ -160,7 +160,7 @@ fn a_pool_of_a_few_pages_evicts_and_still_reads_everything() {
     );
     assert!(db.stats().memory.buffer_pool <= 16 * 512 * 2);
     for (k, v) in &model {
-        assert_eq!(db.get(k).unwrap().as_ref(), Some(v));
+        assert_eq!(db.get(k).unwrap().as_deref(), Some(&v[..]));
     }
     assert_eq!(all(&db).len(), model.len());
     db.verify().unwrap();
