@@ -200,7 +200,7 @@ pub trait Engine: Send + Sync {
     /// # Examples
     ///
     /// ```
-    /// # use rumdb::{Engine, LsmEngine, LsmOptions, WriteBatch, WriteOptions};
+    /// # use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions, WriteBatch, WriteOptions};
     /// # let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
     /// let mut batch = WriteBatch::new();
@@ -315,14 +315,14 @@ pub trait Engine: Send + Sync {
     /// # Examples
     ///
     /// ```
-    /// # use rumdb::{BTreeEngine, BTreeOptions, Engine};
+    /// # use rumdb::{BTreeEngine, BTreeOptions, Engine, EngineExt};
     /// # let dir = tempfile::tempdir()?;
     /// let db = BTreeEngine::open(dir.path(), BTreeOptions::default())?;
-    /// db.put(b"k", b"old")?;
+    /// db.put("k", "old")?;
     /// let snap = db.snapshot()?;
-    /// db.put(b"k", b"new")?;
-    /// assert_eq!(snap.get(b"k")?.as_deref(), Some(&b"old"[..]));
-    /// assert_eq!(db.get(b"k")?.as_deref(), Some(&b"new"[..]));
+    /// db.put("k", "new")?;
+    /// assert_eq!(snap.get("k")?.as_deref(), Some(&b"old"[..]));
+    /// assert_eq!(db.get("k")?.as_deref(), Some(&b"new"[..]));
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     ///
@@ -339,7 +339,7 @@ pub trait Engine: Send + Sync {
     /// # Examples
     ///
     /// ```
-    /// # use rumdb::{Durability, Engine, LsmEngine, LsmOptions, WriteBatch, WriteOptions};
+    /// # use rumdb::{Durability, Engine, EngineExt, LsmEngine, LsmOptions, WriteBatch, WriteOptions};
     /// # let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
     /// let mut batch = WriteBatch::new();
@@ -370,10 +370,10 @@ pub trait Engine: Send + Sync {
     /// # Examples
     ///
     /// ```
-    /// # use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// # use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
     /// # let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"k", b"v")?;
+    /// db.put("k", "v")?;
     /// db.flush()?;
     /// assert_eq!(db.level_stats()[0].files, 1); // the memtable is now a table in L0
     /// # Ok::<(), rumdb::Error>(())
@@ -391,10 +391,10 @@ pub trait Engine: Send + Sync {
     /// # Examples
     ///
     /// ```
-    /// # use rumdb::{BTreeEngine, BTreeOptions, Engine, Error, LsmEngine, LsmOptions};
+    /// # use rumdb::{BTreeEngine, BTreeOptions, Engine, EngineExt, Error, LsmEngine, LsmOptions};
     /// # let dir = tempfile::tempdir()?;
     /// let lsm = LsmEngine::open(&dir.path().join("lsm"), LsmOptions::default())?;
-    /// lsm.put(b"k", b"v")?;
+    /// lsm.put("k", "v")?;
     /// lsm.compact()?;
     /// let btree = BTreeEngine::open(&dir.path().join("btree"), BTreeOptions::default())?;
     /// assert!(matches!(btree.compact(), Err(Error::Unsupported { .. })));
@@ -424,10 +424,10 @@ pub trait Engine: Send + Sync {
     /// # Examples
     ///
     /// ```
-    /// # use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// # use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
     /// # let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"k", b"v")?;
+    /// db.put("k", "v")?;
     /// db.flush()?;
     /// let report = db.verify()?;
     /// assert_eq!((report.files, report.entries), (1, 1));
@@ -452,14 +452,14 @@ pub trait Engine: Send + Sync {
     /// # Examples
     ///
     /// ```
-    /// # use rumdb::{Engine, Error, LsmEngine, LsmOptions};
+    /// # use rumdb::{Engine, EngineExt, Error, LsmEngine, LsmOptions};
     /// # let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"k", b"v")?;
+    /// db.put("k", "v")?;
     /// db.close()?;
-    /// assert!(matches!(db.get(b"k"), Err(Error::Closed)));
+    /// assert!(matches!(db.get("k"), Err(Error::Closed)));
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?; // the directory is free again
-    /// assert_eq!(db.get(b"k")?.as_deref(), Some(&b"v"[..]));
+    /// assert_eq!(db.get("k")?.as_deref(), Some(&b"v"[..]));
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     ///
@@ -873,9 +873,9 @@ impl Iter {
     /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
     /// let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"a", b"1")?;
-    /// let keys: Vec<Vec<u8>> = db.range(..)?.keys().collect::<rumdb::Result<_>>()?;
-    /// assert_eq!(keys, vec![b"a".to_vec()]);
+    /// db.put("a", "1")?;
+    /// let keys: Vec<rumdb::Bytes> = db.range(..)?.keys().collect::<rumdb::Result<_>>()?;
+    /// assert_eq!(keys, ["a"]);
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     pub fn keys(mut self) -> Keys {

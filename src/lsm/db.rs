@@ -98,14 +98,11 @@ pub(super) struct Shared {
 /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
 /// let dir = tempfile::tempdir()?;
 /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-/// db.put(b"apple", b"red")?;
-/// db.put(b"banana", b"yellow")?;
+/// db.put("apple", "red")?;
+/// db.put("banana", "yellow")?;
 /// db.flush()?; // the memtable becomes a table on disk
-/// let keys: Vec<Vec<u8>> = db
-///     .range(..)?
-///     .map(|kv| kv.map(|(k, _)| k))
-///     .collect::<rumdb::Result<_>>()?;
-/// assert_eq!(keys, [b"apple".to_vec(), b"banana".to_vec()]);
+/// let keys: Vec<_> = db.range(..)?.keys().collect::<rumdb::Result<_>>()?;
+/// assert_eq!(keys, ["apple", "banana"]);
 /// db.close()?;
 /// # Ok::<(), rumdb::Error>(())
 /// ```
