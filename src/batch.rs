@@ -352,7 +352,7 @@ mod tests {
         b.put(b"a", b"1")
             .delete(b"b")
             .put(b"", b"")
-            .put(&[7u8; 300], &vec![9u8; 70_000]);
+            .put([7u8; 300], vec![9u8; 70_000]);
         let enc = b.encode(41);
         let (seq, d) = WriteBatch::decode(&enc, "x", 0).unwrap();
         assert_eq!(seq, 41);
@@ -377,9 +377,7 @@ mod tests {
     #[test]
     fn every_truncation_and_bad_count_is_corruption() {
         let mut b = WriteBatch::new();
-        b.put(b"key", b"value")
-            .delete(b"gone")
-            .put(b"k2", &[1; 200]);
+        b.put(b"key", b"value").delete(b"gone").put(b"k2", [1; 200]);
         let enc = b.encode(1);
         for len in 0..enc.len() {
             let err = WriteBatch::decode(&enc[..len], "f", 3).unwrap_err();

@@ -49,7 +49,7 @@ fn loaded(sim: &SimBackend) -> BTreeEngine {
     for round in 0..2 {
         for i in 0..80u32 {
             let mut b = WriteBatch::new();
-            b.put(format!("key{i:03}").as_bytes(), &value(i, round));
+            b.put(format!("key{i:03}").as_bytes(), value(i, round));
             db.write(&b, WriteOptions::new(Durability::Flush)).unwrap();
         }
         if round == 0 {
@@ -238,7 +238,7 @@ fn concurrent_sync_writers_survive_a_power_loss() {
             s.spawn(move || {
                 for i in 0..25u32 {
                     let mut b = WriteBatch::new();
-                    b.put(format!("t{t}k{i:02}").as_bytes(), &value(i, t));
+                    b.put(format!("t{t}k{i:02}").as_bytes(), value(i, t));
                     db.write(&b, WriteOptions::new(Durability::Sync)).unwrap();
                 }
             });
@@ -347,7 +347,7 @@ fn a_power_loss_during_recovery_never_seals_a_damaged_tail() {
     let sim = SimBackend::new(21);
     let db = BTreeEngine::open_with(Storage::new(Arc::new(sim.clone())), Tiny::options()).unwrap();
     for i in 0..20u32 {
-        db.put(format!("key{i:03}").as_bytes(), &value(i, 0))
+        db.put(format!("key{i:03}").as_bytes(), value(i, 0))
             .unwrap();
     }
     db.close().unwrap();

@@ -42,7 +42,7 @@ fn check_final(db: &BTreeEngine) {
     for w in 0..WRITERS {
         for i in 0..KEYS {
             assert_eq!(
-                db.get(&key(w, i)).unwrap(),
+                db.get(key(w, i)).unwrap(),
                 Some(value(w, i, 1).into()),
                 "{w}/{i}"
             );
@@ -79,7 +79,7 @@ fn writers_and_readers_beside_background_checkpoints_then_reopen() {
                 for start in (0..KEYS).step_by(BATCH as usize) {
                     let mut b = WriteBatch::new();
                     for i in start..start + BATCH {
-                        b.put(&key(w, i), &value(w, i, round));
+                        b.put(key(w, i), value(w, i, round));
                     }
                     db.write(&b, WriteOptions::new(Durability::Flush)).unwrap();
                     acked[w as usize][round as usize].store(start + BATCH, Ordering::Release);
@@ -105,7 +105,7 @@ fn writers_and_readers_beside_background_checkpoints_then_reopen() {
                     continue;
                 }
                 let i = rng.below(n0);
-                let got = db.get(&key(w, i)).unwrap();
+                let got = db.get(key(w, i)).unwrap();
                 if i < n1 {
                     assert_eq!(got, Some(value(w, i, 1).into()), "{w}/{i} after round 1");
                 } else {
@@ -173,7 +173,7 @@ fn a_failed_background_checkpoint_poisons_and_reopen_recovers() {
     let mut acked = 0u64;
     for i in 0..200u64 {
         let r = db.write(
-            WriteBatch::new().put(&key(0, i), &value(0, i, 1)),
+            WriteBatch::new().put(key(0, i), value(0, i, 1)),
             WriteOptions::new(Durability::Flush),
         );
         match r {
@@ -196,7 +196,7 @@ fn a_failed_background_checkpoint_poisons_and_reopen_recovers() {
     assert!(acked > 8, "the checkpoint started after {acked} writes");
     for i in 0..acked {
         assert_eq!(
-            db.get(&key(0, i)).unwrap(),
+            db.get(key(0, i)).unwrap(),
             Some(value(0, i, 1).into()),
             "{i}"
         );
@@ -207,7 +207,7 @@ fn a_failed_background_checkpoint_poisons_and_reopen_recovers() {
     let db = BTreeEngine::open_with(Storage::new(Arc::new(image)), BTreeOptions::tiny()).unwrap();
     for i in 0..acked {
         assert_eq!(
-            db.get(&key(0, i)).unwrap(),
+            db.get(key(0, i)).unwrap(),
             Some(value(0, i, 1).into()),
             "{i}"
         );

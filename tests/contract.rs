@@ -81,7 +81,7 @@ pub fn batches_are_atomic_and_later_entries_win(open: Factory) {
             for round in 0..200u32 {
                 let mut b = WriteBatch::new();
                 for i in 0..10 {
-                    b.put(&key(i), &round.to_le_bytes());
+                    b.put(key(i), round.to_le_bytes());
                 }
                 db.write(&b, WriteOptions::new(Durability::Buffered))
                     .unwrap();
@@ -98,7 +98,7 @@ pub fn batches_are_atomic_and_later_entries_win(open: Factory) {
                 );
             }
             let snap = db.snapshot().unwrap();
-            let values: Vec<_> = (0..10).map(|i| snap.get(&key(i)).unwrap()).collect();
+            let values: Vec<_> = (0..10).map(|i| snap.get(key(i)).unwrap()).collect();
             assert!(
                 values.iter().all(|v| *v == values[0]),
                 "a snapshot saw part of a batch"
@@ -114,7 +114,7 @@ pub fn every_bound_both_ways(open: Factory) {
     let db = open(dir.path()).unwrap();
     let mut model = BTreeMap::new();
     for i in (0..40u32).step_by(2) {
-        db.put(&key(i), &i.to_be_bytes()).unwrap();
+        db.put(key(i), i.to_be_bytes()).unwrap();
         model.insert(key(i), i.to_be_bytes().to_vec());
     }
     let points: Vec<Vec<u8>> = [0u32, 1, 2, 17, 18, 38, 39, 45]
@@ -146,7 +146,7 @@ pub fn iterators_meet_in_the_middle(open: Factory) {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path()).unwrap();
     for i in 0..9u32 {
-        db.put(&key(i), b"v").unwrap();
+        db.put(key(i), b"v").unwrap();
     }
     for front_first in [true, false] {
         let mut it = db.range(..).unwrap();
@@ -171,16 +171,16 @@ pub fn scans_and_snapshots_read_their_moment(open: Factory) {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path()).unwrap();
     for i in 0..100u32 {
-        db.put(&key(i), b"old").unwrap();
+        db.put(key(i), b"old").unwrap();
     }
     let snap = db.snapshot().unwrap();
     let mut it = db.range(..).unwrap();
     let first = it.next().unwrap().unwrap();
     for i in 0..100u32 {
         if i % 2 == 0 {
-            db.delete(&key(i)).unwrap();
+            db.delete(key(i)).unwrap();
         } else {
-            db.put(&key(i), b"new").unwrap();
+            db.put(key(i), b"new").unwrap();
         }
     }
     db.put(b"zzz-after", b"new").unwrap();
@@ -192,12 +192,12 @@ pub fn scans_and_snapshots_read_their_moment(open: Factory) {
         "the scan reads the state when it was created"
     );
     assert!(rest.iter().all(|(_, v)| v == b"old"));
-    assert_eq!(snap.get(&key(0)).unwrap().as_deref(), Some(&b"old"[..]));
+    assert_eq!(snap.get(key(0)).unwrap().as_deref(), Some(&b"old"[..]));
     assert_eq!(snap.get(b"zzz-after").unwrap(), None);
     let snap_all = collect(snap.range(..).unwrap());
     assert_eq!(snap_all.len(), 100);
     assert!(snap_all.iter().all(|(_, v)| v == b"old"));
-    assert_eq!(db.get(&key(0)).unwrap(), None);
+    assert_eq!(db.get(key(0)).unwrap(), None);
     assert_eq!(collect(db.range(..).unwrap()).len(), 51);
     drop(snap);
 }
@@ -286,16 +286,16 @@ pub fn reopen_keeps_data_under_every_durability(open: Factory) {
     {
         let mut b = WriteBatch::new();
         for j in 0..50u32 {
-            b.put(&key(i as u32 * 100 + j), &[i as u8; 40]);
+            b.put(key(i as u32 * 100 + j), [i as u8; 40]);
         }
         db.write(&b, WriteOptions::new(*d)).unwrap();
     }
-    db.delete(&key(0)).unwrap();
+    db.delete(key(0)).unwrap();
     db.close().unwrap();
     let db = open(dir.path()).unwrap();
     assert_eq!(collect(db.range(..).unwrap()).len(), 149);
-    assert_eq!(db.get(&key(0)).unwrap(), None);
-    assert_eq!(db.get(&key(201)).unwrap().as_deref(), Some(&[2u8; 40][..]));
+    assert_eq!(db.get(key(0)).unwrap(), None);
+    assert_eq!(db.get(key(201)).unwrap().as_deref(), Some(&[2u8; 40][..]));
     // Dropping without close is a close that cannot report errors.
     db.put(b"after-reopen", b"x").unwrap();
     drop(db);
@@ -397,16 +397,16 @@ pub fn compact_compacts_or_is_unsupported(open: Factory) {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path()).unwrap();
     for i in 0..200 {
-        db.put(&key(i), b"value").unwrap();
+        db.put(key(i), b"value").unwrap();
     }
-    db.delete(&key(7)).unwrap();
+    db.delete(key(7)).unwrap();
     match (db.kind(), db.compact()) {
         (EngineKind::BTree, Err(Error::Unsupported { what })) => assert_eq!(what, "compact"),
         (EngineKind::BTree, other) => panic!("B-tree compact: expected Unsupported, got {other:?}"),
         (_, result) => result.unwrap(),
     }
     assert_eq!(collect(db.range(..).unwrap()).len(), 199);
-    assert_eq!(db.get(&key(8)).unwrap().as_deref(), Some(&b"value"[..]));
+    assert_eq!(db.get(key(8)).unwrap().as_deref(), Some(&b"value"[..]));
     db.put(b"after", b"compact").unwrap();
     db.close().unwrap();
 }
@@ -417,7 +417,7 @@ pub fn readers_run_beside_a_writer(open: Factory) {
     std::thread::scope(|s| {
         s.spawn(|| {
             for i in 0..2000u32 {
-                db.put(&key(i), &i.to_le_bytes()).unwrap();
+                db.put(key(i), i.to_le_bytes()).unwrap();
             }
         });
         for _ in 0..2 {
@@ -427,7 +427,7 @@ pub fn readers_run_beside_a_writer(open: Factory) {
                     let n = collect(db.range(..).unwrap()).len();
                     assert!(n >= last, "a later scan saw fewer keys");
                     last = n;
-                    if let Some(v) = db.get(&key(0)).unwrap() {
+                    if let Some(v) = db.get(key(0)).unwrap() {
                         assert_eq!(v, &0u32.to_le_bytes()[..]);
                     }
                 }
@@ -449,7 +449,7 @@ pub fn conveniences_through_dyn_engine(open: Factory) {
     assert_eq!(db.last().unwrap(), None);
     assert_eq!(boxed.first().unwrap(), None);
     assert_eq!(db.prefix("").unwrap().count(), 0);
-    assert_eq!(db.multi_get(&[&b"x"[..]]).unwrap(), vec![None]);
+    assert_eq!(db.multi_get([&b"x"[..]]).unwrap(), vec![None]);
     assert_eq!(db.multi_get_bytes(&[&b"x"[..]]).unwrap(), vec![None]);
     assert_eq!(db.approximate_len().unwrap(), 0);
     let big = vec![7u8; 3000];
@@ -600,7 +600,7 @@ pub fn conveniences_through_dyn_engine(open: Factory) {
     assert_eq!(snap.keys(..).unwrap().count(), keys.len());
     assert_eq!(owned_values(snap.multi_get(&ask).unwrap()), want);
     assert_eq!(
-        db.multi_get(&[&b"b"[..], b"", b"ab\x01"]).unwrap(),
+        db.multi_get([&b"b"[..], b"", b"ab\x01"]).unwrap(),
         vec![Some("changed".into()), None, Some("new".into())]
     );
     drop(snap);
@@ -620,7 +620,7 @@ pub fn approximate_len_tracks_size(open: Factory) {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path()).unwrap();
     for i in 0..2000 {
-        db.put(&key(i), &[i as u8; 20]).unwrap();
+        db.put(key(i), [i as u8; 20]).unwrap();
     }
     let n = db.approximate_len().unwrap();
     assert!((1000..=4000).contains(&n), "estimate {n} for 2000 keys");

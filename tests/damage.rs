@@ -260,11 +260,11 @@ fn write(
     for &(i, round) in ops {
         match round {
             Some(r) => {
-                batch.put(&key(i), &value(i, r));
+                batch.put(key(i), value(i, r));
                 model.insert(key(i), value(i, r));
             }
             None => {
-                batch.delete(&key(i));
+                batch.delete(key(i));
                 model.remove(&key(i));
             }
         }
@@ -749,7 +749,7 @@ fn lsm_with_sealed_segment() -> Fixture {
             let ops: Vec<_> = (b * 10..b * 10 + 10).map(|i| (i, Some(0))).collect();
             let mut batch = WriteBatch::new();
             for &(i, _) in &ops {
-                batch.put(&key(i), &value(i, 0));
+                batch.put(key(i), value(i, 0));
             }
             if db
                 .write(&batch, WriteOptions::new(Durability::Sync))

@@ -216,7 +216,7 @@ fn small_db() -> SimBackend {
     let sim = SimBackend::new(7);
     let db = Tiny.open(Storage::new(Arc::new(sim.clone()))).unwrap();
     for i in 0..300u32 {
-        db.put(format!("key{i:05}").as_bytes(), &[i as u8; 40])
+        db.put(format!("key{i:05}").as_bytes(), [i as u8; 40])
             .unwrap();
     }
     db.close().unwrap();
@@ -438,7 +438,7 @@ fn threads_writers_readers_and_background_compaction() {
                 let (db, progress) = (&db, &progress);
                 s.spawn(move || {
                     for i in 0..PER_WRITER {
-                        db.put(&key(w, i), &value(w, i)).unwrap();
+                        db.put(key(w, i), value(w, i)).unwrap();
                         progress[w as usize].store(i + 1, Ordering::Release);
                     }
                 })
@@ -455,7 +455,7 @@ fn threads_writers_readers_and_background_compaction() {
                     if p > 0 {
                         let i = (x >> 40) % p;
                         assert_eq!(
-                            db.get(&key(w, i)).unwrap(),
+                            db.get(key(w, i)).unwrap(),
                             Some(value(w, i).into()),
                             "lost {w}/{i}"
                         );
@@ -477,7 +477,7 @@ fn threads_writers_readers_and_background_compaction() {
     for w in 0..2u64 {
         for i in 0..PER_WRITER {
             assert_eq!(
-                db.get(&key(w, i)).unwrap(),
+                db.get(key(w, i)).unwrap(),
                 Some(value(w, i).into()),
                 "lost {w}/{i}"
             );
@@ -503,7 +503,7 @@ fn disjoint_flushes_are_moved_not_rewritten() {
     let storage = Storage::new(Arc::new(SimBackend::new(3)));
     let db = Tiny.open(storage).unwrap();
     for i in 0..2000u32 {
-        db.put(format!("seq{i:06}").as_bytes(), &[7u8; 60]).unwrap();
+        db.put(format!("seq{i:06}").as_bytes(), [7u8; 60]).unwrap();
     }
     let levels = db.level_stats();
     let moves: u64 = levels.iter().map(|l| l.moves).sum();
@@ -529,7 +529,7 @@ fn full_compaction_drops_tombstones_unless_a_snapshot_sees_them() {
         .map(|i| format!("key{i:05}").into_bytes())
         .collect();
     for k in &keys {
-        db.put(k, &[1u8; 50]).unwrap();
+        db.put(k, [1u8; 50]).unwrap();
     }
     db.compact().unwrap();
     let snap = db.snapshot().unwrap();

@@ -111,14 +111,14 @@ fn sim_files(sim: &SimBackend) -> BTreeMap<String, Vec<u8>> {
 fn fill(db: &dyn Engine, n: u32) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let mut want = BTreeMap::new();
     for i in 0..n {
-        db.put(&key(i), &value(i, 0)).unwrap();
+        db.put(key(i), value(i, 0)).unwrap();
         want.insert(key(i), value(i, 0));
     }
     for i in (0..n).step_by(2) {
-        db.put(&key(i), &value(i, 1)).unwrap();
+        db.put(key(i), value(i, 1)).unwrap();
         want.insert(key(i), value(i, 1));
     }
-    db.delete(&key(7)).unwrap();
+    db.delete(key(7)).unwrap();
     want.remove(&key(7));
     want
 }
@@ -128,7 +128,7 @@ fn read_all(db: &dyn Engine, want: &BTreeMap<Vec<u8>, Vec<u8>>) {
     for (k, v) in want {
         assert_eq!(db.get(k).unwrap().as_deref(), Some(&v[..]));
     }
-    assert_eq!(db.get(&key(7)).unwrap(), None);
+    assert_eq!(db.get(key(7)).unwrap(), None);
     let fwd: Vec<(Vec<u8>, Vec<u8>)> = db.range(..).unwrap().map(owned).collect();
     let expected: Vec<(Vec<u8>, Vec<u8>)> = want.clone().into_iter().collect();
     assert_eq!(fwd, expected);
@@ -248,10 +248,10 @@ fn a_crashed_writers_unflushed_writes_are_visible() {
         writer.flush().unwrap();
         // Unflushed: only in the WAL (Flush durability: handed to the OS before the call returned).
         for i in 300..305 {
-            writer.put(&key(i), &value(i, 2)).unwrap();
+            writer.put(key(i), value(i, 2)).unwrap();
             want.insert(key(i), value(i, 2));
         }
-        writer.delete(&key(3)).unwrap();
+        writer.delete(key(3)).unwrap();
         want.remove(&key(3));
         let image = sim.crash(CrashMode::ProcessKill);
         drop(writer);
@@ -294,7 +294,7 @@ fn btree_replay_beyond_the_dirty_limit_is_a_clear_error() {
     let storage = Storage::new(Arc::new(sim.clone()));
     let writer = BTreeEngine::open_with(storage, BTreeOptions::tiny()).unwrap();
     for i in 0..40 {
-        writer.put(&key(i * 97 % 4000), &value(i, 0)).unwrap();
+        writer.put(key(i * 97 % 4000), value(i, 0)).unwrap();
     }
     let image = sim.crash(CrashMode::ProcessKill);
     drop(writer);
@@ -320,7 +320,7 @@ fn btree_replay_beyond_the_dirty_limit_is_a_clear_error() {
         },
     )
     .unwrap();
-    assert_eq!(ro.get(&key(0)).unwrap(), Some(value(0, 0).into()));
+    assert_eq!(ro.get(key(0)).unwrap(), Some(value(0, 0).into()));
     drop(ro);
     assert_eq!(sim_files(&image), before);
 }

@@ -200,7 +200,7 @@ fn separators_that_overflow_split_and_merge() {
     for chunk in (0..300u32).collect::<Vec<_>>().chunks(20) {
         let mut b = WriteBatch::new();
         for &i in chunk {
-            b.put(&key(i * 7 % 300), &[i as u8; 8]);
+            b.put(key(i * 7 % 300), [i as u8; 8]);
             model.insert(key(i * 7 % 300), vec![i as u8; 8]);
         }
         db.write(&b, WriteOptions::default()).unwrap();
@@ -216,7 +216,7 @@ fn separators_that_overflow_split_and_merge() {
     assert_eq!(db.get(&shorter).unwrap(), None, "a prefix of a stored key");
     let mut b = WriteBatch::new();
     for i in (0..300u32).filter(|i| i % 50 != 0) {
-        b.delete(&key(i));
+        b.delete(key(i));
     }
     db.write(&b, WriteOptions::default()).unwrap();
     let report = db.verify().unwrap();
