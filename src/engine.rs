@@ -166,11 +166,15 @@ impl Limits {
 /// # Ok::<(), rumdb::Error>(())
 /// ```
 ///
-/// The object-safe forms of the reads that [`EngineExt`] also offers generically are named apart
-/// ([`Engine::get_bytes`], [`Engine::multi_get_bytes`]) so that a call such as `db.get("k")` has one
-/// meaning with both traits in scope, on a concrete engine, a generic `E: Engine` and `dyn Engine`
-/// alike. Reads return [`Bytes`]: the value is copied out of the engine once, and cloning it or a key
-/// only counts a reference.
+/// The object-safe forms of the reads that [`EngineExt`] offers generically are named apart
+/// ([`Engine::get_bytes`], [`Engine::multi_get_bytes`]), and `put`/`delete` exist only in `EngineExt`
+/// (they are one-entry [`Engine::write`]s), so a call such as `db.get("k")` has one meaning with both
+/// traits in scope: on a concrete engine, a generic `E: Engine` and `dyn Engine` alike. Were there an
+/// `Engine::get(&[u8])` too, a `dyn Engine` or a generic `E: Engine` would pick it before the extension
+/// trait's (so `"k"` would not compile), and a concrete engine would find the two ambiguous.
+///
+/// Reads return [`Bytes`]: the value is copied out of the engine once, and cloning it or a key only
+/// counts a reference.
 pub trait Engine: Send + Sync {
     /// Which engine this is.
     fn kind(&self) -> EngineKind;
