@@ -88,7 +88,7 @@ fn templates() -> &'static [(String, TempDir); 2] {
             for chunk in ids.chunks(1000) {
                 batch.clear();
                 for &id in chunk {
-                    batch.put(&key(id), &value(&mut rng));
+                    batch.put(key(id), value(&mut rng));
                 }
                 db.write(&batch, WriteOptions::default()).unwrap();
             }
@@ -136,23 +136,23 @@ fn side_by_side(
 fn engines(c: &mut Criterion) {
     // Appends past the loaded keys, in key order.
     side_by_side(c, "put_seq", 1, |db, rng, n| {
-        db.put(&key(2 * n + counter()), &value(rng)).unwrap()
+        db.put(key(2 * n + counter()), value(rng)).unwrap()
     });
     side_by_side(c, "put_random", 1, |db, rng, n| {
-        db.put(&key(rng.below(n) * 2), &value(rng)).unwrap()
+        db.put(key(rng.below(n) * 2), value(rng)).unwrap()
     });
     side_by_side(c, "put_random_batch100", 100, |db, rng, n| {
         let mut batch = WriteBatch::new();
         for _ in 0..100 {
-            batch.put(&key(rng.below(n) * 2), &value(rng));
+            batch.put(key(rng.below(n) * 2), value(rng));
         }
         db.write(&batch, WriteOptions::default()).unwrap()
     });
     side_by_side(c, "get_hit", 1, |db, rng, n| {
-        assert!(db.get(&key(rng.below(n) * 2)).unwrap().is_some())
+        assert!(db.get(key(rng.below(n) * 2)).unwrap().is_some())
     });
     side_by_side(c, "get_miss", 1, |db, rng, n| {
-        assert!(db.get(&key(rng.below(n) * 2 + 1)).unwrap().is_none())
+        assert!(db.get(key(rng.below(n) * 2 + 1)).unwrap().is_none())
     });
     side_by_side(c, "scan100", 100, |db, rng, n| {
         let from = key(rng.below(n) * 2);
@@ -170,9 +170,9 @@ fn engines(c: &mut Criterion) {
 fn ycsb(db: &dyn Engine, rng: &mut Rng, n: u64, update_pct: u64) {
     let k = key(rng.below(n) * 2);
     if rng.chance(update_pct, 100) {
-        db.put(&k, &value(rng)).unwrap();
+        db.put(k, value(rng)).unwrap();
     } else {
-        black_box(db.get(&k).unwrap());
+        black_box(db.get(k).unwrap());
     }
 }
 
@@ -187,7 +187,7 @@ fn components(c: &mut Criterion) {
     let mut rng = Rng::new(3);
     let mut batch = WriteBatch::new();
     for i in 0..1000u64 {
-        batch.put(&key(i * 7919 % 1_000_003), &value(&mut rng));
+        batch.put(key(i * 7919 % 1_000_003), value(&mut rng));
     }
     let mut g = c.benchmark_group("components");
     g.throughput(Throughput::Elements(1000));
@@ -204,7 +204,7 @@ fn components(c: &mut Criterion) {
     let big = Memtable::new(1);
     let mut loaded = WriteBatch::new();
     for i in 0..100_000u64 {
-        loaded.put(&key(i * 2), &value(&mut rng));
+        loaded.put(key(i * 2), value(&mut rng));
     }
     big.insert_batch(1, &loaded);
     g.throughput(Throughput::Elements(1));

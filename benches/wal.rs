@@ -17,7 +17,7 @@ fn batch() -> WriteBatch {
         let key = format!("{i:016}");
         let mut value = [0u8; 100];
         value[..8].copy_from_slice(&i.to_le_bytes());
-        b.put(key.as_bytes(), &value);
+        b.put(key.as_bytes(), value);
     }
     b
 }

@@ -31,7 +31,7 @@ fn main() -> rumdb::Result<()> {
         let sensor = (i % 16) as u32;
         let micros = 1_700_000_000_000_000 + (i / 16) * 1_000;
         let reading = format!("{{\"celsius\":{:.2}}}", 20.0 + (i % 97) as f64 / 10.0);
-        batch.put(&event_key(sensor, micros), reading.as_bytes());
+        batch.put(event_key(sensor, micros), reading.as_bytes());
         if batch.len() == 1000 {
             db.write(&batch, WriteOptions::new(Durability::Flush))?;
             batch.clear();

@@ -33,7 +33,7 @@ fn main() -> rumdb::Result<()> {
                     let mut bytes = 0;
                     for i in 0..per_thread {
                         let mut batch = WriteBatch::new();
-                        batch.put(format!("{t:04}-{i:012}").as_bytes(), &[b'v'; 100]);
+                        batch.put(format!("{t:04}-{i:012}").as_bytes(), [b'v'; 100]);
                         bytes += batch.user_bytes();
                         log.append(&batch.encode(t << 32 | i), Durability::Sync)?;
                     }

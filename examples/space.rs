@@ -139,7 +139,7 @@ fn main() -> rumdb::Result<()> {
         let start = Instant::now();
         for id in shuffled(n, 1) {
             let mut batch = WriteBatch::new();
-            batch.put(&key(id), &value(&mut rng));
+            batch.put(key(id), value(&mut rng));
             db.write(&batch, WriteOptions::sync())?;
         }
         println!(
@@ -154,7 +154,7 @@ fn main() -> rumdb::Result<()> {
             for chunk in shuffled(n, seed).chunks(1000) {
                 batch.clear();
                 for &id in chunk {
-                    batch.put(&key(id), &value(&mut rng));
+                    batch.put(key(id), value(&mut rng));
                 }
                 db.write(&batch, WriteOptions::new(Durability::Flush))?;
                 peak_engine = peak_engine.max(db.stats().memory.total());

@@ -28,7 +28,7 @@ fn fill(db: &dyn Engine, ids: &[u64], rng: &mut Rng, durability: Durability) -> 
     for chunk in ids.chunks(1000) {
         batch.clear();
         for &id in chunk {
-            batch.put(&key(id), &value(rng));
+            batch.put(key(id), value(rng));
         }
         db.write(&batch, WriteOptions::new(durability))?;
     }
@@ -103,13 +103,13 @@ fn main() -> rumdb::Result<()> {
     let start = Instant::now();
     let mut found = 0u64;
     for _ in 0..reads {
-        found += u64::from(db.get(&key(rng.below(n) * 2))?.is_some());
+        found += u64::from(db.get(key(rng.below(n) * 2))?.is_some());
     }
     report("readrandom", reads as f64 / start.elapsed().as_secs_f64());
     assert_eq!(found, reads, "every present key is found");
     let start = Instant::now();
     for _ in 0..reads {
-        found += u64::from(db.get(&key(rng.below(n) * 2 + 1))?.is_some());
+        found += u64::from(db.get(key(rng.below(n) * 2 + 1))?.is_some());
     }
     report("readmissing", reads as f64 / start.elapsed().as_secs_f64());
     assert_eq!(found, reads, "no absent key is found");

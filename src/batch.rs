@@ -32,7 +32,7 @@ const TAG_PUT: u8 = 1;
 /// ```
 /// use rumdb::{BatchOp, WriteBatch};
 /// let mut batch = WriteBatch::new();
-/// batch.put(b"k1", b"v1");
+/// batch.put("k1", "v1");
 /// batch.delete(b"k0");
 /// assert_eq!(batch.len(), 2);
 /// let ops: Vec<BatchOp> = batch.iter().collect();
@@ -103,8 +103,18 @@ impl WriteBatch {
         }
     }
 
-    /// Adds a put of `key` → `value`.
-    pub fn put(&mut self, key: &[u8], value: &[u8]) -> &mut Self {
+    /// Adds a put of `key` → `value`; both may be of any `impl AsRef<[u8]>` type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::WriteBatch;
+    /// let mut batch = WriteBatch::new();
+    /// batch.put("user:1", "ada").put(String::from("user:2"), b"grace".to_vec());
+    /// assert_eq!(batch.len(), 2);
+    /// ```
+    pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> &mut Self {
+        let (key, value) = (key.as_ref(), value.as_ref());
         self.rep.push(TAG_PUT);
         put_bytes(&mut self.rep, key);
         put_bytes(&mut self.rep, value);
@@ -113,8 +123,18 @@ impl WriteBatch {
         self
     }
 
-    /// Adds a delete of `key`.
-    pub fn delete(&mut self, key: &[u8]) -> &mut Self {
+    /// Adds a delete of `key`, of any `impl AsRef<[u8]>` type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{BatchOp, WriteBatch};
+    /// let mut batch = WriteBatch::new();
+    /// batch.delete("user:1");
+    /// assert_eq!(batch.iter().next(), Some(BatchOp::Delete { key: b"user:1" }));
+    /// ```
+    pub fn delete(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
+        let key = key.as_ref();
         self.rep.push(TAG_DELETE);
         put_bytes(&mut self.rep, key);
         self.count = self.count.saturating_add(1);
@@ -332,7 +352,7 @@ mod tests {
         b.put(b"a", b"1")
             .delete(b"b")
             .put(b"", b"")
-            .put(&[7u8; 300], &vec![9u8; 70_000]);
+            .put([7u8; 300], vec![9u8; 70_000]);
         let enc = b.encode(41);
         let (seq, d) = WriteBatch::decode(&enc, "x", 0).unwrap();
         assert_eq!(seq, 41);
@@ -357,9 +377,7 @@ mod tests {
     #[test]
     fn every_truncation_and_bad_count_is_corruption() {
         let mut b = WriteBatch::new();
-        b.put(b"key", b"value")
-            .delete(b"gone")
-            .put(b"k2", &[1; 200]);
+        b.put(b"key", b"value").delete(b"gone").put(b"k2", [1; 200]);
         let enc = b.encode(1);
         for len in 0..enc.len() {
             let err = WriteBatch::decode(&enc[..len], "f", 3).unwrap_err();

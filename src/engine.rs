@@ -1,7 +1,11 @@
 //! The one API both engines implement: [`Engine`], its iterator [`Iter`], [`Snapshot`], write options and
 //! limits.
 
-use std::ops::{Bound, RangeBounds};
+use std::ops::{
+    Bound, Range, RangeBounds, RangeFrom, RangeFull, RangeInclusive, RangeTo, RangeToInclusive,
+};
+
+use bytes::Bytes;
 
 use crate::batch::WriteBatch;
 use crate::error::{EngineKind, Error, Result};
@@ -19,8 +23,25 @@ pub enum Background {
     Manual,
 }
 
-/// A key and its value, as iterators yield them.
-pub type KvPair = (Vec<u8>, Vec<u8>);
+/// A key and its value, as iterators yield them: two [`Bytes`], each copied out of the engine once and
+/// shared from then on (cloning one counts a reference).
+///
+/// # Examples
+///
+/// ```
+/// use rumdb::{Engine, EngineExt, KvPair, LsmEngine, LsmOptions};
+/// let dir = tempfile::tempdir()?;
+/// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+/// db.put("k", "v")?;
+/// let (key, value): KvPair = db.first()?.expect("one entry");
+/// assert_eq!((key, value), ("k".into(), "v".into()));
+/// # Ok::<(), rumdb::Error>(())
+/// ```
+pub type KvPair = (Bytes, Bytes);
+
+/// A key and its value as owned vectors: what engine internals (the B-tree's leaf runs) build before
+/// handing them out as a [`KvPair`] without a copy.
+pub(crate) type OwnedKvPair = (Vec<u8>, Vec<u8>);
 
 /// How durable a write is when its call returns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -116,7 +137,8 @@ impl Limits {
     }
 }
 
-/// A key-value storage engine. Object-safe: use it as `Box<dyn Engine>` or `Arc<dyn Engine>`.
+/// A key-value storage engine. Object-safe: use it as `Box<dyn Engine>`, `Arc<dyn Engine>` or
+/// `&dyn Engine`.
 ///
 /// Readers never block each other. Every write is atomic: a reader, live or after recovery, sees all of a
 /// batch or none of it. Every scan and snapshot reads the state at the moment it was created.
@@ -124,39 +146,57 @@ impl Limits {
 /// [`LsmEngine`](crate::LsmEngine) and [`BTreeEngine`](crate::BTreeEngine) implement it; the crate
 /// documentation lists what every implementation promises across crashes.
 ///
-/// # Examples
+/// # Two traits: `Engine` and [`EngineExt`]
+///
+/// `Engine` is what an engine implements and what `dyn Engine` dispatches: every method takes plain
+/// `&[u8]` keys and [`Bound<&[u8]>`](Bound) bounds, so the trait stays object-safe. The calls you write
+/// come from [`EngineExt`], implemented for every engine, `dyn Engine` included: they take keys and
+/// values of any `impl AsRef<[u8]>` type (`&str`, `String`, `Vec<u8>`, `&[u8]`, `b"..."`, [`Bytes`]) and
+/// Rust range syntax (see [`KeyRange`]). Import both:
 ///
 /// ```
-/// use rumdb::{Engine, LsmEngine, LsmOptions};
+/// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
 /// let dir = tempfile::tempdir()?;
 /// let db: Box<dyn Engine> = Box::new(LsmEngine::open(dir.path(), LsmOptions::default())?);
-/// db.put(b"k", b"v")?;
-/// assert_eq!(db.get(b"k")?, Some(b"v".to_vec()));
+/// db.put("user:1", "ada")?;
+/// db.put(String::from("user:2"), b"grace".to_vec())?;
+/// assert_eq!(db.get("user:1")?.as_deref(), Some(&b"ada"[..]));
+/// assert_eq!(db.range("user:".."user;")?.count(), 2);
 /// db.close()?;
 /// # Ok::<(), rumdb::Error>(())
 /// ```
+///
+/// The object-safe forms of the reads that [`EngineExt`] offers generically are named apart
+/// ([`Engine::get_bytes`], [`Engine::multi_get_bytes`]), and `put`/`delete` exist only in `EngineExt`
+/// (they are one-entry [`Engine::write`]s), so a call such as `db.get("k")` has one meaning with both
+/// traits in scope: on a concrete engine, a generic `E: Engine` and `dyn Engine` alike. Were there an
+/// `Engine::get(&[u8])` too, a `dyn Engine` or a generic `E: Engine` would pick it before the extension
+/// trait's (so `"k"` would not compile), and a concrete engine would find the two ambiguous.
+///
+/// Reads return [`Bytes`]: the value is copied out of the engine once, and cloning it or a key only
+/// counts a reference.
 pub trait Engine: Send + Sync {
     /// Which engine this is.
     fn kind(&self) -> EngineKind;
 
-    /// The value of `key`, or `None`.
+    /// The value of `key`, or `None`: the object-safe form of [`EngineExt::get`], which is what to call.
     ///
     /// # Examples
     ///
     /// ```
-    /// # use rumdb::{BTreeEngine, BTreeOptions, Engine};
+    /// # use rumdb::{BTreeEngine, BTreeOptions, Engine, EngineExt};
     /// # let dir = tempfile::tempdir()?;
     /// let db = BTreeEngine::open(dir.path(), BTreeOptions::default())?;
-    /// assert_eq!(db.get(b"missing")?, None);
-    /// db.put(b"k", b"v")?;
-    /// assert_eq!(db.get(b"k")?.as_deref(), Some(&b"v"[..]));
+    /// db.put("k", "v")?;
+    /// let key: &[u8] = b"k";
+    /// assert_eq!(db.get_bytes(key)?.as_deref(), Some(&b"v"[..]));
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     ///
     /// # Errors
     /// [`Error::Corruption`] if the data read is damaged; [`Error::Io`]; [`Error::Closed`]; B-tree:
     /// [`Error::Poisoned`] after a failure that left a batch partly applied.
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    fn get_bytes(&self, key: &[u8]) -> Result<Option<Bytes>>;
 
     /// Applies `batch` atomically with the given durability. An empty batch writes nothing but still waits
     /// for its durability (a `Sync` empty batch makes every earlier write durable).
@@ -164,11 +204,11 @@ pub trait Engine: Send + Sync {
     /// # Examples
     ///
     /// ```
-    /// # use rumdb::{Engine, LsmEngine, LsmOptions, WriteBatch, WriteOptions};
+    /// # use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions, WriteBatch, WriteOptions};
     /// # let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
     /// let mut batch = WriteBatch::new();
-    /// batch.put(b"from", b"90").put(b"to", b"110").delete(b"pending");
+    /// batch.put("from", "90").put("to", "110").delete("pending");
     /// // All three or none, fsync'd before `write` returns.
     /// db.write(&batch, WriteOptions::sync())?;
     /// # Ok::<(), rumdb::Error>(())
@@ -180,71 +220,26 @@ pub trait Engine: Send + Sync {
     /// poisoned); [`Error::Closed`].
     fn write(&self, batch: &WriteBatch, options: WriteOptions) -> Result<()>;
 
-    /// Sets `key` to `value` with the default durability ([`Durability::Flush`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use rumdb::{BTreeEngine, BTreeOptions, Engine};
-    /// # let dir = tempfile::tempdir()?;
-    /// let db = BTreeEngine::open(dir.path(), BTreeOptions::default())?;
-    /// db.put(b"k", b"one")?;
-    /// db.put(b"k", b"two")?; // overwrites
-    /// assert_eq!(db.get(b"k")?.as_deref(), Some(&b"two"[..]));
-    /// # Ok::<(), rumdb::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    /// As [`Engine::write`].
-    fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        let mut batch = WriteBatch::new();
-        batch.put(key, value);
-        self.write(&batch, WriteOptions::default())
-    }
-
-    /// Removes `key` with the default durability; removing a missing key is not an error.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use rumdb::{Engine, LsmEngine, LsmOptions};
-    /// # let dir = tempfile::tempdir()?;
-    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"k", b"v")?;
-    /// db.delete(b"k")?;
-    /// db.delete(b"never-written")?;
-    /// assert_eq!(db.get(b"k")?, None);
-    /// # Ok::<(), rumdb::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    /// As [`Engine::write`].
-    fn delete(&self, key: &[u8]) -> Result<()> {
-        let mut batch = WriteBatch::new();
-        batch.delete(key);
-        self.write(&batch, WriteOptions::default())
-    }
-
     /// The entries with keys within the bounds, in key order, both ways. The iterator reads the state when
     /// `scan` was called and holds no lock between calls to `next`. [`EngineExt::range`] takes Rust
-    /// range syntax instead.
+    /// range syntax and keys of any type instead.
     ///
     /// # Examples
     ///
     /// ```
     /// use std::ops::Bound;
-    /// # use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// # use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
     /// # let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// for k in [&b"a"[..], b"b", b"c"] {
-    ///     db.put(k, b"")?;
+    /// for k in ["a", "b", "c"] {
+    ///     db.put(k, "")?;
     /// }
-    /// let newest_first: Vec<Vec<u8>> = db
+    /// let newest_first: Vec<_> = db
     ///     .scan(Bound::Excluded(b"a"), Bound::Unbounded)?
     ///     .rev()
     ///     .map(|kv| kv.map(|(k, _)| k))
     ///     .collect::<rumdb::Result<_>>()?;
-    /// assert_eq!(newest_first, [b"c".to_vec(), b"b".to_vec()]);
+    /// assert_eq!(newest_first, ["c", "b"]);
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     ///
@@ -256,8 +251,9 @@ pub trait Engine: Send + Sync {
     /// [`Snapshot`]); iterate promptly under heavy writes, or raise the limit.
     fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<Iter>;
 
-    /// The values of `keys`, in the caller's order (a key given twice gets its value twice). Every answer
-    /// is as of one moment, as if read through one snapshot.
+    /// The values of `keys`, in the caller's order (a key given twice gets its value twice): the
+    /// object-safe form of [`EngineExt::multi_get`], which is what to call. Every answer is as of one
+    /// moment, as if read through one snapshot.
     ///
     /// The default sorts and dedupes the keys, reads them through a [`Snapshot`] in key order and puts
     /// the answers back in the caller's order. The LSM reads every key at one sequence against one set of
@@ -267,21 +263,21 @@ pub trait Engine: Send + Sync {
     /// # Examples
     ///
     /// ```
-    /// use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
     /// let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"a", b"1")?;
-    /// db.put(b"c", b"3")?;
-    /// let got = db.multi_get(&[&b"c"[..], b"b", b"a"])?;
-    /// assert_eq!(got, vec![Some(b"3".to_vec()), None, Some(b"1".to_vec())]);
+    /// db.put("a", "1")?;
+    /// db.put("c", "3")?;
+    /// let got = db.multi_get_bytes(&[&b"c"[..], b"b", b"a"])?;
+    /// assert_eq!(got, [Some("3".into()), None, Some("1".into())]);
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     ///
     /// # Errors
-    /// As [`Engine::get`]; the first error met fails the whole call.
-    fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+    /// As [`Engine::get_bytes`]; the first error met fails the whole call.
+    fn multi_get_bytes(&self, keys: &[&[u8]]) -> Result<Vec<Option<Bytes>>> {
         let snap = self.snapshot()?;
-        snap.multi_get(keys)
+        snap.source.multi_get(keys)
     }
 
     /// An estimate of the number of entries, cheap to compute (it reads no data blocks or leaves beyond a
@@ -298,11 +294,11 @@ pub trait Engine: Send + Sync {
     /// # Examples
     ///
     /// ```
-    /// use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
     /// let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"a", b"1")?;
-    /// db.put(b"a", b"2")?; // an overwrite: the LSM counts both versions until compaction
+    /// db.put("a", "1")?;
+    /// db.put("a", "2")?; // an overwrite: the LSM counts both versions until compaction
     /// assert!(db.approximate_len()? >= 1);
     /// # Ok::<(), rumdb::Error>(())
     /// ```
@@ -323,14 +319,14 @@ pub trait Engine: Send + Sync {
     /// # Examples
     ///
     /// ```
-    /// # use rumdb::{BTreeEngine, BTreeOptions, Engine};
+    /// # use rumdb::{BTreeEngine, BTreeOptions, Engine, EngineExt};
     /// # let dir = tempfile::tempdir()?;
     /// let db = BTreeEngine::open(dir.path(), BTreeOptions::default())?;
-    /// db.put(b"k", b"old")?;
+    /// db.put("k", "old")?;
     /// let snap = db.snapshot()?;
-    /// db.put(b"k", b"new")?;
-    /// assert_eq!(snap.get(b"k")?.as_deref(), Some(&b"old"[..]));
-    /// assert_eq!(db.get(b"k")?.as_deref(), Some(&b"new"[..]));
+    /// db.put("k", "new")?;
+    /// assert_eq!(snap.get("k")?.as_deref(), Some(&b"old"[..]));
+    /// assert_eq!(db.get("k")?.as_deref(), Some(&b"new"[..]));
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     ///
@@ -347,7 +343,7 @@ pub trait Engine: Send + Sync {
     /// # Examples
     ///
     /// ```
-    /// # use rumdb::{Durability, Engine, LsmEngine, LsmOptions, WriteBatch, WriteOptions};
+    /// # use rumdb::{Durability, Engine, EngineExt, LsmEngine, LsmOptions, WriteBatch, WriteOptions};
     /// # let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
     /// let mut batch = WriteBatch::new();
@@ -378,10 +374,10 @@ pub trait Engine: Send + Sync {
     /// # Examples
     ///
     /// ```
-    /// # use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// # use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
     /// # let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"k", b"v")?;
+    /// db.put("k", "v")?;
     /// db.flush()?;
     /// assert_eq!(db.level_stats()[0].files, 1); // the memtable is now a table in L0
     /// # Ok::<(), rumdb::Error>(())
@@ -399,10 +395,10 @@ pub trait Engine: Send + Sync {
     /// # Examples
     ///
     /// ```
-    /// # use rumdb::{BTreeEngine, BTreeOptions, Engine, Error, LsmEngine, LsmOptions};
+    /// # use rumdb::{BTreeEngine, BTreeOptions, Engine, EngineExt, Error, LsmEngine, LsmOptions};
     /// # let dir = tempfile::tempdir()?;
     /// let lsm = LsmEngine::open(&dir.path().join("lsm"), LsmOptions::default())?;
-    /// lsm.put(b"k", b"v")?;
+    /// lsm.put("k", "v")?;
     /// lsm.compact()?;
     /// let btree = BTreeEngine::open(&dir.path().join("btree"), BTreeOptions::default())?;
     /// assert!(matches!(btree.compact(), Err(Error::Unsupported { .. })));
@@ -432,10 +428,10 @@ pub trait Engine: Send + Sync {
     /// # Examples
     ///
     /// ```
-    /// # use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// # use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
     /// # let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"k", b"v")?;
+    /// db.put("k", "v")?;
     /// db.flush()?;
     /// let report = db.verify()?;
     /// assert_eq!((report.files, report.entries), (1, 1));
@@ -460,14 +456,14 @@ pub trait Engine: Send + Sync {
     /// # Examples
     ///
     /// ```
-    /// # use rumdb::{Engine, Error, LsmEngine, LsmOptions};
+    /// # use rumdb::{Engine, EngineExt, Error, LsmEngine, LsmOptions};
     /// # let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"k", b"v")?;
+    /// db.put("k", "v")?;
     /// db.close()?;
-    /// assert!(matches!(db.get(b"k"), Err(Error::Closed)));
+    /// assert!(matches!(db.get("k"), Err(Error::Closed)));
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?; // the directory is free again
-    /// assert_eq!(db.get(b"k")?.as_deref(), Some(&b"v"[..]));
+    /// assert_eq!(db.get("k")?.as_deref(), Some(&b"v"[..]));
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     ///
@@ -476,11 +472,118 @@ pub trait Engine: Send + Sync {
     fn close(&self) -> Result<()>;
 }
 
-/// Conveniences over [`Engine`] that are not object-safe (they take generic arguments). Implemented for
-/// every engine, `dyn Engine` included, so `Box<dyn Engine>` and `&dyn Engine` have them too.
+/// The calls to write against any [`Engine`]: keys and values of any `impl AsRef<[u8]>` type, ranges in
+/// Rust syntax. Not object-safe itself (its methods are generic), but implemented for every engine,
+/// `dyn Engine` included, so `Box<dyn Engine>`, `Arc<dyn Engine>` and `&dyn Engine` have every method
+/// too. Import it beside [`Engine`] (see there why the two are apart).
+///
+/// # Examples
+///
+/// ```
+/// use rumdb::{BTreeEngine, BTreeOptions, Engine, EngineExt};
+/// let dir = tempfile::tempdir()?;
+/// let db = BTreeEngine::open(dir.path(), BTreeOptions::default())?;
+/// db.put("k", "v")?;
+/// let as_dyn: &dyn Engine = &db;
+/// assert_eq!(as_dyn.get("k")?.as_deref(), Some(&b"v"[..]));
+/// # Ok::<(), rumdb::Error>(())
+/// ```
 pub trait EngineExt: Engine {
-    /// [`Engine::scan`] over any range of keys: `..`, `a..b`, `a..=b`, `a..`, `..b`, or a pair of
-    /// [`Bound`]s.
+    /// The value of `key`, or `None`. The value is a [`Bytes`]: it derefs to `&[u8]`, compares with
+    /// byte strings and `&str`, and clones without copying.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{BTreeEngine, BTreeOptions, Engine, EngineExt};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = BTreeEngine::open(dir.path(), BTreeOptions::default())?;
+    /// assert_eq!(db.get("missing")?, None);
+    /// db.put("k", "v")?;
+    /// assert_eq!(db.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// assert_eq!(db.get(b"k".to_vec())?.unwrap(), "v");
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Engine::get_bytes`].
+    fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        self.get_bytes(key.as_ref())
+    }
+
+    /// Sets `key` to `value` with the default durability ([`Durability::Flush`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{BTreeEngine, BTreeOptions, Engine, EngineExt};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = BTreeEngine::open(dir.path(), BTreeOptions::default())?;
+    /// db.put("k", "one")?;
+    /// db.put(b"k", String::from("two"))?; // overwrites
+    /// assert_eq!(db.get("k")?.as_deref(), Some(&b"two"[..]));
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Engine::write`].
+    fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        batch.put(key, value);
+        self.write(&batch, WriteOptions::default())
+    }
+
+    /// Removes `key` with the default durability; removing a missing key is not an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put("k", "v")?;
+    /// db.delete("k")?;
+    /// db.delete("never-written")?;
+    /// assert_eq!(db.get("k")?, None);
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Engine::write`].
+    fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        batch.delete(key);
+        self.write(&batch, WriteOptions::default())
+    }
+
+    /// The values of `keys`, in the caller's order (a key given twice gets its value twice), every answer
+    /// as of one moment: see [`Engine::multi_get_bytes`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put("a", "1")?;
+    /// let got = db.multi_get(["a", "z", "a"])?;
+    /// assert_eq!(got, [Some("1".into()), None, Some("1".into())]);
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Engine::get_bytes`]; the first error met fails the whole call.
+    fn multi_get<K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Vec<Option<Bytes>>> {
+        let owned: Vec<K> = keys.into_iter().collect();
+        let refs: Vec<&[u8]> = owned.iter().map(AsRef::as_ref).collect();
+        self.multi_get_bytes(&refs)
+    }
+
+    /// [`Engine::scan`] over a range in Rust syntax, with keys of any `impl AsRef<[u8]>` type: `..`,
+    /// `a..b`, `a..=b`, `a..`, `..b`, `..=b`, or a pair of [`Bound`]s (see [`KeyRange`]).
     ///
     /// # Examples
     ///
@@ -488,21 +591,24 @@ pub trait EngineExt: Engine {
     /// use rumdb::{BTreeEngine, BTreeOptions, Engine, EngineExt};
     /// # let dir = tempfile::tempdir()?;
     /// let db = BTreeEngine::open(dir.path(), BTreeOptions::default())?;
-    /// for k in [&b"a"[..], b"b", b"c", b"d"] {
-    ///     db.put(k, b"")?;
+    /// for k in ["a", "b", "c", "d"] {
+    ///     db.put(k, "")?;
     /// }
-    /// let keys: Vec<Vec<u8>> = db
-    ///     .range(&b"b"[..]..&b"d"[..])?
+    /// let keys: Vec<_> = db
+    ///     .range("b".."d")?
     ///     .map(|kv| kv.map(|(k, _)| k))
     ///     .collect::<rumdb::Result<_>>()?;
-    /// assert_eq!(keys, [b"b".to_vec(), b"c".to_vec()]);
+    /// assert_eq!(keys, ["b", "c"]);
+    /// assert_eq!(db.range(b"c".to_vec()..)?.count(), 2);
+    /// assert_eq!(db.range(..)?.count(), 4);
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     ///
     /// # Errors
     /// As [`Engine::scan`].
-    fn range<'a, R: RangeBounds<&'a [u8]>>(&self, range: R) -> Result<Iter> {
-        self.scan(range.start_bound().cloned(), range.end_bound().cloned())
+    fn range(&self, range: impl KeyRange) -> Result<Iter> {
+        let (lower, upper) = range.key_bounds();
+        self.scan(lower, upper)
     }
 
     /// Every entry whose key starts with `prefix`, in key order (both ways). The upper bound is the prefix
@@ -516,10 +622,10 @@ pub trait EngineExt: Engine {
     /// let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
     /// for k in ["user:1", "user:2", "users", "video:1"] {
-    ///     db.put(k.as_bytes(), b"")?;
+    ///     db.put(k, "")?;
     /// }
-    /// let keys: Vec<Vec<u8>> = db.prefix("user:")?.keys().collect::<rumdb::Result<_>>()?;
-    /// assert_eq!(keys, vec![b"user:1".to_vec(), b"user:2".to_vec()]);
+    /// let keys: Vec<_> = db.prefix("user:")?.keys().collect::<rumdb::Result<_>>()?;
+    /// assert_eq!(keys, ["user:1", "user:2"]);
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     ///
@@ -535,7 +641,7 @@ pub trait EngineExt: Engine {
     }
 
     /// True if `key` has a value. It reads the value (B-tree: its overflow chain too) as
-    /// [`Engine::get`] does.
+    /// [`EngineExt::get`] does.
     ///
     /// # Examples
     ///
@@ -543,16 +649,16 @@ pub trait EngineExt: Engine {
     /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
     /// let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"k", b"v")?;
+    /// db.put("k", "v")?;
     /// assert!(db.contains_key("k")?);
     /// assert!(!db.contains_key("missing")?);
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     ///
     /// # Errors
-    /// As [`Engine::get`].
+    /// As [`Engine::get_bytes`].
     fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool> {
-        Ok(self.get(key.as_ref())?.is_some())
+        Ok(self.get_bytes(key.as_ref())?.is_some())
     }
 
     /// The entry with the smallest key, or `None` if the database is empty.
@@ -564,9 +670,9 @@ pub trait EngineExt: Engine {
     /// let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
     /// assert_eq!(db.first()?, None);
-    /// db.put(b"b", b"2")?;
-    /// db.put(b"a", b"1")?;
-    /// assert_eq!(db.first()?, Some((b"a".to_vec(), b"1".to_vec())));
+    /// db.put("b", "2")?;
+    /// db.put("a", "1")?;
+    /// assert_eq!(db.first()?, Some(("a".into(), "1".into())));
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     ///
@@ -586,9 +692,10 @@ pub trait EngineExt: Engine {
     /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
     /// let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"b", b"2")?;
-    /// db.put(b"a", b"1")?;
-    /// assert_eq!(db.last()?, Some((b"b".to_vec(), b"2".to_vec())));
+    /// db.put("b", "2")?;
+    /// db.put("a", "1")?;
+    /// let (key, value) = db.last()?.expect("not empty");
+    /// assert_eq!((&key[..], &value[..]), (&b"b"[..], &b"2"[..]));
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     ///
@@ -608,46 +715,102 @@ pub trait EngineExt: Engine {
     /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
     /// let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"a", b"1")?;
-    /// db.put(b"b", b"2")?;
-    /// let keys: Vec<Vec<u8>> = db.keys(..)?.rev().collect::<rumdb::Result<_>>()?;
-    /// assert_eq!(keys, vec![b"b".to_vec(), b"a".to_vec()]);
+    /// db.put("a", "1")?;
+    /// db.put("b", "2")?;
+    /// let keys: Vec<_> = db.keys(..)?.rev().collect::<rumdb::Result<_>>()?;
+    /// assert_eq!(keys, ["b", "a"]);
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     ///
     /// # Errors
     /// As [`Engine::scan`].
-    fn keys<'a, R: RangeBounds<&'a [u8]>>(&self, range: R) -> Result<Keys> {
+    fn keys(&self, range: impl KeyRange) -> Result<Keys> {
         Ok(self.range(range)?.keys())
-    }
-
-    /// [`Engine::multi_get`] for keys of any type.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
-    /// let dir = tempfile::tempdir()?;
-    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"a", b"1")?;
-    /// let got = db.get_many(["a", "z"])?;
-    /// assert_eq!(got, vec![Some(b"1".to_vec()), None]);
-    /// # Ok::<(), rumdb::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    /// As [`Engine::multi_get`].
-    fn get_many<K: AsRef<[u8]>>(
-        &self,
-        keys: impl IntoIterator<Item = K>,
-    ) -> Result<Vec<Option<Vec<u8>>>> {
-        let owned: Vec<K> = keys.into_iter().collect();
-        let refs: Vec<&[u8]> = owned.iter().map(AsRef::as_ref).collect();
-        self.multi_get(&refs)
     }
 }
 
 impl<E: Engine + ?Sized> EngineExt for E {}
+
+/// A range of keys in Rust syntax, as [`EngineExt::range`], [`EngineExt::keys`], [`Snapshot::range`] and
+/// [`Snapshot::keys`] take it: `..`, `a..b`, `a..=b`, `a..`, `..b`, `..=b` and `(Bound<K>, Bound<K>)`,
+/// for any key type `K: AsRef<[u8]>` (`&str`, `String`, `Vec<u8>`, `&[u8]`, `&[u8; N]`, [`Bytes`]).
+///
+/// It stands where a `R: RangeBounds<K>, K: AsRef<[u8]>` pair of parameters would, because with those
+/// `..` (a [`RangeFull`], which is `RangeBounds<K>` for every `K`) would leave `K` for the caller to
+/// spell out.
+///
+/// # Examples
+///
+/// ```
+/// use std::ops::Bound;
+/// use rumdb::KeyRange;
+/// assert_eq!(("a".."b").key_bounds(), (Bound::Included(&b"a"[..]), Bound::Excluded(&b"b"[..])));
+/// assert_eq!((..).key_bounds(), (Bound::Unbounded, Bound::Unbounded));
+/// let from = b"k".to_vec();
+/// assert_eq!((from..).key_bounds().0, Bound::Included(&b"k"[..]));
+/// ```
+pub trait KeyRange {
+    /// The lower and the upper bound, as byte strings.
+    fn key_bounds(&self) -> (Bound<&[u8]>, Bound<&[u8]>);
+}
+
+fn bound_bytes<K: AsRef<[u8]>>(b: Bound<&K>) -> Bound<&[u8]> {
+    b.map(AsRef::as_ref)
+}
+
+impl KeyRange for RangeFull {
+    fn key_bounds(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (Bound::Unbounded, Bound::Unbounded)
+    }
+}
+
+impl<K: AsRef<[u8]>> KeyRange for Range<K> {
+    fn key_bounds(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (
+            Bound::Included(self.start.as_ref()),
+            Bound::Excluded(self.end.as_ref()),
+        )
+    }
+}
+
+impl<K: AsRef<[u8]>> KeyRange for RangeInclusive<K> {
+    fn key_bounds(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (
+            bound_bytes(self.start_bound()),
+            bound_bytes(self.end_bound()),
+        )
+    }
+}
+
+impl<K: AsRef<[u8]>> KeyRange for RangeFrom<K> {
+    fn key_bounds(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (Bound::Included(self.start.as_ref()), Bound::Unbounded)
+    }
+}
+
+impl<K: AsRef<[u8]>> KeyRange for RangeTo<K> {
+    fn key_bounds(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (Bound::Unbounded, Bound::Excluded(self.end.as_ref()))
+    }
+}
+
+impl<K: AsRef<[u8]>> KeyRange for RangeToInclusive<K> {
+    fn key_bounds(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (Bound::Unbounded, Bound::Included(self.end.as_ref()))
+    }
+}
+
+impl<K: AsRef<[u8]>> KeyRange for (Bound<K>, Bound<K>) {
+    fn key_bounds(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (bound_bytes(self.0.as_ref()), bound_bytes(self.1.as_ref()))
+    }
+}
+
+impl<R: KeyRange + ?Sized> KeyRange for &R {
+    fn key_bounds(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (**self).key_bounds()
+    }
+}
 
 /// What an engine supplies to [`Iter`]: entries within the scan's bounds from either end, in order. The
 /// cursor need not know when the two ends meet; [`Iter`] stops them.
@@ -665,8 +828,9 @@ pub trait Cursor: Send {
 /// `BTreeMap::range`. After an error it yields nothing more.
 pub struct Iter {
     cursor: Box<dyn Cursor>,
-    front: Option<Vec<u8>>,
-    back: Option<Vec<u8>>,
+    /// The last key yielded from each end (shared with the yielded key, not copied).
+    front: Option<Bytes>,
+    back: Option<Bytes>,
     done: bool,
 }
 
@@ -713,9 +877,9 @@ impl Iter {
     /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
     /// let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"a", b"1")?;
-    /// let keys: Vec<Vec<u8>> = db.range(..)?.keys().collect::<rumdb::Result<_>>()?;
-    /// assert_eq!(keys, vec![b"a".to_vec()]);
+    /// db.put("a", "1")?;
+    /// let keys: Vec<rumdb::Bytes> = db.range(..)?.keys().collect::<rumdb::Result<_>>()?;
+    /// assert_eq!(keys, ["a"]);
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     pub fn keys(mut self) -> Keys {
@@ -746,13 +910,7 @@ impl Iter {
                     self.done = true;
                     return None;
                 }
-                match mine {
-                    Some(buf) => {
-                        buf.clear();
-                        buf.extend_from_slice(&k);
-                    }
-                    None => *mine = Some(k.clone()),
-                }
+                *mine = Some(k.clone());
                 Some(Ok((k, v)))
             }
         }
@@ -790,7 +948,7 @@ pub struct Keys {
 }
 
 impl Iterator for Keys {
-    type Item = Result<Vec<u8>>;
+    type Item = Result<Bytes>;
 
     fn next(&mut self) -> Option<Self::Item> {
         self.inner.next().map(|r| r.map(|(k, _)| k))
@@ -827,17 +985,18 @@ pub fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Runs `lookup` once per distinct key of `keys` in ascending key order and returns the answers in the
-/// caller's order (the engines' [`Engine::multi_get`] and [`SnapshotSource::multi_get`] share it).
+/// caller's order (the engines' [`Engine::multi_get_bytes`] and [`SnapshotSource::multi_get`] share it).
+/// A key asked twice shares one [`Bytes`].
 ///
 /// # Errors
 /// The first error `lookup` returns.
 pub(crate) fn multi_get_sorted(
     keys: &[&[u8]],
-    mut lookup: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>>,
-) -> Result<Vec<Option<Vec<u8>>>> {
+    mut lookup: impl FnMut(&[u8]) -> Result<Option<Bytes>>,
+) -> Result<Vec<Option<Bytes>>> {
     let mut order: Vec<usize> = (0..keys.len()).collect();
     order.sort_by(|&a, &b| keys.get(a).cmp(&keys.get(b)));
-    let mut out: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+    let mut out: Vec<Option<Bytes>> = vec![None; keys.len()];
     let mut prev: Option<(&[u8], usize)> = None;
     for i in order {
         let Some(&key) = keys.get(i) else { continue };
@@ -854,12 +1013,35 @@ pub(crate) fn multi_get_sorted(
 }
 
 /// What an engine supplies to [`Snapshot`]. Dropping it releases what the snapshot pins.
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use std::ops::Bound;
+/// use rumdb::{Bytes, Iter, Result, Snapshot, SnapshotSource};
+///
+/// /// A frozen map as a snapshot (scans left out).
+/// struct Frozen(BTreeMap<Vec<u8>, Bytes>);
+/// impl SnapshotSource for Frozen {
+///     fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+///         Ok(self.0.get(key).cloned())
+///     }
+///     fn scan(&self, _: Bound<&[u8]>, _: Bound<&[u8]>) -> Result<Iter> {
+///         Ok(Iter::empty())
+///     }
+/// }
+/// let snap = Snapshot::new(Box::new(Frozen(BTreeMap::from([(b"k".to_vec(), "v".into())]))));
+/// assert_eq!(snap.get("k")?.as_deref(), Some(&b"v"[..]));
+/// assert_eq!(snap.multi_get(["k", "x"])?, [Some("v".into()), None]);
+/// # Ok::<(), rumdb::Error>(())
+/// ```
 pub trait SnapshotSource: Send + Sync {
     /// The value of `key` as of the snapshot.
     ///
     /// # Errors
     /// `Corruption`, `Io`, `SnapshotTooOld`.
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>>;
     /// The entries within the bounds as of the snapshot.
     ///
     /// # Errors
@@ -870,13 +1052,14 @@ pub trait SnapshotSource: Send + Sync {
     ///
     /// # Errors
     /// `Corruption`, `Io`, `SnapshotTooOld`.
-    fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+    fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Bytes>>> {
         multi_get_sorted(keys, |k| self.get(k))
     }
 }
 
 /// A consistent read-only view of a database at one moment. Writes made after it was taken are invisible
-/// through it. Dropping it releases what it pins.
+/// through it. Dropping it releases what it pins. Its reads take keys of any `impl AsRef<[u8]>` type and
+/// ranges in Rust syntax, as [`EngineExt`]'s do.
 ///
 /// What a snapshot costs differs by engine. LSM: it pins the versions of keys overwritten after it, which
 /// compaction keeps until it is dropped (disk space, never an error). B-tree: pages are updated in
@@ -884,6 +1067,19 @@ pub trait SnapshotSource: Send + Sync {
 /// in an in-memory overlay; past [`BTreeOptions::snapshot_memory`](crate::BTreeOptions::snapshot_memory)
 /// bytes the oldest snapshots are released and their reads fail with [`Error::SnapshotTooOld`]. Keep
 /// snapshots short-lived under heavy writes.
+///
+/// # Examples
+///
+/// ```
+/// use rumdb::{BTreeEngine, BTreeOptions, Engine, EngineExt};
+/// let dir = tempfile::tempdir()?;
+/// let db = BTreeEngine::open(dir.path(), BTreeOptions::default())?;
+/// db.put("k", "old")?;
+/// let snap = db.snapshot()?;
+/// db.put("k", "new")?;
+/// assert_eq!(snap.get("k")?.as_deref(), Some(&b"old"[..]));
+/// # Ok::<(), rumdb::Error>(())
+/// ```
 pub struct Snapshot {
     source: Box<dyn SnapshotSource>,
 }
@@ -895,21 +1091,48 @@ impl std::fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
-    /// A snapshot reading through `source`.
+    /// A snapshot reading through `source` (see [`SnapshotSource`] for an example).
     pub fn new(source: Box<dyn SnapshotSource>) -> Self {
         Snapshot { source }
     }
 
     /// The value of `key` as of the snapshot.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put("k", "old")?;
+    /// let snap = db.snapshot()?;
+    /// db.put("k", "new")?;
+    /// assert_eq!(snap.get("k")?.as_deref(), Some(&b"old"[..]));
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Corruption`], [`Error::Io`]; [`Error::SnapshotTooOld`] (B-tree) if the snapshot was
     /// released to bound memory.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.source.get(key)
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        self.source.get(key.as_ref())
     }
 
     /// The entries within the bounds as of the snapshot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::ops::Bound;
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put("a", "1")?;
+    /// let snap = db.snapshot()?;
+    /// db.put("b", "2")?;
+    /// assert_eq!(snap.scan(Bound::Included(b"a"), Bound::Unbounded)?.count(), 1);
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Corruption`], [`Error::Io`]; [`Error::SnapshotTooOld`] (B-tree) if the snapshot was
@@ -918,12 +1141,27 @@ impl Snapshot {
         self.source.scan(lower, upper)
     }
 
-    /// [`Snapshot::scan`] over any range of keys.
+    /// [`Snapshot::scan`] over a range in Rust syntax, with keys of any type (see [`KeyRange`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// db.put("user:1", "ada")?;
+    /// let snap = db.snapshot()?;
+    /// db.put("user:2", "grace")?;
+    /// assert_eq!(snap.range("user:".."user;")?.count(), 1);
+    /// assert_eq!(snap.range(..)?.count(), 1);
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
     ///
     /// # Errors
     /// As [`Snapshot::scan`].
-    pub fn range<'a, R: RangeBounds<&'a [u8]>>(&self, range: R) -> Result<Iter> {
-        self.scan(range.start_bound().cloned(), range.end_bound().cloned())
+    pub fn range(&self, range: impl KeyRange) -> Result<Iter> {
+        let (lower, upper) = range.key_bounds();
+        self.scan(lower, upper)
     }
 
     /// Every entry whose key starts with `prefix`, as of the snapshot (see [`EngineExt::prefix`]).
@@ -931,12 +1169,12 @@ impl Snapshot {
     /// # Examples
     ///
     /// ```
-    /// use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
     /// let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"p:1", b"")?;
+    /// db.put("p:1", "")?;
     /// let snap = db.snapshot()?;
-    /// db.put(b"p:2", b"")?;
+    /// db.put("p:2", "")?;
     /// assert_eq!(snap.prefix("p:")?.count(), 1);
     /// # Ok::<(), rumdb::Error>(())
     /// ```
@@ -957,11 +1195,11 @@ impl Snapshot {
     /// # Examples
     ///
     /// ```
-    /// use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
     /// let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
     /// let snap = db.snapshot()?;
-    /// db.put(b"k", b"v")?;
+    /// db.put("k", "v")?;
     /// assert!(!snap.contains_key("k")?);
     /// # Ok::<(), rumdb::Error>(())
     /// ```
@@ -969,7 +1207,7 @@ impl Snapshot {
     /// # Errors
     /// As [`Snapshot::get`].
     pub fn contains_key(&self, key: impl AsRef<[u8]>) -> Result<bool> {
-        Ok(self.get(key.as_ref())?.is_some())
+        Ok(self.get(key)?.is_some())
     }
 
     /// The entry with the smallest key as of the snapshot.
@@ -977,13 +1215,13 @@ impl Snapshot {
     /// # Examples
     ///
     /// ```
-    /// use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
     /// let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"b", b"2")?;
+    /// db.put("b", "2")?;
     /// let snap = db.snapshot()?;
-    /// db.put(b"a", b"1")?;
-    /// assert_eq!(snap.first()?, Some((b"b".to_vec(), b"2".to_vec())));
+    /// db.put("a", "1")?;
+    /// assert_eq!(snap.first()?, Some(("b".into(), "2".into())));
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     ///
@@ -1000,13 +1238,13 @@ impl Snapshot {
     /// # Examples
     ///
     /// ```
-    /// use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
     /// let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"a", b"1")?;
+    /// db.put("a", "1")?;
     /// let snap = db.snapshot()?;
-    /// db.put(b"b", b"2")?;
-    /// assert_eq!(snap.last()?, Some((b"a".to_vec(), b"1".to_vec())));
+    /// db.put("b", "2")?;
+    /// assert_eq!(snap.last()?, Some(("a".into(), "1".into())));
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     ///
@@ -1023,40 +1261,46 @@ impl Snapshot {
     /// # Examples
     ///
     /// ```
-    /// use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
     /// let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"a", b"1")?;
+    /// db.put("a", "1")?;
     /// let snap = db.snapshot()?;
     /// assert_eq!(snap.keys(..)?.count(), 1);
+    /// assert_eq!(snap.keys("b"..)?.count(), 0);
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     ///
     /// # Errors
     /// As [`Snapshot::scan`].
-    pub fn keys<'a, R: RangeBounds<&'a [u8]>>(&self, range: R) -> Result<Keys> {
+    pub fn keys(&self, range: impl KeyRange) -> Result<Keys> {
         Ok(self.range(range)?.keys())
     }
 
-    /// The values of `keys` as of the snapshot, in the caller's order (see [`Engine::multi_get`]).
+    /// The values of `keys` as of the snapshot, in the caller's order (see [`EngineExt::multi_get`]).
     ///
     /// # Examples
     ///
     /// ```
-    /// use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
     /// let dir = tempfile::tempdir()?;
     /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-    /// db.put(b"a", b"1")?;
+    /// db.put("a", "1")?;
     /// let snap = db.snapshot()?;
-    /// db.put(b"a", b"2")?;
-    /// assert_eq!(snap.multi_get(&[&b"a"[..], b"a"])?, vec![Some(b"1".to_vec()), Some(b"1".to_vec())]);
+    /// db.put("a", "2")?;
+    /// assert_eq!(snap.multi_get(["a", "a"])?, [Some("1".into()), Some("1".into())]);
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     ///
     /// # Errors
     /// As [`Snapshot::get`].
-    pub fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
-        self.source.multi_get(keys)
+    pub fn multi_get<K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Vec<Option<Bytes>>> {
+        let owned: Vec<K> = keys.into_iter().collect();
+        let refs: Vec<&[u8]> = owned.iter().map(AsRef::as_ref).collect();
+        self.source.multi_get(&refs)
     }
 }
 
@@ -1097,7 +1341,7 @@ mod tests {
         Iter::new(Box::new(VecCursor {
             items: keys
                 .iter()
-                .map(|k| (k.as_bytes().to_vec(), Vec::new()))
+                .map(|k| (Bytes::copy_from_slice(k.as_bytes()), Bytes::new()))
                 .collect(),
         }))
     }
@@ -1105,10 +1349,10 @@ mod tests {
     #[test]
     fn meets_in_the_middle() {
         let mut it = iter(&["a", "b", "c", "d"]);
-        assert_eq!(it.next().unwrap().unwrap().0, b"a");
-        assert_eq!(it.next_back().unwrap().unwrap().0, b"d");
-        assert_eq!(it.next().unwrap().unwrap().0, b"b");
-        assert_eq!(it.next_back().unwrap().unwrap().0, b"c");
+        assert_eq!(it.next().unwrap().unwrap().0, "a");
+        assert_eq!(it.next_back().unwrap().unwrap().0, "d");
+        assert_eq!(it.next().unwrap().unwrap().0, "b");
+        assert_eq!(it.next_back().unwrap().unwrap().0, "c");
         assert!(it.next().is_none());
         assert!(it.next_back().is_none());
     }
@@ -1123,17 +1367,17 @@ mod tests {
         impl Cursor for Independent {
             fn next_front(&mut self) -> Option<Result<KvPair>> {
                 self.f += 1;
-                (self.f <= 3).then(|| Ok((vec![b'0' + self.f as u8], vec![])))
+                (self.f <= 3).then(|| Ok((Bytes::from(vec![b'0' + self.f as u8]), Bytes::new())))
             }
             fn next_back(&mut self) -> Option<Result<KvPair>> {
                 self.b += 1;
-                (self.b <= 3).then(|| Ok((vec![b'4' - self.b as u8], vec![])))
+                (self.b <= 3).then(|| Ok((Bytes::from(vec![b'4' - self.b as u8]), Bytes::new())))
             }
         }
         let mut it = Iter::new(Box::new(Independent { f: 0, b: 0 }));
-        assert_eq!(it.next().unwrap().unwrap().0, b"1");
-        assert_eq!(it.next_back().unwrap().unwrap().0, b"3");
-        assert_eq!(it.next().unwrap().unwrap().0, b"2");
+        assert_eq!(it.next().unwrap().unwrap().0, "1");
+        assert_eq!(it.next_back().unwrap().unwrap().0, "3");
+        assert_eq!(it.next().unwrap().unwrap().0, "2");
         assert!(
             it.next_back().is_none(),
             "2 was already yielded from the front"

@@ -55,9 +55,21 @@ pub mod testing;
 
 pub use batch::{BatchIter, BatchOp, WriteBatch};
 pub use btree::{BTreeEngine, BTreeOptions};
+/// The shared, cheaply cloned byte string that reads return (re-exported from the `bytes` crate, so
+/// callers need not depend on it). It derefs to `&[u8]` and compares with `&[u8]`, `Vec<u8>` and `&str`.
+///
+/// # Examples
+///
+/// ```
+/// use rumdb::Bytes;
+/// let b = Bytes::from(b"value".to_vec()); // takes the vector without copying it
+/// assert_eq!(b, "value");
+/// assert_eq!(&b[..2], b"va");
+/// ```
+pub use bytes::Bytes;
 pub use engine::{
-    Background, Cursor, Durability, Engine, EngineExt, Iter, Keys, KvPair, Limits, Snapshot,
-    SnapshotSource, WriteOptions, prefix_upper_bound,
+    Background, Cursor, Durability, Engine, EngineExt, Iter, KeyRange, Keys, KvPair, Limits,
+    Snapshot, SnapshotSource, WriteOptions, prefix_upper_bound,
 };
 pub use error::{EngineKind, Error, Result};
 pub use identity::CreateOptions;

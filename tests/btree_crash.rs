@@ -11,7 +11,7 @@ use rumdb::testing::Storage;
 use rumdb::testing::engine_history;
 use rumdb::testing::engines::BTreeTiny as Tiny;
 use rumdb::testing::{CrashMode, SimBackend};
-use rumdb::{Durability, Engine, WriteBatch, WriteOptions};
+use rumdb::{Durability, Engine, EngineExt, WriteBatch, WriteOptions};
 
 fn seeds(default: u64) -> Vec<u64> {
     rumdb::testing::seeds("RUMDB_BTREE_SEEDS", default)
@@ -153,7 +153,7 @@ fn loaded(sim: &SimBackend) -> BTreeEngine {
     for round in 0..2 {
         for i in 0..80u32 {
             let mut b = WriteBatch::new();
-            b.put(format!("key{i:03}").as_bytes(), &value(i, round));
+            b.put(format!("key{i:03}").as_bytes(), value(i, round));
             db.write(&b, WriteOptions::new(Durability::Flush)).unwrap();
         }
         if round == 0 {
@@ -167,7 +167,7 @@ fn check_all(db: &BTreeEngine, round: u32) {
     for i in 0..80u32 {
         assert_eq!(
             db.get(format!("key{i:03}").as_bytes()).unwrap(),
-            Some(value(i, round)),
+            Some(value(i, round).into()),
             "key{i:03}"
         );
     }
@@ -275,13 +275,13 @@ fn a_failed_fsync_poisons_and_reopen_recovers_every_acknowledged_write() {
         for i in 1..80u32 {
             assert_eq!(
                 db.get(format!("key{i:03}").as_bytes()).unwrap(),
-                Some(value(i, 1)),
+                Some(value(i, 1).into()),
                 "key{i:03} {ctx}"
             );
         }
         let k0 = db.get(b"key000").unwrap();
         assert!(
-            k0 == Some(value(0, 1)) || k0.as_deref() == Some(&b"never acknowledged"[..]),
+            k0 == Some(value(0, 1).into()) || k0.as_deref() == Some(&b"never acknowledged"[..]),
             "{ctx}"
         );
         if via_checkpoint && drops {
@@ -307,7 +307,11 @@ fn enospc_during_a_checkpoint_fails_cleanly() {
             ..Default::default()
         });
         assert!(db.flush().is_err(), "write {nth}");
-        assert_eq!(db.get(b"key005").unwrap(), Some(value(5, 1)), "write {nth}");
+        assert_eq!(
+            db.get(b"key005").unwrap(),
+            Some(value(5, 1).into()),
+            "write {nth}"
+        );
         drop(db);
         sim.set_fault_plan(rumdb::testing::FaultPlan::default());
         let image = sim.crash(CrashMode::ProcessKill);
@@ -332,7 +336,7 @@ fn concurrent_sync_writers_survive_a_power_loss() {
             s.spawn(move || {
                 for i in 0..25u32 {
                     let mut b = WriteBatch::new();
-                    b.put(format!("t{t}k{i:02}").as_bytes(), &value(i, t));
+                    b.put(format!("t{t}k{i:02}").as_bytes(), value(i, t));
                     db.write(&b, WriteOptions::new(Durability::Sync)).unwrap();
                 }
             });
@@ -354,7 +358,7 @@ fn concurrent_sync_writers_survive_a_power_loss() {
         for i in 0..25u32 {
             assert_eq!(
                 db.get(format!("t{t}k{i:02}").as_bytes()).unwrap(),
-                Some(value(i, t)),
+                Some(value(i, t).into()),
                 "t{t}k{i:02}"
             );
         }
@@ -396,10 +400,10 @@ fn recovery_report_counts_replayed_batches_and_a_torn_tail() {
     for i in 0..79u32 {
         assert_eq!(
             db.get(format!("key{i:03}").as_bytes()).unwrap(),
-            Some(value(i, 1))
+            Some(value(i, 1).into())
         );
     }
-    assert_eq!(db.get(b"key079").unwrap(), Some(value(79, 0)));
+    assert_eq!(db.get(b"key079").unwrap(), Some(value(79, 0).into()));
     db.verify().unwrap();
 }
 
@@ -441,7 +445,7 @@ fn a_power_loss_during_recovery_never_seals_a_damaged_tail() {
     let sim = SimBackend::new(21);
     let db = BTreeEngine::open_with(Storage::new(Arc::new(sim.clone())), Tiny::options()).unwrap();
     for i in 0..20u32 {
-        db.put(format!("key{i:03}").as_bytes(), &value(i, 0))
+        db.put(format!("key{i:03}").as_bytes(), value(i, 0))
             .unwrap();
     }
     db.close().unwrap();
@@ -482,7 +486,7 @@ fn a_power_loss_during_recovery_never_seals_a_damaged_tail() {
             for i in 0..20u32 {
                 assert_eq!(
                     db.get(format!("key{i:03}").as_bytes()).unwrap(),
-                    Some(value(i, 0))
+                    Some(value(i, 0).into())
                 );
             }
             images += 1;

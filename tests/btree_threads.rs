@@ -40,12 +40,16 @@ fn options() -> BTreeOptions {
 fn check_final(db: &BTreeEngine) {
     for w in 0..WRITERS {
         for i in 0..KEYS {
-            assert_eq!(db.get(&key(w, i)).unwrap(), Some(value(w, i, 1)), "{w}/{i}");
+            assert_eq!(
+                db.get(key(w, i)).unwrap(),
+                Some(value(w, i, 1).into()),
+                "{w}/{i}"
+            );
         }
     }
     let scanned: Vec<_> = db.range(..).unwrap().map(|r| r.unwrap()).collect();
     let mut expected: Vec<_> = (0..WRITERS)
-        .flat_map(|w| (0..KEYS).map(move |i| (key(w, i), value(w, i, 1))))
+        .flat_map(|w| (0..KEYS).map(move |i| (key(w, i).into(), value(w, i, 1).into())))
         .collect();
     expected.sort();
     assert_eq!(scanned.len(), expected.len());
@@ -74,7 +78,7 @@ fn writers_and_readers_beside_background_checkpoints_then_reopen() {
                 for start in (0..KEYS).step_by(BATCH as usize) {
                     let mut b = WriteBatch::new();
                     for i in start..start + BATCH {
-                        b.put(&key(w, i), &value(w, i, round));
+                        b.put(key(w, i), value(w, i, round));
                     }
                     db.write(&b, WriteOptions::new(Durability::Flush)).unwrap();
                     acked[w as usize][round as usize].store(start + BATCH, Ordering::Release);
@@ -100,12 +104,12 @@ fn writers_and_readers_beside_background_checkpoints_then_reopen() {
                     continue;
                 }
                 let i = rng.below(n0);
-                let got = db.get(&key(w, i)).unwrap();
+                let got = db.get(key(w, i)).unwrap();
                 if i < n1 {
-                    assert_eq!(got, Some(value(w, i, 1)), "{w}/{i} after round 1");
+                    assert_eq!(got, Some(value(w, i, 1).into()), "{w}/{i} after round 1");
                 } else {
                     assert!(
-                        got == Some(value(w, i, 0)) || got == Some(value(w, i, 1)),
+                        got == Some(value(w, i, 0).into()) || got == Some(value(w, i, 1).into()),
                         "{w}/{i} acknowledged in round 0, read {got:?}"
                     );
                 }
@@ -166,7 +170,7 @@ fn a_failed_background_checkpoint_poisons_and_reopen_recovers() {
     let mut acked = 0u64;
     for i in 0..200u64 {
         let r = db.write(
-            WriteBatch::new().put(&key(0, i), &value(0, i, 1)),
+            WriteBatch::new().put(key(0, i), value(0, i, 1)),
             WriteOptions::new(Durability::Flush),
         );
         match r {
@@ -188,14 +192,22 @@ fn a_failed_background_checkpoint_poisons_and_reopen_recovers() {
     ));
     assert!(acked > 8, "the checkpoint started after {acked} writes");
     for i in 0..acked {
-        assert_eq!(db.get(&key(0, i)).unwrap(), Some(value(0, i, 1)), "{i}");
+        assert_eq!(
+            db.get(key(0, i)).unwrap(),
+            Some(value(0, i, 1).into()),
+            "{i}"
+        );
     }
     drop(db);
     sim.set_fault_plan(FaultPlan::default());
     let image = sim.crash(CrashMode::ProcessKill);
     let db = BTreeEngine::open_with(Storage::new(Arc::new(image)), BTreeOptions::tiny()).unwrap();
     for i in 0..acked {
-        assert_eq!(db.get(&key(0, i)).unwrap(), Some(value(0, i, 1)), "{i}");
+        assert_eq!(
+            db.get(key(0, i)).unwrap(),
+            Some(value(0, i, 1).into()),
+            "{i}"
+        );
     }
     db.verify().unwrap();
 }

@@ -13,8 +13,16 @@ use rumdb::{Durability, Engine, EngineExt, EngineKind, Error, WriteBatch, WriteO
 
 type Factory = fn(&Path) -> rumdb::Result<Box<dyn Engine>>;
 
-fn collect(iter: impl Iterator<Item = rumdb::Result<rumdb::KvPair>>) -> Vec<rumdb::KvPair> {
-    iter.map(|r| r.unwrap()).collect()
+/// The entries as owned vectors, to compare with a model.
+fn collect(iter: impl Iterator<Item = rumdb::Result<rumdb::KvPair>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    iter.map(|r| r.unwrap())
+        .map(|(k, v)| (k.to_vec(), v.to_vec()))
+        .collect()
+}
+
+/// Values as owned vectors, to compare with a model.
+fn owned_values(values: Vec<Option<rumdb::Bytes>>) -> Vec<Option<Vec<u8>>> {
+    values.into_iter().map(|v| v.map(|v| v.to_vec())).collect()
 }
 
 fn key(i: u32) -> Vec<u8> {
@@ -73,7 +81,7 @@ pub fn batches_are_atomic_and_later_entries_win(open: Factory) {
             for round in 0..200u32 {
                 let mut b = WriteBatch::new();
                 for i in 0..10 {
-                    b.put(&key(i), &round.to_le_bytes());
+                    b.put(key(i), round.to_le_bytes());
                 }
                 db.write(&b, WriteOptions::new(Durability::Buffered))
                     .unwrap();
@@ -90,7 +98,7 @@ pub fn batches_are_atomic_and_later_entries_win(open: Factory) {
                 );
             }
             let snap = db.snapshot().unwrap();
-            let values: Vec<_> = (0..10).map(|i| snap.get(&key(i)).unwrap()).collect();
+            let values: Vec<_> = (0..10).map(|i| snap.get(key(i)).unwrap()).collect();
             assert!(
                 values.iter().all(|v| *v == values[0]),
                 "a snapshot saw part of a batch"
@@ -106,7 +114,7 @@ pub fn every_bound_both_ways(open: Factory) {
     let db = open(dir.path()).unwrap();
     let mut model = BTreeMap::new();
     for i in (0..40u32).step_by(2) {
-        db.put(&key(i), &i.to_be_bytes()).unwrap();
+        db.put(key(i), i.to_be_bytes()).unwrap();
         model.insert(key(i), i.to_be_bytes().to_vec());
     }
     let points: Vec<Vec<u8>> = [0u32, 1, 2, 17, 18, 38, 39, 45]
@@ -138,7 +146,7 @@ pub fn iterators_meet_in_the_middle(open: Factory) {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path()).unwrap();
     for i in 0..9u32 {
-        db.put(&key(i), b"v").unwrap();
+        db.put(key(i), b"v").unwrap();
     }
     for front_first in [true, false] {
         let mut it = db.range(..).unwrap();
@@ -163,16 +171,16 @@ pub fn scans_and_snapshots_read_their_moment(open: Factory) {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path()).unwrap();
     for i in 0..100u32 {
-        db.put(&key(i), b"old").unwrap();
+        db.put(key(i), b"old").unwrap();
     }
     let snap = db.snapshot().unwrap();
     let mut it = db.range(..).unwrap();
     let first = it.next().unwrap().unwrap();
     for i in 0..100u32 {
         if i % 2 == 0 {
-            db.delete(&key(i)).unwrap();
+            db.delete(key(i)).unwrap();
         } else {
-            db.put(&key(i), b"new").unwrap();
+            db.put(key(i), b"new").unwrap();
         }
     }
     db.put(b"zzz-after", b"new").unwrap();
@@ -184,12 +192,12 @@ pub fn scans_and_snapshots_read_their_moment(open: Factory) {
         "the scan reads the state when it was created"
     );
     assert!(rest.iter().all(|(_, v)| v == b"old"));
-    assert_eq!(snap.get(&key(0)).unwrap().as_deref(), Some(&b"old"[..]));
+    assert_eq!(snap.get(key(0)).unwrap().as_deref(), Some(&b"old"[..]));
     assert_eq!(snap.get(b"zzz-after").unwrap(), None);
     let snap_all = collect(snap.range(..).unwrap());
     assert_eq!(snap_all.len(), 100);
     assert!(snap_all.iter().all(|(_, v)| v == b"old"));
-    assert_eq!(db.get(&key(0)).unwrap(), None);
+    assert_eq!(db.get(key(0)).unwrap(), None);
     assert_eq!(collect(db.range(..).unwrap()).len(), 51);
     drop(snap);
 }
@@ -278,16 +286,16 @@ pub fn reopen_keeps_data_under_every_durability(open: Factory) {
     {
         let mut b = WriteBatch::new();
         for j in 0..50u32 {
-            b.put(&key(i as u32 * 100 + j), &[i as u8; 40]);
+            b.put(key(i as u32 * 100 + j), [i as u8; 40]);
         }
         db.write(&b, WriteOptions::new(*d)).unwrap();
     }
-    db.delete(&key(0)).unwrap();
+    db.delete(key(0)).unwrap();
     db.close().unwrap();
     let db = open(dir.path()).unwrap();
     assert_eq!(collect(db.range(..).unwrap()).len(), 149);
-    assert_eq!(db.get(&key(0)).unwrap(), None);
-    assert_eq!(db.get(&key(201)).unwrap().as_deref(), Some(&[2u8; 40][..]));
+    assert_eq!(db.get(key(0)).unwrap(), None);
+    assert_eq!(db.get(key(201)).unwrap().as_deref(), Some(&[2u8; 40][..]));
     // Dropping without close is a close that cannot report errors.
     db.put(b"after-reopen", b"x").unwrap();
     drop(db);
@@ -389,16 +397,16 @@ pub fn compact_compacts_or_is_unsupported(open: Factory) {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path()).unwrap();
     for i in 0..200 {
-        db.put(&key(i), b"value").unwrap();
+        db.put(key(i), b"value").unwrap();
     }
-    db.delete(&key(7)).unwrap();
+    db.delete(key(7)).unwrap();
     match (db.kind(), db.compact()) {
         (EngineKind::BTree, Err(Error::Unsupported { what })) => assert_eq!(what, "compact"),
         (EngineKind::BTree, other) => panic!("B-tree compact: expected Unsupported, got {other:?}"),
         (_, result) => result.unwrap(),
     }
     assert_eq!(collect(db.range(..).unwrap()).len(), 199);
-    assert_eq!(db.get(&key(8)).unwrap().as_deref(), Some(&b"value"[..]));
+    assert_eq!(db.get(key(8)).unwrap().as_deref(), Some(&b"value"[..]));
     db.put(b"after", b"compact").unwrap();
     db.close().unwrap();
 }
@@ -409,7 +417,7 @@ pub fn readers_run_beside_a_writer(open: Factory) {
     std::thread::scope(|s| {
         s.spawn(|| {
             for i in 0..2000u32 {
-                db.put(&key(i), &i.to_le_bytes()).unwrap();
+                db.put(key(i), i.to_le_bytes()).unwrap();
             }
         });
         for _ in 0..2 {
@@ -419,8 +427,8 @@ pub fn readers_run_beside_a_writer(open: Factory) {
                     let n = collect(db.range(..).unwrap()).len();
                     assert!(n >= last, "a later scan saw fewer keys");
                     last = n;
-                    if let Some(v) = db.get(&key(0)).unwrap() {
-                        assert_eq!(v, 0u32.to_le_bytes());
+                    if let Some(v) = db.get(key(0)).unwrap() {
+                        assert_eq!(v, &0u32.to_le_bytes()[..]);
                     }
                 }
             });
@@ -431,7 +439,8 @@ pub fn readers_run_beside_a_writer(open: Factory) {
 
 /// The conveniences, each through `&dyn Engine` and `Box<dyn Engine>`: prefix (0xFF edges and the empty
 /// prefix), contains_key, first/last, keys-only both ways (over values long enough for B-tree overflow
-/// chains), multi_get in the caller's order with duplicates and misses, get_many, approximate_len.
+/// chains), multi_get in the caller's order with duplicates and misses (object-safe and generic),
+/// approximate_len.
 pub fn conveniences_through_dyn_engine(open: Factory) {
     let dir = tempfile::tempdir().unwrap();
     let boxed: Box<dyn Engine> = open(dir.path()).unwrap();
@@ -440,7 +449,8 @@ pub fn conveniences_through_dyn_engine(open: Factory) {
     assert_eq!(db.last().unwrap(), None);
     assert_eq!(boxed.first().unwrap(), None);
     assert_eq!(db.prefix("").unwrap().count(), 0);
-    assert_eq!(db.multi_get(&[&b"x"[..]]).unwrap(), vec![None]);
+    assert_eq!(db.multi_get([&b"x"[..]]).unwrap(), vec![None]);
+    assert_eq!(db.multi_get_bytes(&[&b"x"[..]]).unwrap(), vec![None]);
     assert_eq!(db.approximate_len().unwrap(), 0);
     let big = vec![7u8; 3000];
     let keys: Vec<&[u8]> = vec![
@@ -503,7 +513,7 @@ pub fn conveniences_through_dyn_engine(open: Factory) {
             .prefix(p)
             .unwrap()
             .rev()
-            .map(|r| r.unwrap().0)
+            .map(|r| r.unwrap().0.to_vec())
             .collect();
         back.reverse();
         assert_eq!(back, want, "prefix {p:?} backwards");
@@ -513,22 +523,27 @@ pub fn conveniences_through_dyn_engine(open: Factory) {
     assert!(db.contains_key("ab").unwrap());
     assert!(db.contains_key(b"").unwrap());
     assert!(!boxed.contains_key(b"ab\x01").unwrap());
-    assert_eq!(db.first().unwrap(), Some((b"".to_vec(), big.clone())));
+    assert_eq!(db.first().unwrap(), Some(("".into(), big.clone().into())));
     assert_eq!(
         boxed.last().unwrap(),
-        Some((b"\xff\xff\x01".to_vec(), value(b"\xff\xff\x01")))
+        Some((b"\xff\xff\x01"[..].into(), value(b"\xff\xff\x01").into()))
     );
     let all: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
-    let ks: Vec<Vec<u8>> = db.keys(..).unwrap().map(|r| r.unwrap()).collect();
+    let ks: Vec<Vec<u8>> = db.keys(..).unwrap().map(|r| r.unwrap().to_vec()).collect();
     assert_eq!(ks, all);
-    let mut ks: Vec<Vec<u8>> = boxed.keys(..).unwrap().rev().map(|r| r.unwrap()).collect();
+    let mut ks: Vec<Vec<u8>> = boxed
+        .keys(..)
+        .unwrap()
+        .rev()
+        .map(|r| r.unwrap().to_vec())
+        .collect();
     ks.reverse();
     assert_eq!(ks, all);
     let ks: Vec<Vec<u8>> = db
         .scan(Bound::Excluded(&b"a"[..]), Bound::Included(&b"b"[..]))
         .unwrap()
         .keys()
-        .map(|r| r.unwrap())
+        .map(|r| r.unwrap().to_vec())
         .collect();
     assert_eq!(
         ks,
@@ -544,14 +559,19 @@ pub fn conveniences_through_dyn_engine(open: Factory) {
         .iter()
         .map(|k| keys.contains(k).then(|| value(k)))
         .collect();
-    assert_eq!(db.multi_get(&ask).unwrap(), want);
-    assert_eq!(boxed.multi_get(&ask).unwrap(), want);
-    assert_eq!(db.get_many(ask.iter().map(|k| k.to_vec())).unwrap(), want);
+    assert_eq!(owned_values(db.multi_get(&ask).unwrap()), want);
+    assert_eq!(owned_values(db.multi_get_bytes(&ask).unwrap()), want);
+    assert_eq!(owned_values(boxed.multi_get(&ask).unwrap()), want);
     assert_eq!(
-        boxed.get_many(["b", "zz"]).unwrap(),
+        owned_values(db.multi_get(ask.iter().map(|k| k.to_vec())).unwrap()),
+        want
+    );
+    assert_eq!(
+        owned_values(boxed.multi_get(["b", "zz"]).unwrap()),
         vec![Some(value(b"b")), None]
     );
-    assert_eq!(db.multi_get(&[]).unwrap(), Vec::<Option<Vec<u8>>>::new());
+    assert_eq!(db.multi_get_bytes(&[]).unwrap(), Vec::new());
+    assert_eq!(db.multi_get(Vec::<&str>::new()).unwrap(), Vec::new());
     let n = db.approximate_len().unwrap();
     assert!(n >= 1 && n <= 4 * keys.len() as u64, "approximate_len {n}");
     assert!(boxed.approximate_len().unwrap() >= 1);
@@ -562,9 +582,9 @@ pub fn conveniences_through_dyn_engine(open: Factory) {
     db.delete(b"\xff\xff\x01").unwrap();
     db.put(b"ab\x01", b"new").unwrap();
     db.put(b"b", b"changed").unwrap();
-    assert_eq!(snap.first().unwrap(), Some((b"".to_vec(), big.clone())));
+    assert_eq!(snap.first().unwrap(), Some(("".into(), big.clone().into())));
     assert_eq!(snap.last().unwrap().unwrap().0, b"\xff\xff\x01".to_vec());
-    assert_eq!(db.first().unwrap().unwrap().0, b"a".to_vec());
+    assert_eq!(db.first().unwrap().unwrap().0, "a");
     assert_eq!(db.last().unwrap().unwrap().0, b"\xff\xff".to_vec());
     assert!(!snap.contains_key("ab\x01").unwrap());
     assert!(db.contains_key("ab\x01").unwrap());
@@ -578,10 +598,10 @@ pub fn conveniences_through_dyn_engine(open: Factory) {
     );
     assert_eq!(db.prefix("ab").unwrap().count(), 5);
     assert_eq!(snap.keys(..).unwrap().count(), keys.len());
-    assert_eq!(snap.multi_get(&ask).unwrap(), want);
+    assert_eq!(owned_values(snap.multi_get(&ask).unwrap()), want);
     assert_eq!(
-        db.multi_get(&[&b"b"[..], b"", b"ab\x01"]).unwrap(),
-        vec![Some(b"changed".to_vec()), None, Some(b"new".to_vec())]
+        db.multi_get([&b"b"[..], b"", b"ab\x01"]).unwrap(),
+        vec![Some("changed".into()), None, Some("new".into())]
     );
     drop(snap);
     // The estimate survives a reopen (tables / checkpointed pages).
@@ -591,7 +611,7 @@ pub fn conveniences_through_dyn_engine(open: Factory) {
     drop(boxed);
     let again = open(dir.path()).unwrap();
     assert!(again.approximate_len().unwrap() >= 1);
-    assert_eq!(again.first().unwrap().unwrap().0, b"a".to_vec());
+    assert_eq!(again.first().unwrap().unwrap().0, "a");
     again.close().unwrap();
 }
 
@@ -600,7 +620,7 @@ pub fn approximate_len_tracks_size(open: Factory) {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path()).unwrap();
     for i in 0..2000 {
-        db.put(&key(i), &[i as u8; 20]).unwrap();
+        db.put(key(i), [i as u8; 20]).unwrap();
     }
     let n = db.approximate_len().unwrap();
     assert!((1000..=4000).contains(&n), "estimate {n} for 2000 keys");
@@ -615,7 +635,7 @@ pub fn approximate_len_tracks_size(open: Factory) {
     let got = db.multi_get(&refs).unwrap();
     for (k, v) in many.iter().zip(got) {
         let i: u32 = std::str::from_utf8(&k[3..]).unwrap().parse().unwrap();
-        assert_eq!(v, Some(vec![i as u8; 20]));
+        assert_eq!(v.as_deref(), Some(&[i as u8; 20][..]));
     }
     db.close().unwrap();
 }

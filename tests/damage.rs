@@ -33,7 +33,7 @@ use rumdb::testing::Storage;
 use rumdb::testing::engines::{BTreeTiny, LsmTiny};
 use rumdb::testing::{CrashMode, FaultPlan, SimBackend};
 use rumdb::{BTreeEngine, BTreeOptions};
-use rumdb::{Durability, Engine, Error, LsmOptions, WriteBatch, WriteOptions};
+use rumdb::{Durability, Engine, EngineExt, Error, LsmOptions, WriteBatch, WriteOptions};
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -260,11 +260,11 @@ fn write(
     for &(i, round) in ops {
         match round {
             Some(r) => {
-                batch.put(&key(i), &value(i, r));
+                batch.put(key(i), value(i, r));
                 model.insert(key(i), value(i, r));
             }
             None => {
-                batch.delete(&key(i));
+                batch.delete(key(i));
                 model.remove(&key(i));
             }
         }
@@ -407,7 +407,9 @@ fn observe(case: &str, fix: &Fixture) -> Seen {
     for k in &keys {
         match db.get(k) {
             Ok(got) => assert!(
-                allowed.iter().any(|s| s.get(k) == got.as_ref()),
+                allowed
+                    .iter()
+                    .any(|s| s.get(k).map(Vec::as_slice) == got.as_deref()),
                 "{case}: get({}) returned {got:?}, which no allowed state holds",
                 String::from_utf8_lossy(k)
             ),
@@ -435,7 +437,9 @@ fn observe(case: &str, fix: &Fixture) -> Seen {
             match item {
                 Ok((k, v)) => {
                     assert!(
-                        allowed.iter().any(|s| s.get(&k) == Some(&v)),
+                        allowed
+                            .iter()
+                            .any(|s| s.get(&k[..]).map(Vec::as_slice) == Some(&v[..])),
                         "{case}: scan returned {} = {v:?}, which no allowed state holds",
                         String::from_utf8_lossy(&k)
                     );
@@ -446,8 +450,8 @@ fn observe(case: &str, fix: &Fixture) -> Seen {
                             String::from_utf8_lossy(&k)
                         );
                     }
-                    last = Some(k.clone());
-                    got.insert(k, v);
+                    last = Some(k.to_vec());
+                    got.insert(k.to_vec(), v.to_vec());
                 }
                 Err(e) => {
                     read_errors.push(e);
@@ -784,7 +788,7 @@ fn lsm_with_sealed_segment() -> Fixture {
             let ops: Vec<_> = (b * 10..b * 10 + 10).map(|i| (i, Some(0))).collect();
             let mut batch = WriteBatch::new();
             for &(i, _) in &ops {
-                batch.put(&key(i), &value(i, 0));
+                batch.put(key(i), value(i, 0));
             }
             if db
                 .write(&batch, WriteOptions::new(Durability::Sync))

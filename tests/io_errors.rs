@@ -25,7 +25,7 @@ use rumdb::BTreeEngine;
 use rumdb::testing::Storage;
 use rumdb::testing::engines::{BTreeTiny, LsmTiny};
 use rumdb::testing::{CrashMode, Fault, FaultPlan, OpKind, SimBackend};
-use rumdb::{Durability, Engine, Error, LsmEngine, WriteBatch, WriteOptions};
+use rumdb::{Durability, Engine, EngineExt, Error, LsmEngine, WriteBatch, WriteOptions};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -76,7 +76,7 @@ fn prepare(kind: Kind, phase: Phase) -> (SimBackend, Option<Box<dyn Engine>>, Ve
     let mut acked = Vec::new();
     let mut write = |db: &dyn Engine, i: u32, durability| {
         db.write(
-            WriteBatch::new().put(&key(i), &value(i)),
+            WriteBatch::new().put(key(i), value(i)),
             WriteOptions::new(durability),
         )
         .unwrap();
@@ -158,8 +158,8 @@ fn run_phase_with(
 
 fn check_acked(db: &dyn Engine, acked: &[u32], ctx: &str) {
     for &i in acked {
-        match db.get(&key(i)) {
-            Ok(got) => assert_eq!(got, Some(value(i)), "{ctx}: key{i:03}"),
+        match db.get(key(i)) {
+            Ok(got) => assert_eq!(got, Some(value(i).into()), "{ctx}: key{i:03}"),
             Err(e) => panic!("{ctx}: reading acknowledged key{i:03}: {e}"),
         }
     }
@@ -445,7 +445,7 @@ fn run_hiccup(kind: Kind, phase: Phase, hiccup: Hiccup, nth: Option<u64>, ctx: &
         }),
         (Phase::Write, Some(db)) => {
             let r = db.write(
-                WriteBatch::new().put(&key(900), &value(900)),
+                WriteBatch::new().put(key(900), value(900)),
                 WriteOptions::new(Durability::Sync),
             );
             acked.push(900);

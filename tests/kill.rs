@@ -26,7 +26,7 @@ use rumdb::BTreeEngine;
 use rumdb::testing::CRASH_POINTS;
 use rumdb::testing::Rng;
 use rumdb::testing::engines::{BTreeTiny, LsmTiny};
-use rumdb::{Durability, Engine, LsmEngine, WriteBatch, WriteOptions};
+use rumdb::{Durability, Engine, EngineExt, LsmEngine, WriteBatch, WriteOptions};
 
 const CHILD: &str = "RUMDB_KILL_CHILD";
 const ENGINE: &str = "RUMDB_KILL_ENGINE";
@@ -132,7 +132,7 @@ fn writer(dir: &str) {
         let mut batch = WriteBatch::new();
         for j in 0..batch_len(n) {
             let k = key(keys, n, j);
-            batch.put(&k, &value(&k));
+            batch.put(&k, value(&k));
         }
         db.write(&batch, WriteOptions::new(durability)).unwrap();
         writeln!(out, "ack {n}").unwrap();
@@ -256,7 +256,7 @@ impl Expect {
             let found = (0..batch_len(*n)).any(|j| {
                 [Keys::Hashed, Keys::Sequential]
                     .iter()
-                    .any(|&keys| db.get(&key(keys, *n, j)).unwrap().is_some())
+                    .any(|&keys| db.get(key(keys, *n, j)).unwrap().is_some())
             });
             assert!(found, "{ctx}: get misses batch {n}");
         }
@@ -444,11 +444,11 @@ fn crash_points(test: &str, kind: Kind) -> u64 {
             let db = kind.open(dir.path()).unwrap();
             let k = key(Keys::Hashed, limit, 0);
             db.write(
-                WriteBatch::new().put(&k, &value(&k)),
+                WriteBatch::new().put(&k, value(&k)),
                 WriteOptions::new(Durability::Sync),
             )
             .unwrap();
-            assert_eq!(db.get(&k).unwrap(), Some(value(&k)), "{ctx}");
+            assert_eq!(db.get(&k).unwrap(), Some(value(&k).into()), "{ctx}");
             runs += 1;
         }
     }

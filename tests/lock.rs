@@ -7,7 +7,9 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use rumdb::{Durability, Engine, Error, LsmEngine, LsmOptions, WriteBatch, WriteOptions};
+use rumdb::{
+    Durability, Engine, EngineExt, Error, LsmEngine, LsmOptions, WriteBatch, WriteOptions,
+};
 
 const HOLDER: &str = "RUMDB_LOCK_HOLDER";
 

@@ -11,7 +11,15 @@ use rumdb::testing::Storage;
 use rumdb::testing::engine_history::{self, EngineUnderTest};
 use rumdb::testing::engines::LsmTiny as Tiny;
 use rumdb::testing::{CrashMode, Rng, SimBackend};
-use rumdb::{Durability, Engine, LsmEngine, LsmOptions, WriteBatch, WriteOptions};
+use rumdb::{
+    Durability, Engine, EngineExt, KvPair, LsmEngine, LsmOptions, WriteBatch, WriteOptions,
+};
+
+/// An entry as read, as owned vectors (what the models hold).
+fn owned(item: rumdb::Result<KvPair>) -> (Vec<u8>, Vec<u8>) {
+    let (k, v) = item.unwrap();
+    (k.to_vec(), v.to_vec())
+}
 
 fn seeds(default: u64) -> Vec<u64> {
     rumdb::testing::seeds("RUMDB_LSM_SEEDS", default)
@@ -55,7 +63,12 @@ fn model_agrees_after_every_step() {
                 }
                 50..=79 => {
                     let k = key(&mut rng);
-                    assert_eq!(db.get(&k).unwrap(), model.get(&k).cloned(), "{}", ctx());
+                    assert_eq!(
+                        db.get(&k).unwrap().as_deref(),
+                        model.get(&k).map(Vec::as_slice),
+                        "{}",
+                        ctx()
+                    );
                 }
                 80..=91 => {
                     let (a, b) = (key(&mut rng), key(&mut rng));
@@ -67,14 +80,14 @@ fn model_agrees_after_every_step() {
                     let fwd: Vec<_> = db
                         .scan(Bound::Included(&lo), Bound::Excluded(&hi))
                         .unwrap()
-                        .map(|r| r.unwrap())
+                        .map(owned)
                         .collect();
                     assert_eq!(fwd, expected, "{}", ctx());
                     let mut bwd: Vec<_> = db
                         .scan(Bound::Included(&lo), Bound::Excluded(&hi))
                         .unwrap()
                         .rev()
-                        .map(|r| r.unwrap())
+                        .map(owned)
                         .collect();
                     bwd.reverse();
                     assert_eq!(bwd, expected, "{}", ctx());
@@ -89,8 +102,13 @@ fn model_agrees_after_every_step() {
                     model.insert(k.clone(), b"after-snapshot".to_vec());
                     db.flush().unwrap();
                     db.compact().unwrap();
-                    assert_eq!(snap.get(&k).unwrap(), frozen.get(&k).cloned(), "{}", ctx());
-                    let all: BTreeMap<_, _> = snap.range(..).unwrap().map(|r| r.unwrap()).collect();
+                    assert_eq!(
+                        snap.get(&k).unwrap().as_deref(),
+                        frozen.get(&k).map(Vec::as_slice),
+                        "{}",
+                        ctx()
+                    );
+                    let all: BTreeMap<_, _> = snap.range(..).unwrap().map(owned).collect();
                     assert_eq!(all, frozen, "snapshot across a compaction, {}", ctx());
                 }
                 _ => {
@@ -99,12 +117,12 @@ fn model_agrees_after_every_step() {
                     below_l0 += below_l0_bytes(&db);
                     db.close().unwrap();
                     db = Tiny.open(storage.clone()).unwrap();
-                    let all: BTreeMap<_, _> = db.range(..).unwrap().map(|r| r.unwrap()).collect();
+                    let all: BTreeMap<_, _> = db.range(..).unwrap().map(owned).collect();
                     assert_eq!(all, model, "full state after reopen, {}", ctx());
                 }
             }
         }
-        let all: BTreeMap<_, _> = db.range(..).unwrap().map(|r| r.unwrap()).collect();
+        let all: BTreeMap<_, _> = db.range(..).unwrap().map(owned).collect();
         assert_eq!(all, model, "seed {seed} final");
         db.verify().unwrap();
         flushes += db.stats().checkpoints;
@@ -175,8 +193,6 @@ fn crash_workloads_reach_level_two() {
     assert!(deepest >= 2, "crash workloads stay above L2");
 }
 
-use rumdb::EngineExt;
-
 /// Every crash point of seeded workloads that flush, compact and reopen, under every crash mode.
 #[test]
 fn every_crash_point_recovers_an_acknowledged_prefix() {
@@ -200,7 +216,7 @@ fn small_db() -> SimBackend {
     let sim = SimBackend::new(7);
     let db = Tiny.open(Storage::new(Arc::new(sim.clone()))).unwrap();
     for i in 0..300u32 {
-        db.put(format!("key{i:05}").as_bytes(), &[i as u8; 40])
+        db.put(format!("key{i:05}").as_bytes(), [i as u8; 40])
             .unwrap();
     }
     db.close().unwrap();
@@ -289,7 +305,11 @@ fn flipped_table_bytes_are_corruption_or_correct_data() {
         let mut failed = false;
         for (k, v) in &expected {
             match db.get(k) {
-                Ok(got) => assert_eq!(got.as_ref(), Some(v), "byte {byte}: wrong value for {k:?}"),
+                Ok(got) => assert_eq!(
+                    got.as_deref(),
+                    Some(&v[..]),
+                    "byte {byte}: wrong value for {k:?}"
+                ),
                 Err(e) => {
                     assert!(e.is_corruption(), "byte {byte}: {e}");
                     failed = true;
@@ -299,8 +319,8 @@ fn flipped_table_bytes_are_corruption_or_correct_data() {
         for item in db.range(..).unwrap() {
             match item {
                 Ok((k, v)) => assert_eq!(
-                    expected.get(&k),
-                    Some(&v),
+                    expected.get(&k[..]).map(Vec::as_slice),
+                    Some(&v[..]),
                     "byte {byte}: scan returned a wrong entry"
                 ),
                 Err(e) => {
@@ -368,7 +388,7 @@ fn flipped_manifest_and_wal_bytes_are_corruption_or_a_prefix() {
                 }
                 Ok(db) => {
                     let got: BTreeMap<Vec<u8>, Vec<u8>> =
-                        db.range(..).unwrap().map(|r| r.unwrap()).collect();
+                        db.range(..).unwrap().map(owned).collect();
                     assert!(
                         states.contains(&got),
                         "{name} byte {byte}: state is not a prefix of the history"
@@ -418,7 +438,7 @@ fn threads_writers_readers_and_background_compaction() {
                 let (db, progress) = (&db, &progress);
                 s.spawn(move || {
                     for i in 0..PER_WRITER {
-                        db.put(&key(w, i), &value(w, i)).unwrap();
+                        db.put(key(w, i), value(w, i)).unwrap();
                         progress[w as usize].store(i + 1, Ordering::Release);
                     }
                 })
@@ -435,8 +455,8 @@ fn threads_writers_readers_and_background_compaction() {
                     if p > 0 {
                         let i = (x >> 40) % p;
                         assert_eq!(
-                            db.get(&key(w, i)).unwrap(),
-                            Some(value(w, i)),
+                            db.get(key(w, i)).unwrap(),
+                            Some(value(w, i).into()),
                             "lost {w}/{i}"
                         );
                         reads.fetch_add(1, Ordering::Relaxed);
@@ -451,14 +471,14 @@ fn threads_writers_readers_and_background_compaction() {
         done.store(true, Ordering::Release);
     });
     db.wait_idle().unwrap();
-    let all: Vec<(Vec<u8>, Vec<u8>)> = db.range(..).unwrap().map(|r| r.unwrap()).collect();
+    let all: Vec<(Vec<u8>, Vec<u8>)> = db.range(..).unwrap().map(owned).collect();
     assert_eq!(all.len() as u64, 2 * PER_WRITER, "lost or duplicated keys");
     assert!(all.windows(2).all(|p| p[0].0 < p[1].0), "scan out of order");
     for w in 0..2u64 {
         for i in 0..PER_WRITER {
             assert_eq!(
-                db.get(&key(w, i)).unwrap(),
-                Some(value(w, i)),
+                db.get(key(w, i)).unwrap(),
+                Some(value(w, i).into()),
                 "lost {w}/{i}"
             );
         }
@@ -483,7 +503,7 @@ fn disjoint_flushes_are_moved_not_rewritten() {
     let storage = Storage::new(Arc::new(SimBackend::new(3)));
     let db = Tiny.open(storage).unwrap();
     for i in 0..2000u32 {
-        db.put(format!("seq{i:06}").as_bytes(), &[7u8; 60]).unwrap();
+        db.put(format!("seq{i:06}").as_bytes(), [7u8; 60]).unwrap();
     }
     let levels = db.level_stats();
     let moves: u64 = levels.iter().map(|l| l.moves).sum();
@@ -493,7 +513,7 @@ fn disjoint_flushes_are_moved_not_rewritten() {
     for i in (0..2000u32).step_by(97) {
         assert_eq!(
             db.get(format!("seq{i:06}").as_bytes()).unwrap(),
-            Some(vec![7u8; 60])
+            Some(vec![7u8; 60].into())
         );
     }
     db.verify().unwrap();
@@ -509,7 +529,7 @@ fn full_compaction_drops_tombstones_unless_a_snapshot_sees_them() {
         .map(|i| format!("key{i:05}").into_bytes())
         .collect();
     for k in &keys {
-        db.put(k, &[1u8; 50]).unwrap();
+        db.put(k, [1u8; 50]).unwrap();
     }
     db.compact().unwrap();
     let snap = db.snapshot().unwrap();

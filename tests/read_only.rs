@@ -27,6 +27,12 @@ const KINDS: [Kind; 4] = [
     Kind::BTreeTiny,
 ];
 
+/// An entry as read, as owned vectors (what the models hold).
+fn owned(item: rumdb::Result<rumdb::KvPair>) -> (Vec<u8>, Vec<u8>) {
+    let (k, v) = item.unwrap();
+    (k.to_vec(), v.to_vec())
+}
+
 fn lsm_options(kind: Kind, read_only: bool) -> LsmOptions {
     let base = match kind {
         Kind::LsmTiny => LsmOptions::tiny(),
@@ -105,14 +111,14 @@ fn sim_files(sim: &SimBackend) -> BTreeMap<String, Vec<u8>> {
 fn fill(db: &dyn Engine, n: u32) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let mut want = BTreeMap::new();
     for i in 0..n {
-        db.put(&key(i), &value(i, 0)).unwrap();
+        db.put(key(i), value(i, 0)).unwrap();
         want.insert(key(i), value(i, 0));
     }
     for i in (0..n).step_by(2) {
-        db.put(&key(i), &value(i, 1)).unwrap();
+        db.put(key(i), value(i, 1)).unwrap();
         want.insert(key(i), value(i, 1));
     }
-    db.delete(&key(7)).unwrap();
+    db.delete(key(7)).unwrap();
     want.remove(&key(7));
     want
 }
@@ -120,14 +126,13 @@ fn fill(db: &dyn Engine, n: u32) -> BTreeMap<Vec<u8>, Vec<u8>> {
 /// Reads everything through `db` every way and checks it against `want`.
 fn read_all(db: &dyn Engine, want: &BTreeMap<Vec<u8>, Vec<u8>>) {
     for (k, v) in want {
-        assert_eq!(db.get(k).unwrap().as_ref(), Some(v));
+        assert_eq!(db.get(k).unwrap().as_deref(), Some(&v[..]));
     }
-    assert_eq!(db.get(&key(7)).unwrap(), None);
-    let fwd: Vec<(Vec<u8>, Vec<u8>)> = db.range(..).unwrap().map(|r| r.unwrap()).collect();
+    assert_eq!(db.get(key(7)).unwrap(), None);
+    let fwd: Vec<(Vec<u8>, Vec<u8>)> = db.range(..).unwrap().map(owned).collect();
     let expected: Vec<(Vec<u8>, Vec<u8>)> = want.clone().into_iter().collect();
     assert_eq!(fwd, expected);
-    let mut back: Vec<(Vec<u8>, Vec<u8>)> =
-        db.range(..).unwrap().rev().map(|r| r.unwrap()).collect();
+    let mut back: Vec<(Vec<u8>, Vec<u8>)> = db.range(..).unwrap().rev().map(owned).collect();
     back.reverse();
     assert_eq!(back, expected);
     assert_eq!(
@@ -138,7 +143,7 @@ fn read_all(db: &dyn Engine, want: &BTreeMap<Vec<u8>, Vec<u8>>) {
     let snap = db.snapshot().unwrap();
     assert_eq!(snap.range(..).unwrap().count(), want.len());
     assert_eq!(
-        snap.first().unwrap(),
+        snap.first().unwrap().map(|kv| owned(Ok(kv))),
         want.first_key_value().map(|(k, v)| (k.clone(), v.clone()))
     );
     let ks: Vec<&[u8]> = want.keys().rev().map(Vec::as_slice).collect();
@@ -146,7 +151,7 @@ fn read_all(db: &dyn Engine, want: &BTreeMap<Vec<u8>, Vec<u8>>) {
     assert!(
         got.iter()
             .zip(want.values().rev())
-            .all(|(g, v)| g.as_ref() == Some(v))
+            .all(|(g, v)| g.as_deref() == Some(&v[..]))
     );
     assert_eq!(snap.multi_get(&ks).unwrap(), got);
     drop(snap);
@@ -243,10 +248,10 @@ fn a_crashed_writers_unflushed_writes_are_visible() {
         writer.flush().unwrap();
         // Unflushed: only in the WAL (Flush durability: handed to the OS before the call returned).
         for i in 300..305 {
-            writer.put(&key(i), &value(i, 2)).unwrap();
+            writer.put(key(i), value(i, 2)).unwrap();
             want.insert(key(i), value(i, 2));
         }
-        writer.delete(&key(3)).unwrap();
+        writer.delete(key(3)).unwrap();
         want.remove(&key(3));
         let image = sim.crash(CrashMode::ProcessKill);
         drop(writer);
@@ -293,7 +298,7 @@ fn btree_replay_beyond_the_pool_is_a_clear_error() {
     };
     let writer = BTreeEngine::open_with(storage, no_checkpoints).unwrap();
     for i in 0..40 {
-        writer.put(&key(i * 97 % 4000), &value(i, 0)).unwrap();
+        writer.put(key(i * 97 % 4000), value(i, 0)).unwrap();
     }
     let image = sim.crash(CrashMode::ProcessKill);
     drop(writer);
@@ -320,7 +325,7 @@ fn btree_replay_beyond_the_pool_is_a_clear_error() {
         },
     )
     .unwrap();
-    assert_eq!(ro.get(&key(0)).unwrap(), Some(value(0, 0)));
+    assert_eq!(ro.get(key(0)).unwrap(), Some(value(0, 0).into()));
     drop(ro);
     assert_eq!(sim_files(&image), before);
 }

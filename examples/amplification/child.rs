@@ -208,7 +208,7 @@ impl Child<'_> {
         for (i, chunk) in ids.chunks(1000).enumerate() {
             batch.clear();
             for &id in chunk {
-                batch.put(&key(id, self.cfg.key_size), &self.value(&mut rng));
+                batch.put(key(id, self.cfg.key_size), self.value(&mut rng));
             }
             let t = Instant::now();
             db.engine.write(&batch, WriteOptions::new(durability))?;
@@ -499,7 +499,7 @@ impl Child<'_> {
         let mut batch = WriteBatch::new();
         for (i, &id) in ids.iter().take(count as usize).enumerate() {
             batch.clear();
-            batch.delete(&key(id, self.cfg.key_size));
+            batch.delete(key(id, self.cfg.key_size));
             let t = Instant::now();
             db.engine.write(&batch, opts)?;
             latency.record(t);
@@ -530,7 +530,7 @@ impl Child<'_> {
             batch.clear();
             let end = (appended + 100).min(n);
             for id in appended..end {
-                batch.put(&key(id, self.cfg.key_size), &self.value(&mut rng));
+                batch.put(key(id, self.cfg.key_size), self.value(&mut rng));
             }
             let t = Instant::now();
             db.engine.write(&batch, opts)?;

@@ -4,7 +4,7 @@ use std::io::{self, BufWriter, Write};
 use std::ops::Bound;
 use std::path::Path;
 
-use rumdb::{Durability, Engine, WriteBatch, WriteOptions};
+use rumdb::{Bytes, Durability, Engine, EngineExt, WriteBatch, WriteOptions};
 use serde_json::json;
 
 use crate::codec::Encoding;
@@ -94,7 +94,7 @@ fn bounds(args: &ScanArgs) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
     (lower, upper)
 }
 
-type Entry = rumdb::Result<(Vec<u8>, Option<Vec<u8>>)>;
+type Entry = rumdb::Result<(Bytes, Option<Bytes>)>;
 
 /// Prints the entries within the bounds.
 pub fn scan(dir: &Path, args: &ScanArgs) -> Result<(), Fail> {

@@ -13,7 +13,9 @@ use std::collections::VecDeque;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use crate::engine::{Cursor, Iter, KvPair, SnapshotSource};
+use bytes::Bytes;
+
+use crate::engine::{Cursor, Iter, KvPair, OwnedKvPair, SnapshotSource};
 use crate::error::Result;
 use crate::storage::ReadPurpose;
 
@@ -42,21 +44,21 @@ impl Drop for SnapHandle {
 pub(crate) struct BTreeSnapshot(pub Arc<SnapHandle>);
 
 impl SnapshotSource for BTreeSnapshot {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
         let h = &self.0;
         let st = h.shared.tree.read();
         h.shared.check_snapshot(&st, h.version)?;
         if let Some(v) = st.overlay.lookup(key, h.version) {
-            return Ok(v.map(<[u8]>::to_vec));
+            return Ok(v.map(Bytes::copy_from_slice));
         }
         let mut r = Reader::new(&h.shared.store, &st, ReadPurpose::Get);
         let result = r.get(key);
         h.shared.count_get(&r.tally);
-        result
+        result.map(|v| v.map(Bytes::from))
     }
 
     /// Under one hold of the latch, in key order, the previous descent's pages pinned.
-    fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+    fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Bytes>>> {
         let h = &self.0;
         let st = h.shared.tree.read();
         h.shared.check_snapshot(&st, h.version)?;
@@ -66,9 +68,9 @@ impl SnapshotSource for BTreeSnapshot {
         let out = crate::engine::multi_get_sorted(keys, |key| {
             gets += 1;
             if let Some(v) = st.overlay.lookup(key, h.version) {
-                return Ok(v.map(<[u8]>::to_vec));
+                return Ok(v.map(Bytes::copy_from_slice));
             }
-            r.get(key)
+            r.get(key).map(|v| v.map(Bytes::from))
         });
         h.shared.count_gets(&r.tally, gets);
         out
@@ -95,8 +97,10 @@ pub(crate) struct BTreeCursor {
     front_pos: Bound<Vec<u8>>,
     /// Where the back's next run starts.
     back_pos: Bound<Vec<u8>>,
-    front: VecDeque<KvPair>,
-    back: VecDeque<KvPair>,
+    /// Entries read but not yet yielded, as the reader built them (each becomes a [`KvPair`] without a
+    /// copy when yielded).
+    front: VecDeque<OwnedKvPair>,
+    back: VecDeque<OwnedKvPair>,
     front_done: bool,
     back_done: bool,
     /// Keys-only iteration: runs skip values (overflow chains are not read).
@@ -188,8 +192,8 @@ impl BTreeCursor {
             } else {
                 (&mut self.front, self.front_done)
             };
-            if let Some(kv) = buf.pop_front() {
-                return Some(Ok(kv));
+            if let Some((k, v)) = buf.pop_front() {
+                return Some(Ok((Bytes::from(k), Bytes::from(v))));
             }
             if done {
                 return None;
@@ -223,7 +227,11 @@ fn bound_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
 
 /// Merges a run of tree entries with the overlay's entries for the same range (both in the run's order):
 /// the overlay wins where both have a key, and an overlay entry of `None` hides the key.
-fn merge(run: Vec<KvPair>, over: Vec<(Vec<u8>, Option<Vec<u8>>)>, rev: bool) -> Vec<KvPair> {
+fn merge(
+    run: Vec<OwnedKvPair>,
+    over: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    rev: bool,
+) -> Vec<OwnedKvPair> {
     if over.is_empty() {
         return run;
     }
@@ -250,7 +258,7 @@ fn merge(run: Vec<KvPair>, over: Vec<(Vec<u8>, Option<Vec<u8>>)>, rev: bool) -> 
 mod tests {
     use super::*;
 
-    fn kv(k: &str, v: &str) -> KvPair {
+    fn kv(k: &str, v: &str) -> OwnedKvPair {
         (k.as_bytes().to_vec(), v.as_bytes().to_vec())
     }
 

@@ -4,6 +4,8 @@
 use std::ops::Bound;
 use std::sync::atomic::Ordering;
 
+use bytes::Bytes;
+
 use super::*;
 
 impl Engine for BTreeEngine {
@@ -11,7 +13,7 @@ impl Engine for BTreeEngine {
         EngineKind::BTree
     }
 
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    fn get_bytes(&self, key: &[u8]) -> Result<Option<Bytes>> {
         let s = &self.shared;
         s.core.check_open()?;
         let st = s.tree.read();
@@ -19,7 +21,8 @@ impl Engine for BTreeEngine {
         let mut r = Reader::new(&s.store, &st, ReadPurpose::Get);
         let result = r.get(key);
         s.count_get(&r.tally);
-        result
+        // The reader copied the value out of its pages once; `Bytes::from` keeps that copy.
+        result.map(|v| v.map(Bytes::from))
     }
 
     fn write(&self, batch: &WriteBatch, options: WriteOptions) -> Result<()> {
@@ -29,7 +32,7 @@ impl Engine for BTreeEngine {
     /// Every key under one hold of the tree latch (so no batch applies in between), in key order, with
     /// the previous descent's pages pinned: consecutive keys share the internal pages (and the leaf)
     /// without a pool lookup racing an eviction.
-    fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+    fn multi_get_bytes(&self, keys: &[&[u8]]) -> Result<Vec<Option<Bytes>>> {
         let s = &self.shared;
         s.core.check_open()?;
         let st = s.tree.read();
@@ -39,7 +42,7 @@ impl Engine for BTreeEngine {
         let mut gets = 0;
         let out = crate::engine::multi_get_sorted(keys, |key| {
             gets += 1;
-            r.get(key)
+            r.get(key).map(|v| v.map(Bytes::from))
         });
         s.count_gets(&r.tally, gets);
         out

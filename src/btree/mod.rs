@@ -217,7 +217,7 @@ pub const BTREE_FORMAT_VERSION: u32 = 4;
 /// # Examples
 ///
 /// ```
-/// use rumdb::{BTreeEngine, BTreeOptions, Engine};
+/// use rumdb::{BTreeEngine, BTreeOptions, Engine, EngineExt};
 /// let dir = tempfile::tempdir()?;
 /// let db = BTreeEngine::open(dir.path(), BTreeOptions::default())?;
 /// db.put(b"k", b"v")?;

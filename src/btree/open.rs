@@ -21,7 +21,7 @@ impl BTreeEngine {
     /// # Examples
     ///
     /// ```
-    /// use rumdb::{BTreeEngine, BTreeOptions, Engine};
+    /// use rumdb::{BTreeEngine, BTreeOptions, Engine, EngineExt};
     /// let dir = tempfile::tempdir()?;
     /// let options = BTreeOptions { page_size: 8192, ..BTreeOptions::default() };
     /// let db = BTreeEngine::open(dir.path(), options)?;
@@ -52,7 +52,7 @@ impl BTreeEngine {
     /// or changed (it may be on a read-only filesystem).
     ///
     /// ```
-    /// use rumdb::{BTreeEngine, BTreeOptions, Engine, Error};
+    /// use rumdb::{BTreeEngine, BTreeOptions, Engine, EngineExt, Error};
     /// let dir = tempfile::tempdir()?;
     /// BTreeEngine::open(dir.path(), BTreeOptions::default())?.put(b"k", b"v")?;
     /// let ro = BTreeEngine::open(dir.path(), BTreeOptions { read_only: true, ..BTreeOptions::default() })?;

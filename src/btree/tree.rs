@@ -14,7 +14,7 @@
 use std::cmp::Ordering;
 use std::ops::Bound;
 
-use crate::engine::{KvPair, LSM_MAX_KEY_LEN, MAX_VALUE_LEN};
+use crate::engine::{LSM_MAX_KEY_LEN, MAX_VALUE_LEN, OwnedKvPair as KvPair};
 use crate::error::Result;
 use crate::storage::ReadPurpose;
 

@@ -20,6 +20,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
 use super::compaction::{
@@ -97,14 +98,11 @@ pub(super) struct Shared {
 /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
 /// let dir = tempfile::tempdir()?;
 /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
-/// db.put(b"apple", b"red")?;
-/// db.put(b"banana", b"yellow")?;
+/// db.put("apple", "red")?;
+/// db.put("banana", "yellow")?;
 /// db.flush()?; // the memtable becomes a table on disk
-/// let keys: Vec<Vec<u8>> = db
-///     .range(..)?
-///     .map(|kv| kv.map(|(k, _)| k))
-///     .collect::<rumdb::Result<_>>()?;
-/// assert_eq!(keys, [b"apple".to_vec(), b"banana".to_vec()]);
+/// let keys: Vec<_> = db.range(..)?.keys().collect::<rumdb::Result<_>>()?;
+/// assert_eq!(keys, ["apple", "banana"]);
 /// db.close()?;
 /// # Ok::<(), rumdb::Error>(())
 /// ```
@@ -234,14 +232,14 @@ impl Shared {
         Arc::clone(&self.mems.read())
     }
 
-    fn get_at(&self, key: &[u8], seq: u64) -> Result<Option<Vec<u8>>> {
+    fn get_at(&self, key: &[u8], seq: u64) -> Result<Option<Bytes>> {
         self.multi_get_at(&[key], seq)
             .map(|mut v| v.pop().flatten())
     }
 
     /// The values of `keys` at sequence `seq`, in the caller's order: one set of memtables and one version
     /// (taken in that order, as a get does) serve every key, looked up once each in key order.
-    fn multi_get_at(&self, keys: &[&[u8]], seq: u64) -> Result<Vec<Option<Vec<u8>>>> {
+    fn multi_get_at(&self, keys: &[&[u8]], seq: u64) -> Result<Vec<Option<Bytes>>> {
         let mems = self.memtables();
         let version = self.versions.current();
         let mut stats = ReadStats::default();
@@ -249,12 +247,13 @@ impl Shared {
         let out = crate::engine::multi_get_sorted(keys, |key| {
             gets += 1;
             for m in mems.newest_first() {
+                // Each source hands over a value it copied once; `Bytes::from` keeps that copy.
                 if let Some((kind, value)) = m.get(key, seq) {
-                    return Ok((kind == ValueKind::Put).then_some(value));
+                    return Ok((kind == ValueKind::Put).then(|| Bytes::from(value)));
                 }
             }
             Ok(match version.get(key, seq, &mut stats)? {
-                Some((ValueKind::Put, value)) => Some(value),
+                Some((ValueKind::Put, value)) => Some(Bytes::from(value)),
                 _ => None,
             })
         });
@@ -367,7 +366,7 @@ struct LsmSnapshot {
 }
 
 impl SnapshotSource for LsmSnapshot {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
         self.shared.core.check_open()?;
         self.shared.get_at(key, self.seq)
     }
@@ -377,7 +376,7 @@ impl SnapshotSource for LsmSnapshot {
         Ok(self.shared.scan_at(self.seq, lower, upper))
     }
 
-    fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+    fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Bytes>>> {
         self.shared.core.check_open()?;
         self.shared.multi_get_at(keys, self.seq)
     }
@@ -394,7 +393,7 @@ impl Engine for LsmEngine {
         EngineKind::Lsm
     }
 
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    fn get_bytes(&self, key: &[u8]) -> Result<Option<Bytes>> {
         let core = &self.shared.core;
         core.check_open()?;
         self.shared.get_at(key, core.visible())
@@ -412,7 +411,7 @@ impl Engine for LsmEngine {
 
     /// Every key at one sequence (the visible one when called) against one set of memtables and one
     /// version.
-    fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+    fn multi_get_bytes(&self, keys: &[&[u8]]) -> Result<Vec<Option<Bytes>>> {
         let core = &self.shared.core;
         core.check_open()?;
         self.shared.multi_get_at(keys, core.visible())

@@ -5,6 +5,8 @@
 use std::cmp::Ordering;
 use std::ops::Bound;
 
+use bytes::Bytes;
+
 use super::key::{self, MAX_SEQUENCE, ValueKind};
 use crate::engine::{Cursor, KvPair};
 use crate::error::{Error, Result};
@@ -96,8 +98,9 @@ pub struct MergingCursor {
     upper: Bound<Vec<u8>>,
     front: Option<Merge>,
     back: Option<Merge>,
-    /// The user key last decided from the front; its older versions are skipped.
-    front_skip: Option<Vec<u8>>,
+    /// The user key last decided from the front (shared with the key yielded); its older versions are
+    /// skipped.
+    front_skip: Option<Bytes>,
     /// Keys-only iteration: values are not copied out (they are still read with their blocks).
     skip_values: bool,
 }
@@ -193,11 +196,11 @@ impl MergingCursor {
                 src.next()?;
                 continue;
             }
-            let user = user.to_vec();
+            let user = Bytes::copy_from_slice(user);
             let value = if self.skip_values {
-                Vec::new()
+                Bytes::new()
             } else {
-                src.value().to_vec()
+                Bytes::copy_from_slice(src.value())
             };
             src.next()?;
             self.front_skip = Some(user.clone());
@@ -225,27 +228,27 @@ impl MergingCursor {
             let Some(src) = merge.sources.get(i) else {
                 return Ok(None);
             };
-            let user = decode(src.key())?.0.to_vec();
+            let user = Bytes::copy_from_slice(decode(src.key())?.0);
             if !self.above_lower(&user) {
                 return Ok(None);
             }
             let wanted = self.below_upper(&user);
             // Going backwards, one user key's versions come oldest first: the last visible one seen is
             // the newest the snapshot can see.
-            let mut newest: Option<(ValueKind, Vec<u8>)> = None;
+            let mut newest: Option<(ValueKind, Bytes)> = None;
             while let Some(i) = merge.pick(false) {
                 let Some(src) = merge.sources.get_mut(i) else {
                     break;
                 };
                 let (u, seq, kind) = decode(src.key())?;
-                if u != user.as_slice() {
+                if u != user {
                     break;
                 }
                 if wanted && seq <= self.snapshot {
                     let value = if self.skip_values {
-                        Vec::new()
+                        Bytes::new()
                     } else {
-                        src.value().to_vec()
+                        Bytes::copy_from_slice(src.value())
                     };
                     newest = Some((kind, value));
                 }
@@ -322,8 +325,8 @@ mod tests {
                 .map(|(k, v)| {
                     format!(
                         "{}={}",
-                        String::from_utf8(k).unwrap(),
-                        String::from_utf8(v).unwrap()
+                        String::from_utf8(k.to_vec()).unwrap(),
+                        String::from_utf8(v.to_vec()).unwrap()
                     )
                 })
                 .collect::<Vec<_>>()

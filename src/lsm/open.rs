@@ -59,7 +59,7 @@ impl LsmEngine {
     /// # Examples
     ///
     /// ```
-    /// use rumdb::{Engine, LsmEngine, LsmOptions};
+    /// use rumdb::{Engine, EngineExt, LsmEngine, LsmOptions};
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("db");
     /// let db = LsmEngine::open(&path, LsmOptions::default())?;
@@ -89,7 +89,7 @@ impl LsmEngine {
     /// or changed (it may be on a read-only filesystem).
     ///
     /// ```
-    /// use rumdb::{Engine, Error, LsmEngine, LsmOptions};
+    /// use rumdb::{Engine, EngineExt, Error, LsmEngine, LsmOptions};
     /// let dir = tempfile::tempdir()?;
     /// LsmEngine::open(dir.path(), LsmOptions::default())?.put(b"k", b"v")?;
     /// let ro = LsmEngine::open(dir.path(), LsmOptions { read_only: true, ..LsmOptions::default() })?;

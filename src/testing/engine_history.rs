@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use super::Rng;
 use crate::batch::WriteBatch;
-use crate::engine::{Durability, Engine, WriteOptions};
+use crate::engine::{Durability, Engine, EngineExt, WriteOptions};
 use crate::error::Result;
 use crate::storage::Storage;
 use crate::storage::sim::{CrashMode, FaultPlan, SimBackend};
@@ -194,6 +194,7 @@ fn read_state(db: &dyn Engine, keys: &[Vec<u8>]) -> std::result::Result<Model, S
     let fwd: Model = db
         .scan(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)
         .map_err(|e| format!("scan: {e}"))?
+        .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())))
         .collect::<Result<_>>()
         .map_err(|e| format!("scan: {e}"))?;
     let bwd: Vec<_> = db
@@ -202,17 +203,17 @@ fn read_state(db: &dyn Engine, keys: &[Vec<u8>]) -> std::result::Result<Model, S
         .rev()
         .collect::<Result<_>>()
         .map_err(|e| format!("reverse scan: {e}"))?;
-    if !bwd.iter().rev().eq(fwd
+    if !bwd
         .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect::<Vec<_>>()
-        .iter())
+        .rev()
+        .map(|(k, v)| (&k[..], &v[..]))
+        .eq(fwd.iter().map(|(k, v)| (&k[..], &v[..])))
     {
         return Err("reverse scan differs from forward scan".into());
     }
     for k in keys {
         let got = db.get(k).map_err(|e| format!("get: {e}"))?;
-        if got.as_ref() != fwd.get(k) {
+        if got.as_deref() != fwd.get(k).map(Vec::as_slice) {
             return Err(format!(
                 "get({}) differs from the scan",
                 String::from_utf8_lossy(k)

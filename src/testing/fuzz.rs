@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::batch::WriteBatch;
 use crate::btree::{BTreeEngine, BTreeOptions};
-use crate::engine::{Durability, Engine, WriteOptions};
+use crate::engine::{Durability, Engine, EngineExt, WriteOptions};
 use crate::error::{EngineKind, Error};
 use crate::identity::{self, Identity};
 use crate::lsm::edit::VersionEdit;
@@ -406,11 +406,11 @@ pub fn engines_differential(data: &[u8]) {
     while let Some((&op, rest)) = input.split_first() {
         input = rest;
         let key = [b'k', op >> 4];
-        let answers: Vec<Result<Option<Vec<u8>>, String>> = match op & 0x7 {
+        let answers: Vec<Result<Option<bytes::Bytes>, String>> = match op & 0x7 {
             0..=3 => {
                 let mut batch = WriteBatch::new();
                 let len = usize::from(op & 0x3) * 60;
-                batch.put(&key, &vec![op; len]);
+                batch.put(key, vec![op; len]);
                 engines
                     .iter()
                     .map(|e| {
@@ -422,7 +422,7 @@ pub fn engines_differential(data: &[u8]) {
             }
             4 => engines
                 .iter()
-                .map(|e| e.delete(&key).map(|()| None).map_err(|e| e.to_string()))
+                .map(|e| e.delete(key).map(|()| None).map_err(|e| e.to_string()))
                 .collect(),
             5 => engines
                 .iter()
@@ -430,7 +430,7 @@ pub fn engines_differential(data: &[u8]) {
                 .collect(),
             6 => engines
                 .iter()
-                .map(|e| e.get(&key).map_err(|e| e.to_string()))
+                .map(|e| e.get(key).map_err(|e| e.to_string()))
                 .collect(),
             _ => engines
                 .iter()
@@ -999,7 +999,7 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
     let (sim, storage) = storage_with(&[]);
     if let Ok(db) = LsmEngine::open_with(storage, LsmOptions::tiny()) {
         for i in 0..40u32 {
-            let _ = db.put(format!("key{i:03}").as_bytes(), &[i as u8; 20]);
+            let _ = db.put(format!("key{i:03}").as_bytes(), [i as u8; 20]);
         }
         let _ = db.delete(b"key005");
         let _ = db.flush();
@@ -1026,9 +1026,9 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
     let (sim, storage) = storage_with(&[]);
     if let Ok(db) = BTreeEngine::open_with(storage, BTreeOptions::tiny()) {
         for i in 0..60u32 {
-            let _ = db.put(format!("key{i:03}").as_bytes(), &[i as u8; 30]);
+            let _ = db.put(format!("key{i:03}").as_bytes(), [i as u8; 30]);
         }
-        let _ = db.put(b"big", &[9u8; 1500]);
+        let _ = db.put(b"big", [9u8; 1500]);
         let _ = db.close();
     }
     if let Ok(bytes) = sim.read_file("data") {

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
 use crate::batch::{BatchOp, WriteBatch};
@@ -191,10 +192,14 @@ impl Engine for ModelEngine {
         EngineKind::Model
     }
 
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    fn get_bytes(&self, key: &[u8]) -> Result<Option<Bytes>> {
         self.check_open()?;
         self.gets.fetch_add(1, Ordering::Relaxed);
-        Ok(self.state.read().get(key).cloned())
+        Ok(self
+            .state
+            .read()
+            .get(key)
+            .map(|v| Bytes::copy_from_slice(v)))
     }
 
     fn write(&self, batch: &WriteBatch, options: WriteOptions) -> Result<()> {
@@ -288,8 +293,8 @@ impl Engine for ModelEngine {
 struct MapSnapshot(Arc<Map>);
 
 impl SnapshotSource for MapSnapshot {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.0.get(key).cloned())
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        Ok(self.0.get(key).map(|v| Bytes::copy_from_slice(v)))
     }
 
     fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Result<Iter> {
@@ -337,14 +342,14 @@ impl MapCursor {
 impl Cursor for MapCursor {
     fn next_front(&mut self) -> Option<Result<KvPair>> {
         let (k, v) = self.range()?.next()?;
-        let item = (k.clone(), v.clone());
+        let item = (Bytes::copy_from_slice(k), Bytes::copy_from_slice(v));
         self.lower = Bound::Excluded(k.clone());
         Some(Ok(item))
     }
 
     fn next_back(&mut self) -> Option<Result<KvPair>> {
         let (k, v) = self.range()?.next_back()?;
-        let item = (k.clone(), v.clone());
+        let item = (Bytes::copy_from_slice(k), Bytes::copy_from_slice(v));
         self.upper = Bound::Excluded(k.clone());
         Some(Ok(item))
     }

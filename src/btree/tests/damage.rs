@@ -45,7 +45,7 @@ fn small_image() -> (Others, Vec<u8>, Model) {
             db.flush().unwrap();
         }
     }
-    db.put(b"gone", &[1u8; 900]).unwrap();
+    db.put(b"gone", [1u8; 900]).unwrap();
     db.delete(b"gone").unwrap();
     db.verify().unwrap();
     db.close().unwrap();
@@ -81,7 +81,7 @@ fn open_and_read_all(storage: &Storage, model: &Model, what: &str) -> bool {
         }
     };
     let mut clean = true;
-    let scanned: crate::Result<Vec<_>> = db.range(..).unwrap().collect();
+    let scanned: crate::Result<Vec<_>> = db.range(..).unwrap().map(|r| r.map(owned)).collect();
     match scanned {
         Ok(v) => {
             let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -94,7 +94,11 @@ fn open_and_read_all(storage: &Storage, model: &Model, what: &str) -> bool {
     }
     for (k, v) in model {
         match db.get(k) {
-            Ok(got) => assert_eq!(got.as_ref(), Some(v), "{what}: get returned wrong data"),
+            Ok(got) => assert_eq!(
+                got.as_deref(),
+                Some(&v[..]),
+                "{what}: get returned wrong data"
+            ),
             Err(e) => {
                 assert!(e.is_corruption(), "{what}: get: {e}");
                 clean = false;
@@ -173,10 +177,7 @@ fn two_level_image() -> (Others, Vec<u8>, Header) {
     let db = open(&storage, BTreeOptions::tiny());
     let mut b = WriteBatch::new();
     for i in 0..400u32 {
-        b.put(
-            format!("key-with-some-length-{i:05}").as_bytes(),
-            &[1u8; 20],
-        );
+        b.put(format!("key-with-some-length-{i:05}").as_bytes(), [1u8; 20]);
     }
     db.write(&b, WriteOptions::default()).unwrap();
     db.close().unwrap();
@@ -390,7 +391,7 @@ fn structural_damage_behind_a_valid_checksum_never_panics() {
                 assert!(note(&e), "verify: {e}");
             }
             let mut b = WriteBatch::new();
-            b.put(b"key005", &[1u8; 300])
+            b.put(b"key005", [1u8; 300])
                 .put(b"new", b"v")
                 .delete(b"key007")
                 .delete(b"key012");
@@ -428,7 +429,7 @@ fn a_flipped_byte_in_a_key_overflow_page_is_corruption() {
     for i in 0..40u32 {
         let mut k = vec![b'k'; 700 + (i as usize % 3) * 300];
         k.extend_from_slice(format!("{i:03}").as_bytes());
-        db.put(&k, &[i as u8; 10]).unwrap();
+        db.put(&k, [i as u8; 10]).unwrap();
         model.insert(k, vec![i as u8; 10]);
     }
     db.verify().unwrap();

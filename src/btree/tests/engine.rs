@@ -25,7 +25,7 @@ fn deleting_half_and_reinserting_grows_the_file_by_at_most_fifteen_percent() {
     for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
         let mut b = WriteBatch::new();
         for &i in chunk {
-            b.put(&key(i), &value(i));
+            b.put(key(i), value(i));
         }
         db.write(&b, WriteOptions::default()).unwrap();
     }
@@ -39,7 +39,7 @@ fn deleting_half_and_reinserting_grows_the_file_by_at_most_fifteen_percent() {
         {
             let mut b = WriteBatch::new();
             for &i in chunk {
-                b.delete(&key(i));
+                b.delete(key(i));
             }
             db.write(&b, WriteOptions::default()).unwrap();
         }
@@ -51,7 +51,7 @@ fn deleting_half_and_reinserting_grows_the_file_by_at_most_fifteen_percent() {
         {
             let mut b = WriteBatch::new();
             for &i in chunk {
-                b.put(&key(i), &value(i));
+                b.put(key(i), value(i));
             }
             db.write(&b, WriteOptions::default()).unwrap();
         }
@@ -87,7 +87,7 @@ fn the_oldest_snapshot_fails_once_the_overlay_passes_its_bound() {
     // Overwrite enough to pass 8 KiB of prior values.
     for round in 0..3u32 {
         for i in 0..50u32 {
-            db.put(format!("k{i}").as_bytes(), &[round as u8; 100])
+            db.put(format!("k{i}").as_bytes(), [round as u8; 100])
                 .unwrap();
         }
     }
@@ -116,7 +116,7 @@ fn cached_reads_touch_no_storage_and_stats_count_pages() {
     let db = open(&storage, opts);
     let mut b = WriteBatch::new();
     for i in 0..500u32 {
-        b.put(format!("k{i:05}").as_bytes(), &[3u8; 16]);
+        b.put(format!("k{i:05}").as_bytes(), [3u8; 16]);
     }
     db.write(&b, WriteOptions::default()).unwrap();
     db.close().unwrap();
@@ -162,7 +162,7 @@ fn a_pool_of_a_few_pages_evicts_and_still_reads_everything() {
     );
     assert!(db.stats().memory.buffer_pool <= 16 * 512 * 2);
     for (k, v) in &model {
-        assert_eq!(db.get(k).unwrap().as_ref(), Some(v));
+        assert_eq!(db.get(k).unwrap().as_deref(), Some(&v[..]));
     }
     assert_eq!(all(&db).len(), model.len());
     db.verify().unwrap();
@@ -191,7 +191,7 @@ fn alternating_ends_read_every_entry_when_runs_overlap() {
     let storage = sim(1);
     let db = open(&storage, BTreeOptions::tiny());
     for i in 0..98u32 {
-        db.put(format!("{i:04}").as_bytes(), &[1u8; 36]).unwrap();
+        db.put(format!("{i:04}").as_bytes(), [1u8; 36]).unwrap();
     }
     let mut it = db.range(..).unwrap();
     let mut n = 0;
@@ -238,8 +238,8 @@ fn overwriting_a_large_value_reuses_its_overflow_pages() {
     let db = open(&storage, BTreeOptions::tiny());
     let mut sizes = Vec::new();
     for round in 0..40u32 {
-        db.put(b"big", &vec![round as u8; 5000]).unwrap();
-        db.put(b"small", &round.to_le_bytes()).unwrap();
+        db.put(b"big", vec![round as u8; 5000]).unwrap();
+        db.put(b"small", round.to_le_bytes()).unwrap();
         db.flush().unwrap();
         sizes.push(data_len(&storage));
     }
@@ -263,11 +263,11 @@ fn readers_snapshots_and_a_writer_at_tiny_options() {
             for round in 0..150u32 {
                 let mut b = WriteBatch::new();
                 for k in &keys {
-                    b.put(k, &[round as u8; 30]);
+                    b.put(k, [round as u8; 30]);
                 }
                 if round % 3 == 0 {
                     b.delete(&keys[(round as usize) % 40]);
-                    b.put(&keys[(round as usize) % 40], &[round as u8; 30]);
+                    b.put(&keys[(round as usize) % 40], [round as u8; 30]);
                 }
                 db.write(&b, WriteOptions::default()).unwrap();
             }
@@ -324,7 +324,7 @@ fn options_are_checked_and_the_page_size_is_fixed_at_creation() {
         "the page size of the existing database wins"
     );
     assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
-    db.put(b"k2", &[5u8; 300]).unwrap();
+    db.put(b"k2", [5u8; 300]).unwrap();
     db.close().unwrap();
     let data = storage
         .read_file(DATA_FILE, 1 << 20, ReadPurpose::Recovery)
@@ -383,7 +383,7 @@ fn ascending_loads_fill_their_leaves() {
         for chunk in order.chunks(100) {
             let mut b = WriteBatch::new();
             for &i in chunk {
-                b.put(format!("key{i:08}").as_bytes(), &[7u8; 20]);
+                b.put(format!("key{i:08}").as_bytes(), [7u8; 20]);
             }
             db.write(&b, WriteOptions::default()).unwrap();
         }

@@ -11,7 +11,8 @@ use std::process::{Command, ExitCode};
 
 use rumdb::CRASH_POINTS;
 use rumdb::{
-    BTreeEngine, BTreeOptions, Durability, Engine, LsmEngine, LsmOptions, WriteBatch, WriteOptions,
+    BTreeEngine, BTreeOptions, Durability, Engine, EngineExt, LsmEngine, LsmOptions, WriteBatch,
+    WriteOptions,
 };
 
 const KEYS: u32 = 400;
