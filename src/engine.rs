@@ -389,25 +389,26 @@ pub trait Engine: Send + Sync {
 
     /// LSM: flushes the memtable, then compacts the whole tree into one level — the deepest level that
     /// holds data (a tree whose data sits only in L0 ends in L1) — dropping overwritten values and
-    /// deletion markers no snapshot needs, and waits until done. B-tree: [`Error::Unsupported`] (pages
-    /// are updated in place; there is nothing to compact), and nothing happens.
+    /// deletion markers no snapshot needs, and waits until done. B-tree: checkpoints, then
+    /// moves the tree pages at the end of the data file into free pages lower down and checkpoints again,
+    /// so the file shrinks to about the pages in use (overflow pages are not moved).
     ///
     /// # Examples
     ///
     /// ```
-    /// # use rumdb::{BTreeEngine, BTreeOptions, Engine, EngineExt, Error, LsmEngine, LsmOptions};
+    /// # use rumdb::{BTreeEngine, BTreeOptions, Engine, EngineExt, LsmEngine, LsmOptions};
     /// # let dir = tempfile::tempdir()?;
     /// let lsm = LsmEngine::open(&dir.path().join("lsm"), LsmOptions::default())?;
     /// lsm.put("k", "v")?;
     /// lsm.compact()?;
     /// let btree = BTreeEngine::open(&dir.path().join("btree"), BTreeOptions::default())?;
-    /// assert!(matches!(btree.compact(), Err(Error::Unsupported { .. })));
+    /// btree.put("k", "v")?;
+    /// btree.compact()?;
     /// # Ok::<(), rumdb::Error>(())
     /// ```
     ///
     /// # Errors
-    /// [`Error::Io`] (and the handle is poisoned); [`Error::Poisoned`]; [`Error::Closed`]; B-tree:
-    /// [`Error::Unsupported`].
+    /// [`Error::Io`] (and the handle is poisoned); [`Error::Poisoned`]; [`Error::Closed`].
     fn compact(&self) -> Result<()>;
 
     /// Waits until background work (flushes, compactions, checkpoints) has drained.

@@ -17,6 +17,7 @@ impl Shared {
             let st = self.tree.read();
             if st.version == self.durable_lsn.load(Ordering::Acquire)
                 && !st.space.can_trim(st.page_count)
+                && !st.space.has_pending()
                 && (self.core.wal_if_started().is_some()
                     || self.recovery_first.load(Ordering::Acquire)
                         == self.wal_first.load(Ordering::Acquire))
@@ -268,6 +269,42 @@ impl Shared {
         let written = self.write_frozen(&frozen);
         self.in_flight.store(false, Ordering::Release);
         written
+    }
+
+    /// Shrinks the data file to about the pages in use: a checkpoint (so every page freed so far is free),
+    /// then, if free pages are more than `min_free` of the file, moves the tree pages at the end of the
+    /// file to free pages lower down and checkpoints twice (the first frees the old copies, the second
+    /// drops them from the end of the file). Overflow pages are not moved. REQUIRES: the writer mutex.
+    ///
+    /// # Errors
+    /// As a checkpoint; a failed move poisons the handle.
+    pub(super) fn vacuum(&self, min_free: f64) -> Result<()> {
+        self.checkpoint_and_trim()?;
+        {
+            let mut st = self.tree.write();
+            let (count, unused) = (st.page_count, st.space.unused());
+            if (unused as f64) <= min_free * f64::from(count) {
+                return Ok(());
+            }
+            // In use: the header pages, the tree and overflow pages, the free list the next checkpoints
+            // write (one page per `capacity` entries, and a few to spare), and copies of internal pages.
+            let geo = self.store.geo;
+            let list = (count as usize).div_ceil(geo.free_list_capacity()) + 2;
+            let target =
+                (count as usize - unused + list + 2 * st.height as usize + 8).min(count as usize);
+            let lsn = st.version;
+            let record = false;
+            let moved =
+                writer::Writer::new(&self.store, &mut st, lsn, record).move_below(target as u32);
+            if let Err(e) = moved {
+                st.torn = Some(format!("moving pages to shrink the file failed: {e}"));
+                drop(st);
+                self.poison(&e);
+                return Err(e);
+            }
+        }
+        self.checkpoint()?;
+        self.checkpoint_and_trim()
     }
 
     pub(super) fn checkpoint_now(&self) -> Result<()> {

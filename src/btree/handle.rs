@@ -8,6 +8,9 @@ use bytes::Bytes;
 
 use super::*;
 
+/// Close shrinks the data file when free pages are more than this fraction of it.
+const VACUUM_AT_CLOSE: f64 = 0.25;
+
 impl Engine for BTreeEngine {
     fn kind(&self) -> EngineKind {
         EngineKind::BTree
@@ -83,8 +86,9 @@ impl Engine for BTreeEngine {
         if self.shared.core.is_read_only() {
             return Err(Error::ReadOnly("compact".to_string()));
         }
-        // Pages are updated in place: there is nothing to compact.
-        Err(Error::Unsupported { what: "compact" })
+        let _w = self.shared.core.writer.lock();
+        self.shared.core.check_writable()?;
+        self.shared.vacuum(0.0)
     }
 
     fn wait_idle(&self) -> Result<()> {
@@ -160,7 +164,7 @@ impl EngineCore for Shared {
     /// never gets here for one.
     fn close_drain(&self) -> Result<()> {
         let _w = self.core.writer.lock();
-        self.checkpoint_and_trim()
+        self.vacuum(VACUUM_AT_CLOSE)
     }
 
     fn close_release(&self) {

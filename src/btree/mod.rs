@@ -211,7 +211,7 @@ pub const BTREE_FORMAT_VERSION: u32 = 4;
 /// it; [`Engine::flush`] runs a checkpoint.
 /// While snapshots and scans are open, writers keep the prior values they need in an in-memory overlay
 /// bounded by [`BTreeOptions::snapshot_memory`]: past it the oldest snapshots are released and their
-/// reads fail with [`Error::SnapshotTooOld`]. [`Engine::compact`] is [`Error::Unsupported`]. `docs/architecture.md`
+/// reads fail with [`Error::SnapshotTooOld`]. [`Engine::compact`] shrinks the data file (close does too when a quarter of it is free). `docs/architecture.md`
 /// and `docs/formats.md` in the repository describe the design and the files.
 ///
 /// # Examples

@@ -117,6 +117,17 @@ impl Space {
         page_count > 3 && self.free.last() == Some(&(page_count - 1))
     }
 
+    /// True if pages were freed since the last freeze (the next checkpoint has work even without batches).
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Pages free now or holding the free list (with no checkpoint in flight and nothing freed since the
+    /// last one: every page not in use by the tree).
+    pub fn unused(&self) -> usize {
+        self.free.len() + self.list_pages.len() + self.pending.len() + self.closing.len()
+    }
+
     /// Every page that is free, pending, closing or holds the free list (for `verify`'s leak check).
     pub fn unreachable_in_use(&self) -> impl Iterator<Item = u32> + '_ {
         self.free

@@ -214,6 +214,56 @@ impl<'a> Writer<'a> {
         Ok(new)
     }
 
+    /// Moves tree pages at or above `target` to the lowest free pages: every internal page that is not
+    /// fresh is relocated (there are few), then every leaf at or above `target`, its parent pointing at the
+    /// copy. Overflow pages stay where they are. The old locations are freed once the next header is
+    /// durable, so a checkpoint after the next one can drop the end of the file. Returns the pages moved.
+    ///
+    /// # Errors
+    /// `Corruption`, `Io`: as a batch's, the caller poisons the handle.
+    pub fn move_below(&mut self, target: u32) -> Result<u64> {
+        let geo = self.geo();
+        let mut moved = 0;
+        if !self.st.space.is_fresh(self.st.root) {
+            self.st.root = self.relocate(self.st.root)?;
+            moved += 1;
+        }
+        let mut level = vec![self.st.root];
+        for depth in (1..=self.st.height).rev() {
+            let mut next = Vec::new();
+            for &pgno in &level {
+                let frame = self
+                    .store
+                    .fetch(pgno, self.st.page_count, ReadPurpose::Compaction)?
+                    .page;
+                let n = page::cell_count(&frame.read());
+                for i in 0..=n {
+                    let child = page::internal_child(&frame.read(), i, pgno, &geo)?;
+                    let leaves = depth == 1;
+                    let moves = if leaves {
+                        child >= target
+                    } else {
+                        !self.st.space.is_fresh(child)
+                    };
+                    let child = if moves {
+                        let new = self.relocate(child)?;
+                        page::set_internal_child(&mut frame.write(), i, new, pgno, &geo)?;
+                        self.store.pool.mark_dirty(&frame);
+                        moved += 1;
+                        new
+                    } else {
+                        child
+                    };
+                    if !leaves {
+                        next.push(child);
+                    }
+                }
+            }
+            level = next;
+        }
+        Ok(moved)
+    }
+
     // ----- values ------------------------------------------------------------------------------------
 
     fn write_value(&mut self, key: &StoredKey, value: &[u8]) -> Result<StoredValue> {

@@ -427,3 +427,70 @@ fn open_with_bad_options_creates_no_directory() {
         assert!(!path.exists(), "a rejected open created {}", path.display());
     }
 }
+
+#[test]
+fn compact_and_close_shrink_the_file_to_about_the_pages_in_use() {
+    let storage = sim(41);
+    let opts = BTreeOptions {
+        pool_bytes: 64 * 512,
+        ..BTreeOptions::tiny()
+    };
+    let db = open(&storage, opts);
+    let mut model = Model::new();
+    let mut rng = Rng::new(41);
+    for round in 0..3u8 {
+        for chunk in 0..30 {
+            let mut b = WriteBatch::new();
+            for _ in 0..100 {
+                let k = format!("key{:06}", rng.below(3000)).into_bytes();
+                let v = vec![round; 20 + rng.below(60) as usize];
+                b.put(&k, &v);
+                model.insert(k, v);
+            }
+            let _ = chunk;
+            db.write(&b, WriteOptions::default()).unwrap();
+        }
+    }
+    db.flush().unwrap();
+    let before = data_len(&storage);
+    db.compact().unwrap();
+    let report = db.verify().unwrap();
+    let after = data_len(&storage);
+    let in_use = (report.blocks + 2) * 512;
+    println!("data file {before} -> {after} bytes, {in_use} bytes of pages in use");
+    assert!(
+        after < before,
+        "compact shrank nothing: {before} -> {after}"
+    );
+    assert!(
+        after * 10 <= in_use * 12,
+        "{after} bytes for {in_use} in use"
+    );
+    let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    assert_same(&all(&db), &want, "after compact");
+    // Delete two keys in three: more than a quarter of the file becomes free, and close shrinks it.
+    let keys: Vec<Vec<u8>> = model.keys().cloned().collect();
+    for chunk in keys
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 0)
+        .collect::<Vec<_>>()
+        .chunks(100)
+    {
+        let mut b = WriteBatch::new();
+        for (_, k) in chunk {
+            b.delete(k);
+            model.remove(*k);
+        }
+        db.write(&b, WriteOptions::default()).unwrap();
+    }
+    let grown = data_len(&storage);
+    db.close().unwrap();
+    let closed = data_len(&storage);
+    println!("after deletes: {grown} bytes, after close {closed}");
+    assert!(closed * 2 < grown, "{closed} after close, {grown} before");
+    let db = open(&storage, opts);
+    db.verify().unwrap();
+    let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    assert_same(&all(&db), &want, "after close");
+}
