@@ -286,12 +286,13 @@ impl Shared {
             if (unused as f64) <= min_free * f64::from(count) {
                 return Ok(());
             }
-            // In use: the header pages, the tree and overflow pages, the free list the next checkpoints
-            // write (one page per `capacity` entries, and a few to spare), and copies of internal pages.
+            // Below the target: the pages in use, the copies of internal pages (every one not fresh moves;
+            // at most about a 32nd of the pages at the smallest page size) and the free lists the next
+            // checkpoints write (one page per `capacity` entries, and a few to spare).
             let geo = self.store.geo;
-            let list = (count as usize).div_ceil(geo.free_list_capacity()) + 2;
-            let target =
-                (count as usize - unused + list + 2 * st.height as usize + 8).min(count as usize);
+            let count = count as usize;
+            let list = count.div_ceil(geo.free_list_capacity()) + 2;
+            let target = (count - unused + list + count / 32 + 16).min(count);
             let lsn = st.version;
             let record = false;
             let moved =
@@ -303,6 +304,10 @@ impl Shared {
                 return Err(e);
             }
         }
+        // The first checkpoint writes the moved pages and frees their old copies; the second drops those at
+        // the end of the file and frees the first one's free-list pages, if they had to go at the end; the
+        // last drops those.
+        self.checkpoint()?;
         self.checkpoint()?;
         self.checkpoint_and_trim()
     }
