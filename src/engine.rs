@@ -39,10 +39,6 @@ pub enum Background {
 /// ```
 pub type KvPair = (Bytes, Bytes);
 
-/// A key and its value as owned vectors: what engine internals (the B-tree's leaf runs) build before
-/// handing them out as a [`KvPair`] without a copy.
-pub(crate) type OwnedKvPair = (Vec<u8>, Vec<u8>);
-
 /// How durable a write is when its call returns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Durability {

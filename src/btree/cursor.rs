@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::engine::{Cursor, Iter, KvPair, OwnedKvPair, SnapshotSource};
+use crate::engine::{Cursor, Iter, KvPair, SnapshotSource};
 use crate::error::Result;
 use crate::storage::ReadPurpose;
 
@@ -97,10 +97,9 @@ pub(crate) struct BTreeCursor {
     front_pos: Bound<Vec<u8>>,
     /// Where the back's next run starts.
     back_pos: Bound<Vec<u8>>,
-    /// Entries read but not yet yielded, as the reader built them (each becomes a [`KvPair`] without a
-    /// copy when yielded).
-    front: VecDeque<OwnedKvPair>,
-    back: VecDeque<OwnedKvPair>,
+    /// Entries read but not yet yielded: slices of their run's buffer.
+    front: VecDeque<KvPair>,
+    back: VecDeque<KvPair>,
     front_done: bool,
     back_done: bool,
     /// Keys-only iteration: runs skip values (overflow chains are not read).
@@ -148,7 +147,7 @@ impl BTreeCursor {
             r.run_forward(lower, upper, RUN, RUN_BYTES)?
         };
         // The overlay's keys in the part of the range this run covers.
-        let reached = run.last().map(|(k, _)| k.as_slice());
+        let reached = run.last().map(|(k, _)| &k[..]);
         let over = match (rev, exhausted, reached) {
             (false, false, Some(k)) => {
                 st.overlay
@@ -192,8 +191,8 @@ impl BTreeCursor {
             } else {
                 (&mut self.front, self.front_done)
             };
-            if let Some((k, v)) = buf.pop_front() {
-                return Some(Ok((Bytes::from(k), Bytes::from(v))));
+            if let Some(kv) = buf.pop_front() {
+                return Some(Ok(kv));
             }
             if done {
                 return None;
@@ -227,30 +226,27 @@ fn bound_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
 
 /// Merges a run of tree entries with the overlay's entries for the same range (both in the run's order):
 /// the overlay wins where both have a key, and an overlay entry of `None` hides the key.
-fn merge(
-    run: Vec<OwnedKvPair>,
-    over: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    rev: bool,
-) -> Vec<OwnedKvPair> {
+fn merge(run: Vec<KvPair>, over: Vec<(Vec<u8>, Option<Vec<u8>>)>, rev: bool) -> Vec<KvPair> {
     if over.is_empty() {
         return run;
     }
     let before = |a: &[u8], b: &[u8]| if rev { a > b } else { a < b };
+    let pair = |k: Vec<u8>, v: Vec<u8>| (Bytes::from(k), Bytes::from(v));
     let mut out = Vec::with_capacity(run.len() + over.len());
     let mut o = over.into_iter().peekable();
     for (k, v) in run {
         while let Some((ok, ov)) = o.next_if(|(ok, _)| before(ok, &k)) {
             if let Some(ov) = ov {
-                out.push((ok, ov));
+                out.push(pair(ok, ov));
             }
         }
-        match o.next_if(|(ok, _)| *ok == k) {
-            Some((ok, Some(ov))) => out.push((ok, ov)),
+        match o.next_if(|(ok, _)| ok[..] == k[..]) {
+            Some((ok, Some(ov))) => out.push(pair(ok, ov)),
             Some((_, None)) => {}
             None => out.push((k, v)),
         }
     }
-    out.extend(o.filter_map(|(k, v)| v.map(|v| (k, v))));
+    out.extend(o.filter_map(|(k, v)| v.map(|v| pair(k, v))));
     out
 }
 
@@ -258,8 +254,8 @@ fn merge(
 mod tests {
     use super::*;
 
-    fn kv(k: &str, v: &str) -> OwnedKvPair {
-        (k.as_bytes().to_vec(), v.as_bytes().to_vec())
+    fn kv(k: &str, v: &str) -> KvPair {
+        (Bytes::from(k.to_owned()), Bytes::from(v.to_owned()))
     }
 
     #[test]

@@ -14,7 +14,9 @@
 use std::cmp::Ordering;
 use std::ops::Bound;
 
-use crate::engine::{LSM_MAX_KEY_LEN, MAX_VALUE_LEN, OwnedKvPair as KvPair};
+use bytes::Bytes;
+
+use crate::engine::{KvPair, LSM_MAX_KEY_LEN, MAX_VALUE_LEN};
 use crate::error::Result;
 use crate::storage::ReadPurpose;
 
@@ -56,6 +58,29 @@ pub(crate) enum Target<'a> {
     First,
     /// The rightmost leaf.
     Last,
+}
+
+/// A cursor run's entries, built in one buffer: a run allocates once for its bytes, and each key and
+/// value it yields is a slice of that buffer, not an allocation of its own.
+#[derive(Default)]
+struct RunBuf {
+    bytes: Vec<u8>,
+    /// Per entry: where its key starts, where its value starts (the key's end), where its value ends.
+    spans: Vec<[usize; 3]>,
+}
+
+impl RunBuf {
+    fn last_key(&self) -> Option<&[u8]> {
+        self.spans.last().and_then(|s| self.bytes.get(s[0]..s[1]))
+    }
+
+    fn finish(self) -> Vec<KvPair> {
+        let b = Bytes::from(self.bytes);
+        self.spans
+            .iter()
+            .map(|s| (b.slice(s[0]..s[1]), b.slice(s[1]..s[2])))
+            .collect()
+    }
 }
 
 /// A read of the tree under the shared latch.
@@ -199,13 +224,25 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A value for a cursor run: empty when the run yields keys only ([`Reader::skip_values`]), so an
-    /// overflow chain is never read for it.
-    fn run_value(&mut self, v: ValueRef<'_>) -> Result<Vec<u8>> {
-        if self.skip_values {
-            return Ok(Vec::new());
+    /// Appends the whole key `k` stands for to `out`.
+    fn key_into(&mut self, k: KeyRef<'_>, out: &mut Vec<u8>) -> Result<()> {
+        match k {
+            KeyRef::Inline(b) => out.extend_from_slice(b),
+            KeyRef::Overflow { .. } => out.extend_from_slice(&self.full_key(k)?),
         }
-        self.value(v)
+        Ok(())
+    }
+
+    /// Appends a run's value to `out` (nothing when the run yields keys only).
+    fn value_into(&mut self, v: ValueRef<'_>, out: &mut Vec<u8>) -> Result<()> {
+        match v {
+            _ if self.skip_values => {}
+            ValueRef::Inline(b) => out.extend_from_slice(b),
+            ValueRef::Overflow { len, first } => {
+                out.extend_from_slice(&self.overflow_value(len, first)?);
+            }
+        }
+        Ok(())
     }
 
     /// The bytes of a stored value: copied from the cell, or read along its overflow chain.
@@ -438,35 +475,32 @@ impl<'a> Reader<'a> {
                 (path, leaf, pos)
             }
         };
-        let mut out: Vec<KvPair> = Vec::new();
-        let mut bytes = 0;
+        let mut out = RunBuf::default();
         let mut hops = 0u32;
         loop {
             let frame = self.fetch(leaf, PageType::Leaf)?;
             let p = frame.read();
             let n = page::cell_count(&p);
-            let crossed = pos == 0 && !out.is_empty();
+            let crossed = pos == 0 && !out.spans.is_empty();
             while pos < n {
                 let cell = page::leaf_cell(&p, pos, leaf, &geo)?;
-                let key = self.full_key(cell.key)?;
-                if crossed
-                    && pos == 0
-                    && out
-                        .last()
-                        .is_some_and(|(last, _)| key.as_slice() <= last.as_slice())
-                {
+                let start = out.bytes.len();
+                self.key_into(cell.key, &mut out.bytes)?;
+                let key = out.bytes.get(start..).unwrap_or_default();
+                if crossed && pos == 0 && out.last_key().is_some_and(|last| key <= last) {
                     return Err(geo.corrupt(leaf, "keys out of order across leaves"));
                 }
-                if !below(&key, upper) {
-                    return Ok((out, true));
+                if !below(key, upper) {
+                    out.bytes.truncate(start);
+                    return Ok((out.finish(), true));
                 }
-                let v = self.run_value(cell.value)?;
-                bytes += key.len() + v.len();
-                out.push((key, v));
+                let key_end = out.bytes.len();
+                self.value_into(cell.value, &mut out.bytes)?;
+                out.spans.push([start, key_end, out.bytes.len()]);
                 pos += 1;
-                if out.len() >= max || bytes >= max_bytes {
+                if out.spans.len() >= max || out.bytes.len() >= max_bytes {
                     let done = pos >= n && !path.iter().any(|&(_, idx, n)| idx < n);
-                    return Ok((out, done));
+                    return Ok((out.finish(), done));
                 }
             }
             drop(p);
@@ -475,7 +509,7 @@ impl<'a> Reader<'a> {
                 return Err(geo.corrupt(leaf, "scan visited more leaves than the file has pages"));
             }
             match self.step_leaf(&mut path, true)? {
-                None => return Ok((out, true)),
+                None => return Ok((out.finish(), true)),
                 Some(next) => {
                     leaf = next;
                     pos = 0;
@@ -516,14 +550,13 @@ impl<'a> Reader<'a> {
                 (path, leaf, end)
             }
         };
-        let mut out: Vec<KvPair> = Vec::new();
-        let mut bytes = 0;
+        let mut out = RunBuf::default();
         let mut hops = 0u32;
         let mut first_page = true;
         loop {
             let frame = self.fetch(leaf, PageType::Leaf)?;
             let p = frame.read();
-            let crossed = !first_page && !out.is_empty();
+            let crossed = !first_page && !out.spans.is_empty();
             if !first_page {
                 end = page::cell_count(&p);
             }
@@ -531,25 +564,23 @@ impl<'a> Reader<'a> {
             first_page = false;
             while end > 0 {
                 let cell = page::leaf_cell(&p, end - 1, leaf, &geo)?;
-                let key = self.full_key(cell.key)?;
-                if crossed
-                    && end == top
-                    && out
-                        .last()
-                        .is_some_and(|(last, _)| key.as_slice() >= last.as_slice())
-                {
+                let start = out.bytes.len();
+                self.key_into(cell.key, &mut out.bytes)?;
+                let key = out.bytes.get(start..).unwrap_or_default();
+                if crossed && end == top && out.last_key().is_some_and(|last| key >= last) {
                     return Err(geo.corrupt(leaf, "keys out of order across leaves"));
                 }
-                if !above(&key, lower) {
-                    return Ok((out, true));
+                if !above(key, lower) {
+                    out.bytes.truncate(start);
+                    return Ok((out.finish(), true));
                 }
-                let v = self.run_value(cell.value)?;
-                bytes += key.len() + v.len();
-                out.push((key, v));
+                let key_end = out.bytes.len();
+                self.value_into(cell.value, &mut out.bytes)?;
+                out.spans.push([start, key_end, out.bytes.len()]);
                 end -= 1;
-                if out.len() >= max || bytes >= max_bytes {
+                if out.spans.len() >= max || out.bytes.len() >= max_bytes {
                     let done = end == 0 && !path.iter().any(|&(_, idx, _)| idx > 0);
-                    return Ok((out, done));
+                    return Ok((out.finish(), done));
                 }
             }
             drop(p);
@@ -558,7 +589,7 @@ impl<'a> Reader<'a> {
                 return Err(geo.corrupt(leaf, "scan visited more leaves than the file has pages"));
             }
             match self.step_leaf(&mut path, false)? {
-                None => return Ok((out, true)),
+                None => return Ok((out.finish(), true)),
                 Some(prev) => leaf = prev,
             }
         }
