@@ -435,7 +435,7 @@ impl<'a> Writer<'a> {
 
     /// Sets `key` to `value`.
     ///
-    /// The common case edits the leaf in place ([`page::leaf_put_in_place`]); when its free space is too
+    /// The common case edits the leaf in place ([`page::put_cell_in_place`]); when its free space is too
     /// fragmented for that, the leaf is rebuilt by copying raw cells ([`page::leaf_rebuild`]); only a split
     /// goes through the decoded node and [`Writer::settle`]. The old value is noted for snapshots before the
     /// page changes.
@@ -463,7 +463,7 @@ impl<'a> Writer<'a> {
         };
         {
             let mut p = found.frame.write();
-            let fits = page::leaf_put_in_place(&mut p, at, replace, &cell, self.lsn)
+            let fits = page::put_cell_in_place(&mut p, at, replace, &cell, self.lsn)
                 || match page::leaf_rebuild(
                     &p,
                     leaf_pg,
@@ -595,6 +595,17 @@ impl<'a> Writer<'a> {
                 match path.pop() {
                     None => return self.new_root(pgno, sep, right_pg),
                     Some((ppg, idx)) => {
+                        // Most splits add one cell to a parent with room for it: in place.
+                        let f =
+                            self.store
+                                .fetch(ppg, self.st.page_count, ReadPurpose::Compaction)?;
+                        let cell = page::encode_internal_cell(&sep, right_pg);
+                        if page::put_cell_in_place(&mut f.page.write(), idx, false, &cell, self.lsn)
+                        {
+                            self.store.pool.mark_dirty(&f.page);
+                            return Ok(());
+                        }
+                        drop(f);
                         let mut parent = self.load_internal(ppg)?;
                         if idx > parent.cells.len() {
                             return Err(bug("path index"));

@@ -901,6 +901,16 @@ pub(crate) fn encode_leaf_cell(key: &StoredKey, value: &StoredValue) -> Vec<u8> 
     cell
 }
 
+/// An internal cell: separator `key` and the child right of it.
+pub(crate) fn encode_internal_cell(key: &StoredKey, child: u32) -> Vec<u8> {
+    let mut cell = Vec::with_capacity(internal_cell_size(key) - SLOT_LEN);
+    cell.extend_from_slice(&(key.inline_bytes().len() as u16).to_le_bytes());
+    cell.push(key.flag());
+    cell.extend_from_slice(&child.to_le_bytes());
+    key.encode_into(&mut cell);
+    cell
+}
+
 /// The stored form of a value read in place.
 pub(crate) fn stored_value(v: ValueRef<'_>) -> StoredValue {
     match v {
@@ -909,12 +919,13 @@ pub(crate) fn stored_value(v: ValueRef<'_>) -> StoredValue {
     }
 }
 
-/// The writer's fastest path: puts `cell` (encoded by [`encode_leaf_cell`]) into leaf `page` in place, at
+/// The writer's fastest path: puts `cell` (encoded by [`encode_leaf_cell`], or [`encode_internal_cell`]
+/// for an internal page) into tree `page` in place, at
 /// index `at`, replacing the cell there if `replace`, and stamps the page with `lsn`. The cell goes into the
 /// free space between the slot array and the cell area; a replaced cell's bytes are left behind as a hole
 /// (the format allows cells anywhere in the cell area), which [`leaf_rebuild`] reclaims. Returns false,
 /// with the page unchanged, when that free space is too small or `at` is out of range.
-pub(crate) fn leaf_put_in_place(
+pub(crate) fn put_cell_in_place(
     page: &mut [u8],
     at: usize,
     replace: bool,
@@ -1068,11 +1079,7 @@ impl InternalNode {
         put_at(&mut p, 16, &self.first_child.to_le_bytes());
         let mut end = geo.page_size;
         for (i, (k, child)) in self.cells.iter().enumerate() {
-            let mut cell = Vec::with_capacity(internal_cell_size(k) - SLOT_LEN);
-            cell.extend_from_slice(&(k.inline_bytes().len() as u16).to_le_bytes());
-            cell.push(k.flag());
-            cell.extend_from_slice(&child.to_le_bytes());
-            k.encode_into(&mut cell);
+            let cell = encode_internal_cell(k, *child);
             end -= cell.len();
             put_at(&mut p, end, &cell);
             put_at(

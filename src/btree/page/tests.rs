@@ -267,7 +267,7 @@ fn in_place_puts_match_the_decoded_edit_and_leave_reclaimable_holes() {
             Err(i) => (i, false),
         };
         let before = p.clone();
-        if leaf_put_in_place(&mut p, at, replace, &cell, lsn) {
+        if put_cell_in_place(&mut p, at, replace, &cell, lsn) {
             in_place += 1;
         } else {
             assert_eq!(p, before, "a refused in-place put changed the page");
