@@ -79,10 +79,11 @@ pub fn settings_lsm(cfg: &EngineConfig) -> String {
 pub fn settings_btree(cfg: &EngineConfig) -> String {
     format!(
         "BTreeEngine::open(dir, BTreeOptions {{ pool_bytes: {} MiB, ..default }}) (default is \
-         also 64 MiB); everything else default: 4 KiB pages, max_dirty_pages 8192, checkpoint \
-         every 64 MiB of WAL, background checkpoint thread. {}; settle = Engine::flush() \
-         (checkpoint now, waits) + wait_idle() + sync(); compact: none (Engine::compact is a \
-         no-op for the B-tree, reported as no compaction API)",
+         also 64 MiB); everything else default: 4 KiB pages, copy-on-write checkpoint every 64 \
+         MiB of WAL or 60 s, dirty pages written back on eviction, close shrinks the file when \
+         a tenth of it is free, background checkpoint thread. {}; settle = Engine::flush() \
+         (checkpoint now, waits) + wait_idle() + sync(); compact = Engine::compact() (moves the \
+         pages at the end of the file into free pages and truncates it)",
         cfg.cache_bytes >> 20,
         common_settings()
     )
@@ -105,7 +106,7 @@ pub fn open_btree(dir: &Path, cfg: &EngineConfig) -> Result<Box<dyn KvEngine>> {
     Ok(Box::new(RumEngine {
         db: Arc::new(db),
         batch: WriteBatch::new(),
-        has_compaction: false,
+        has_compaction: true,
         durability: batch_durability(),
     }))
 }
@@ -115,7 +116,7 @@ struct RumEngine<E: Engine + 'static> {
     db: Arc<E>,
     /// Reused by put_batch (cleared each time).
     batch: WriteBatch,
-    /// LSM: Engine::compact compacts into the last level. B-tree: it is a no-op.
+    /// LSM: Engine::compact compacts into the last level. B-tree: it shrinks the data file.
     has_compaction: bool,
     /// Durability of put / put_batch / delete (see `batch_durability`).
     durability: Durability,

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::*;
 
 /// Close shrinks the data file when free pages are more than this fraction of it.
-const VACUUM_AT_CLOSE: f64 = 0.25;
+const VACUUM_AT_CLOSE: f64 = 0.1;
 
 impl Engine for BTreeEngine {
     fn kind(&self) -> EngineKind {

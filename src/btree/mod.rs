@@ -148,7 +148,9 @@
 //!
 //! Freed pages are reused lowest first, and free pages at the end of the file are dropped at the next
 //! checkpoint, so the file tracks the live data plus what copy-on-write holds back: the old copies of the
-//! pages changed since the last checkpoint, free once the next header is durable.
+//! pages changed since the last checkpoint, free once the next header is durable. Free pages in the middle
+//! of the file stay until [`Engine::compact`], or a close that finds more than a tenth of the file free,
+//! moves the tree pages at its end into them and truncates it (overflow pages are not moved).
 //!
 mod checkpoint;
 mod cursor;
@@ -211,7 +213,7 @@ pub const BTREE_FORMAT_VERSION: u32 = 4;
 /// it; [`Engine::flush`] runs a checkpoint.
 /// While snapshots and scans are open, writers keep the prior values they need in an in-memory overlay
 /// bounded by [`BTreeOptions::snapshot_memory`]: past it the oldest snapshots are released and their
-/// reads fail with [`Error::SnapshotTooOld`]. [`Engine::compact`] shrinks the data file (close does too when a quarter of it is free). `docs/architecture.md`
+/// reads fail with [`Error::SnapshotTooOld`]. [`Engine::compact`] shrinks the data file (close does too when more than a tenth of it is free). `docs/architecture.md`
 /// and `docs/formats.md` in the repository describe the design and the files.
 ///
 /// # Examples

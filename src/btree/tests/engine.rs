@@ -468,7 +468,7 @@ fn compact_and_close_shrink_the_file_to_about_the_pages_in_use() {
     );
     let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     assert_same(&all(&db), &want, "after compact");
-    // Delete two keys in three: more than a quarter of the file becomes free, and close shrinks it.
+    // Delete two keys in three: more than a tenth of the file becomes free, and close shrinks it.
     let keys: Vec<Vec<u8>> = model.keys().cloned().collect();
     for chunk in keys
         .iter()
