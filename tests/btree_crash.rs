@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rumdb::BTreeEngine;
 use rumdb::testing::Storage;
-use rumdb::testing::engine_history;
+use rumdb::testing::engine_history::{self, EngineUnderTest};
 use rumdb::testing::engines::BTreeTiny as Tiny;
 use rumdb::testing::{CrashMode, SimBackend};
 use rumdb::{Durability, Engine, EngineExt, WriteBatch, WriteOptions};
@@ -139,6 +139,57 @@ fn every_crash_point_of_a_workload_larger_than_the_pool_recovers() {
         });
         println!("seed {seed}: {ops} mutating operations, {images} crash images checked");
     }
+}
+
+/// I7 on the workload above, checkpointing only on `flush`, reopen and close: a recovery that replays up
+/// to 70 batches, whose pages outgrow the pool (so recovery itself writes dirty pages back on eviction
+/// before its checkpoint), crashes at sampled points of the run and at its own mutating operations, and
+/// recovers again to the state of one clean recovery.
+#[test]
+fn a_crash_during_recovery_of_a_workload_larger_than_the_pool_recovers_the_same_state() {
+    for seed in seeds(1) {
+        let steps = larger_than_the_pool(seed);
+        let eut = rumdb::testing::engines::BTreeTinyLongReplay;
+        let r = engine_history::check_recovery_crash_matrix(&eut, seed, &steps, false)
+            .unwrap_or_else(|e| {
+                panic!("{e}\nreproduce: RUMDB_SEED={seed} cargo test --test btree_crash a_crash_during_recovery_of")
+            });
+        println!(
+            "seed {seed}: {} recovery crash points, {} images, {} recovery operations",
+            r.points, r.images, r.recovery_ops
+        );
+        assert!(r.points > 0);
+    }
+    // What the recoveries above do: replaying the 79 batches before the reopen writes pages back on
+    // eviction.
+    let sim = SimBackend::new(2);
+    let db = rumdb::testing::engines::BTreeTinyLongReplay
+        .open(Storage::new(Arc::new(sim.clone())))
+        .unwrap();
+    for step in larger_than_the_pool(0).into_iter().take(80) {
+        if let engine_history::Step::Batch(entries, _) = step {
+            let mut b = WriteBatch::new();
+            for (k, v) in &entries {
+                match v {
+                    Some(v) => b.put(k, v),
+                    None => b.delete(k),
+                };
+            }
+            db.write(&b, WriteOptions::new(Durability::Flush)).unwrap();
+        }
+    }
+    let image = sim.crash(CrashMode::ProcessKill);
+    drop(db);
+    let db = rumdb::testing::engines::BTreeTinyLongReplay
+        .open(Storage::new(Arc::new(image)))
+        .unwrap();
+    let s = db.stats();
+    assert!(s.recovery.records_replayed >= 79, "{:?}", s.recovery);
+    assert!(
+        s.io.written.page_eviction > 0,
+        "recovery wrote nothing back on eviction"
+    );
+    db.verify().unwrap();
 }
 
 fn value(i: u32, round: u32) -> Vec<u8> {

@@ -105,3 +105,21 @@ impl EngineUnderTest for BTreeTiny {
         Ok(stray)
     }
 }
+
+/// [`BTreeTiny`] with checkpoints only on `flush`, at open and at close
+/// ([`BTreeTiny::checkpoint_on_flush_options`]): a recovery replays every batch since, which for a workload
+/// larger than the 16-page pool means recovery itself writes dirty pages back on eviction.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BTreeTinyLongReplay;
+
+impl EngineUnderTest for BTreeTinyLongReplay {
+    type E = BTreeEngine;
+
+    fn open(&self, storage: Storage) -> Result<BTreeEngine> {
+        BTreeEngine::open_with(storage, BTreeTiny::checkpoint_on_flush_options())
+    }
+
+    fn stray_files(&self, engine: &BTreeEngine, storage: &Storage) -> Result<Vec<String>> {
+        BTreeTiny.stray_files(engine, storage)
+    }
+}
