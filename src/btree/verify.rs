@@ -61,7 +61,8 @@ pub(crate) fn run(store: &PageStore, st: &TreeState) -> Result<VerifyReport> {
 }
 
 impl Walk<'_> {
-    fn visit(&mut self, pgno: u32, expect: PageType) -> Result<Vec<u8>> {
+    /// Marks `pgno` accounted for; `twice` says what it means if it already was.
+    fn mark(&mut self, pgno: u32, twice: &str) -> Result<()> {
         let geo = self.store.geo;
         let slot = self
             .seen
@@ -69,9 +70,15 @@ impl Walk<'_> {
             .filter(|_| pgno >= 2)
             .ok_or_else(|| geo.corrupt(pgno, "page number out of range"))?;
         if *slot {
-            return Err(geo.corrupt(pgno, "page reached twice (a cycle, or a page used twice)"));
+            return Err(geo.corrupt(pgno, twice));
         }
         *slot = true;
+        Ok(())
+    }
+
+    fn visit(&mut self, pgno: u32, expect: PageType) -> Result<Vec<u8>> {
+        let geo = self.store.geo;
+        self.mark(pgno, "page reached twice (a cycle, or a page used twice)")?;
         let bytes = match self.store.pool.dirty_copy(pgno) {
             Some(b) => {
                 page::check_structure(&b, pgno, self.st.version, &geo)?;
@@ -222,17 +229,9 @@ impl Walk<'_> {
     /// Accounts for the pages the tree does not reach: free, waiting for the next header, or holding the
     /// free list (each exactly once, and none reachable).
     fn free_list(&mut self) -> Result<()> {
-        let geo = self.store.geo;
-        for pgno in self.st.space.unreachable_in_use() {
-            let slot = self
-                .seen
-                .get_mut(pgno as usize)
-                .filter(|_| pgno >= 2)
-                .ok_or_else(|| geo.corrupt(pgno, "free page number out of range"))?;
-            if *slot {
-                return Err(geo.corrupt(pgno, "page is both in use and free (or free twice)"));
-            }
-            *slot = true;
+        let space = &self.st.space;
+        for pgno in space.unreachable_in_use() {
+            self.mark(pgno, "page is both in use and free (or free twice)")?;
         }
         Ok(())
     }
