@@ -31,6 +31,10 @@ pub(crate) struct Writer<'a> {
     /// The pending leaf split comes from appending past the last key of the rightmost leaf: split there
     /// (the left page stays full) rather than in the middle, so ascending loads fill their pages.
     appending: bool,
+    /// After a put into the rightmost leaf that changed the tree's shape nowhere: the (fresh) path to that
+    /// leaf and the key put. A later key above it in the same batch belongs to the same leaf (it is above
+    /// every separator on the rightmost path), so ascending batches skip the descent.
+    rightmost: Option<(WritePath, u32, Vec<u8>)>,
 }
 
 fn bug(what: &str) -> Error {
@@ -79,6 +83,7 @@ impl<'a> Writer<'a> {
             lsn,
             record,
             appending: false,
+            rightmost: None,
         }
     }
 
@@ -443,7 +448,10 @@ impl<'a> Writer<'a> {
     /// # Errors
     /// `Corruption`, `Io`: the tree may be partly changed, and the caller poisons the handle.
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        let (mut path, leaf_pg, rightmost) = self.descend_path(key)?;
+        let (mut path, leaf_pg, rightmost) = match self.rightmost.take() {
+            Some((path, leaf, last)) if key > last.as_slice() => (path, leaf, true),
+            _ => self.descend_path(key)?,
+        };
         let leaf_pg = self.make_writable(&mut path, leaf_pg)?;
         let found = self.find_in_leaf(leaf_pg, key)?;
         self.note_prior(key, found.old.as_ref().map(|(_, v)| v))?;
@@ -482,6 +490,9 @@ impl<'a> Writer<'a> {
             drop(p);
             if fits {
                 self.store.pool.mark_dirty(&found.frame);
+                if rightmost {
+                    self.rightmost = Some((path, leaf_pg, key.to_vec()));
+                }
                 return Ok(());
             }
         }
@@ -517,6 +528,7 @@ impl<'a> Writer<'a> {
     /// # Errors
     /// As [`Writer::put`].
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
+        self.rightmost = None;
         let (mut path, leaf_pg, _) = self.descend_path(key)?;
         let found = self.find_in_leaf(leaf_pg, key)?;
         if found.old.is_none() {
