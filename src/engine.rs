@@ -89,6 +89,14 @@ pub struct Limits {
     pub max_batch_len: usize,
 }
 
+/// The limits of every engine (the LSM, the B-tree with its overflow keys, and the reference model): code
+/// written for one engine works on the others.
+pub(crate) const LIMITS: Limits = Limits {
+    max_key_len: LSM_MAX_KEY_LEN,
+    max_value_len: MAX_VALUE_LEN,
+    max_batch_len: MAX_BATCH_LEN,
+};
+
 impl Limits {
     /// Checks every entry of `batch` and its size.
     ///

@@ -294,9 +294,8 @@ impl Shared {
             let list = count.div_ceil(geo.free_list_capacity()) + 2;
             let target = (count - unused + list + count / 32 + 16).min(count);
             let lsn = st.version;
-            let record = false;
             let moved =
-                writer::Writer::new(&self.store, &mut st, lsn, record).move_below(target as u32);
+                writer::Writer::new(&self.store, &mut st, lsn, false).move_below(target as u32);
             if let Err(e) = moved {
                 st.torn = Some(format!("moving pages to shrink the file failed: {e}"));
                 drop(st);

@@ -179,10 +179,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 
 use crate::batch::{BatchOp, WriteBatch};
-use crate::engine::{
-    Background, Engine, Iter, LSM_MAX_KEY_LEN, Limits, MAX_BATCH_LEN, MAX_VALUE_LEN, Snapshot,
-    WriteOptions,
-};
+use crate::engine::{Background, Engine, Iter, Limits, Snapshot, WriteOptions};
 use crate::error::{EngineKind, Error, Result};
 use crate::identity;
 use crate::pipeline::{self, Core, EngineCore};
@@ -390,10 +387,6 @@ impl Shared {
     }
 
     fn limits(&self) -> Limits {
-        Limits {
-            max_key_len: LSM_MAX_KEY_LEN,
-            max_value_len: MAX_VALUE_LEN,
-            max_batch_len: MAX_BATCH_LEN,
-        }
+        crate::engine::LIMITS
     }
 }

@@ -122,8 +122,7 @@ impl Space {
         !self.pending.is_empty()
     }
 
-    /// Pages free now or holding the free list (with no checkpoint in flight and nothing freed since the
-    /// last one: every page not in use by the tree).
+    /// Pages not in use by the tree: free, pending, closing, or holding the free list.
     pub fn unused(&self) -> usize {
         self.free.len() + self.list_pages.len() + self.pending.len() + self.closing.len()
     }

@@ -35,20 +35,11 @@ use super::options::{Background, LsmOptions};
 use super::sstable::{BlockCache, ReadStats, TableIter};
 use super::version::Version;
 use crate::batch::WriteBatch;
-use crate::engine::{
-    Engine, Iter, LSM_MAX_KEY_LEN, Limits, MAX_BATCH_LEN, MAX_VALUE_LEN, Snapshot, SnapshotSource,
-    WriteOptions,
-};
+use crate::engine::{Engine, Iter, LIMITS, Limits, Snapshot, SnapshotSource, WriteOptions};
 use crate::error::{EngineKind, Error, Result};
 use crate::pipeline::{self, Core, EngineCore};
 use crate::stats::{MemoryUsage, ReadCounters, Stats, VerifyReport};
 use crate::storage::ReadPurpose;
-
-const LIMITS: Limits = Limits {
-    max_key_len: LSM_MAX_KEY_LEN,
-    max_value_len: MAX_VALUE_LEN,
-    max_batch_len: MAX_BATCH_LEN,
-};
 
 /// The active memtable and the sealed ones waiting for their flush (oldest first).
 #[derive(Clone)]

@@ -20,8 +20,8 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::batch::{BatchOp, WriteBatch};
 use crate::engine::{
-    Cursor, Durability, Engine, Iter, KvPair, LSM_MAX_KEY_LEN, Limits, MAX_BATCH_LEN,
-    MAX_VALUE_LEN, Snapshot, SnapshotSource, WriteOptions,
+    Cursor, Durability, Engine, Iter, KvPair, LIMITS, Limits, Snapshot, SnapshotSource,
+    WriteOptions,
 };
 use crate::error::{EngineKind, Error, Result};
 use crate::identity::{self, CreateOptions};
@@ -66,12 +66,6 @@ impl std::fmt::Debug for ModelEngine {
         f.debug_struct("ModelEngine").finish_non_exhaustive()
     }
 }
-
-const LIMITS: Limits = Limits {
-    max_key_len: LSM_MAX_KEY_LEN,
-    max_value_len: MAX_VALUE_LEN,
-    max_batch_len: MAX_BATCH_LEN,
-};
 
 impl ModelEngine {
     /// Opens (or creates) a model database in `dir`.
