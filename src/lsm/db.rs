@@ -74,6 +74,11 @@ pub(super) struct Shared {
     pub(super) pending_bytes: AtomicU64,
     pub(super) flushes: AtomicU64,
     pub(super) compactions: AtomicU64,
+    /// When the tree last changed state for settling: the visible sequence the worker last saw and when
+    /// it first saw it (see [`LsmOptions::settle_after`]).
+    pub(super) quiet_since: Mutex<(u64, std::time::Instant)>,
+    /// Callers inside [`Engine::wait_idle`], which settles without waiting for a pause in writes.
+    pub(super) settle_waiters: AtomicU64,
 }
 
 /// The LSM-tree engine: a write-ahead log, an in-memory memtable, and sorted tables (SSTables, with bloom
@@ -445,8 +450,28 @@ impl Engine for LsmEngine {
         self.shared.compact_all()
     }
 
+    /// Also settles the tree (see [`LsmOptions::settle_after`]): L0 is merged into L1 before it returns.
     fn wait_idle(&self) -> Result<()> {
-        pipeline::wait_idle(&*self.shared)
+        let shared = &self.shared;
+        let core = &shared.core;
+        core.check_open()?;
+        if shared.options.read_only || shared.options.settle_after.is_none() {
+            return pipeline::wait_idle(&**shared);
+        }
+        match shared.options.background {
+            Background::Manual => {
+                core.check_writable_for("wait_idle")?;
+                while shared.settle_once()? {}
+                shared.maybe_compact()?;
+                pipeline::wait_idle(&**shared)
+            }
+            Background::Threads => {
+                shared.settle_waiters.fetch_add(1, Ordering::AcqRel);
+                let waited = pipeline::wait_idle(&**shared);
+                shared.settle_waiters.fetch_sub(1, Ordering::AcqRel);
+                waited
+            }
+        }
     }
 
     fn verify(&self) -> Result<VerifyReport> {
@@ -509,7 +534,10 @@ impl EngineCore for Shared {
     /// Sealed memtables to flush, or a level over its target; nothing once close stops the worker (close
     /// flushes what is sealed itself).
     fn background_due(&self, stopping: bool) -> bool {
-        !stopping && (!self.mems.read().sealed.is_empty() || self.needs_compaction())
+        !stopping
+            && (!self.mems.read().sealed.is_empty()
+                || self.needs_compaction()
+                || self.settle_due())
     }
 
     /// One job per round. At the L0 stop trigger, compact before flushing more into L0, so L0 never
@@ -524,7 +552,10 @@ impl EngineCore for Shared {
             return self.flush_some(1);
         }
         self.flush_some(1)?;
-        self.compact_once().map(|_| ())
+        if !self.compact_once()? && self.settle_due() {
+            self.settle_once()?;
+        }
+        Ok(())
     }
 
     fn close_seal(&self) -> Result<()> {
@@ -540,6 +571,31 @@ impl EngineCore for Shared {
 }
 
 impl Shared {
+    /// True if the tree should settle now (see [`LsmOptions::settle_after`]): L0 holds a table, nothing
+    /// else is due, and either no write has arrived for `settle_after` or a caller waits in `wait_idle`.
+    fn settle_due(&self) -> bool {
+        let Some(delay) = self.options.settle_after else {
+            return false;
+        };
+        if self.l0_files.load(Ordering::Acquire) == 0
+            || !self.mems.read().sealed.is_empty()
+            || self.needs_compaction()
+        {
+            return false;
+        }
+        if self.settle_waiters.load(Ordering::Acquire) > 0 {
+            return true;
+        }
+        let seq = self.core.visible();
+        let now = std::time::Instant::now();
+        let mut quiet = self.quiet_since.lock();
+        if quiet.0 != seq {
+            *quiet = (seq, now);
+            return false;
+        }
+        now.duration_since(quiet.1) >= delay
+    }
+
     /// True if some level is over its target (L0: at its trigger).
     pub(super) fn needs_compaction(&self) -> bool {
         compaction_score(&self.options, &self.versions.current()).1 >= 1.0
