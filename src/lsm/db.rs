@@ -229,8 +229,12 @@ impl Shared {
     }
 
     fn get_at(&self, key: &[u8], seq: u64) -> Result<Option<Bytes>> {
-        self.multi_get_at(&[key], seq)
-            .map(|mut v| v.pop().flatten())
+        let mems = self.memtables();
+        let version = self.versions.current();
+        let mut stats = ReadStats::default();
+        let found = lookup(&mems, &version, key, seq, &mut stats);
+        self.record_reads(1, stats);
+        found
     }
 
     /// The values of `keys` at sequence `seq`, in the caller's order: one set of memtables and one version
@@ -242,23 +246,17 @@ impl Shared {
         let mut gets = 0u64;
         let out = crate::engine::multi_get_sorted(keys, |key| {
             gets += 1;
-            for m in mems.newest_first() {
-                // Each source hands over a value it copied once; `Bytes::from` keeps that copy.
-                if let Some((kind, value)) = m.get(key, seq) {
-                    return Ok((kind == ValueKind::Put).then(|| Bytes::from(value)));
-                }
-            }
-            Ok(match version.get(key, seq, &mut stats)? {
-                Some((ValueKind::Put, value)) => Some(Bytes::from(value)),
-                _ => None,
-            })
+            lookup(&mems, &version, key, seq, &mut stats)
         });
-        self.core.counters.reads.add(&ReadCounters {
-            gets,
-            ..ReadCounters::default()
-        });
-        self.core.counters.reads.add(&stats.into());
+        self.record_reads(gets, stats);
         out
+    }
+
+    /// Adds `gets` point lookups and their table counters to the engine's read counters.
+    fn record_reads(&self, gets: u64, stats: ReadStats) {
+        let mut counters: ReadCounters = stats.into();
+        counters.gets = gets;
+        self.core.counters.reads.add(&counters);
     }
 
     /// Table entries (from their properties) plus memtable entries: versions, not keys.
@@ -600,6 +598,27 @@ impl Shared {
     pub(super) fn needs_compaction(&self) -> bool {
         compaction_score(&self.options, &self.versions.current()).1 >= 1.0
     }
+}
+
+/// The newest version of `key` at sequence `seq`: the memtables newest first, then the tables of
+/// `version`. A tombstone reads as `None`.
+fn lookup(
+    mems: &Memtables,
+    version: &Version,
+    key: &[u8],
+    seq: u64,
+    stats: &mut ReadStats,
+) -> Result<Option<Bytes>> {
+    for m in mems.newest_first() {
+        // Each source hands over a value it copied once; `Bytes::from` keeps that copy.
+        if let Some((kind, value)) = m.get(key, seq) {
+            return Ok((kind == ValueKind::Put).then(|| Bytes::from(value)));
+        }
+    }
+    Ok(match version.get(key, seq, stats)? {
+        Some((ValueKind::Put, value)) => Some(Bytes::from(value)),
+        _ => None,
+    })
 }
 
 impl LsmEngine {

@@ -336,12 +336,12 @@ mod tests {
     }
 
     #[test]
-    fn per_level_defaults_are_todays_behaviour_and_overrides_apply() {
+    fn per_level_defaults_raw_l0_zstd_below_and_overrides_apply() {
         let o = LsmOptions::default();
         for level in 0..NUM_LEVELS {
             let t = o.table_options_for(level);
             assert_eq!(t.bloom_bits_per_key, 10);
-            let want = if level >= 2 {
+            let want = if level >= 1 {
                 Compression::Zstd { level: 1 }
             } else {
                 Compression::None

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use super::edit::{NUM_LEVELS, VersionEdit};
 use super::key::{self, ValueKind};
+use super::sstable::filter::key_hash;
 use super::sstable::{ReadStats, Table, TableMeta, table_file_name};
 use crate::error::{Error, Result};
 use crate::storage::Storage;
@@ -205,10 +206,11 @@ impl Version {
         seq: u64,
         stats: &mut ReadStats,
     ) -> Result<Option<(ValueKind, Vec<u8>)>> {
+        let hash = key_hash(user_key);
         let mut levels = self.levels.iter();
         if let Some(l0) = levels.next() {
             for t in l0.iter().filter(|t| t.may_hold(user_key)) {
-                if let Some(found) = t.table.get(user_key, seq, stats)? {
+                if let Some(found) = t.table.get_hashed(user_key, hash, seq, stats)? {
                     return Ok(Some(found));
                 }
             }
@@ -216,7 +218,7 @@ impl Version {
         for files in levels {
             let at = files.partition_point(|t| t.user_range().1 < user_key);
             if let Some(t) = files.get(at).filter(|t| t.may_hold(user_key))
-                && let Some(found) = t.table.get(user_key, seq, stats)?
+                && let Some(found) = t.table.get_hashed(user_key, hash, seq, stats)?
             {
                 return Ok(Some(found));
             }

@@ -454,16 +454,32 @@ impl Table {
     ///
     /// # Errors
     /// `Corruption` if a block it reads is damaged; `Io`.
+    #[cfg(any(test, feature = "testing"))]
     pub fn get(
         &self,
         user_key: &[u8],
         seq: u64,
         stats: &mut ReadStats,
     ) -> Result<Option<(ValueKind, Vec<u8>)>> {
+        self.get_hashed(user_key, super::filter::key_hash(user_key), seq, stats)
+    }
+
+    /// [`Self::get`] for a key whose filter hash ([`key_hash`](super::filter::key_hash)) the caller computed once for
+    /// every table it probes.
+    ///
+    /// # Errors
+    /// As [`Self::get`].
+    pub fn get_hashed(
+        &self,
+        user_key: &[u8],
+        hash: u64,
+        seq: u64,
+        stats: &mut ReadStats,
+    ) -> Result<Option<(ValueKind, Vec<u8>)>> {
         if let Some(filter) = &self.filter {
             stats.index_touches += 1;
             stats.bloom_probes += 1;
-            if !filter.may_contain(user_key) {
+            if !filter.may_contain_hash(hash) {
                 stats.bloom_negatives += 1;
                 return Ok(None);
             }
