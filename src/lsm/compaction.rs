@@ -22,7 +22,8 @@
 //!
 //! Outputs are cut at `target_file_bytes` on user-key boundaries, with the output level's compression
 //! and bloom bits ([`LsmOptions::table_options_for`]). Manual mode runs compactions until every score is
-//! below 1; the worker runs one at a time, flushing sealed memtables in between. `compact()` is a full
+//! below 1; the worker runs one at a time, flushing sealed memtables in between, and when nothing scores
+//! ≥ 1 and writes have paused it settles L0 into L1 ([`LsmOptions::settle_after`]). `compact()` is a full
 //! compaction: each level from L0 down is merged (or moved) into the next until all data sits on the
 //! deepest non-empty level (at least L1); if nothing was merged into that level, it is rewritten in
 //! place, so tombstones and versions no snapshot needs any longer go.
