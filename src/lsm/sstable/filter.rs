@@ -220,7 +220,6 @@ impl Filter {
     }
 
     /// The number of hash functions.
-    #[cfg(any(test, feature = "testing"))]
     pub fn k(&self) -> u32 {
         self.bloom.number_of_hash_functions()
     }
