@@ -418,12 +418,8 @@ pub fn btree_summary(dir: &Path) -> Result<BTreeSummary> {
         next = page::link_a(&bytes);
     }
     let s = &mut w.s;
-    let accounted = 2
-        + s.leaf_pages
-        + s.internal_pages
-        + s.overflow_pages
-        + s.free_list_pages
-        + s.free_pages;
+    let accounted =
+        2 + s.leaf_pages + s.internal_pages + s.overflow_pages + s.free_list_pages + s.free_pages;
     s.other_pages = u64::from(header.page_count).saturating_sub(accounted);
     let tree_bytes = (s.leaf_pages + s.internal_pages) * geo.page_size as u64;
     if tree_bytes > 0 {

@@ -68,8 +68,9 @@ pub struct InternalKey {
 impl InternalKey {
     /// Decodes `ikey`; `what` and `file`/`offset` name it in the error.
     fn decode(ikey: &[u8], file: &str, offset: Option<u64>, what: &str) -> Result<Self> {
-        let (key, sequence, kind) = key::decode(ikey)
-            .ok_or_else(|| Error::corruption(file, offset, format!("{what} is not an internal key")))?;
+        let (key, sequence, kind) = key::decode(ikey).ok_or_else(|| {
+            Error::corruption(file, offset, format!("{what} is not an internal key"))
+        })?;
         Ok(InternalKey {
             key: key.to_vec(),
             sequence,

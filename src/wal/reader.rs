@@ -543,8 +543,14 @@ fn scan_segment(
 /// Why `bytes` (from where a fragment should start) hold none: zeros, or a header that fails its checks.
 fn describe_bad_fragment(bytes: &[u8]) -> String {
     let header = bytes.get(..HEADER_LEN).unwrap_or(bytes);
+    let payload_len = bytes
+        .get(4..6)
+        .and_then(|l| l.first_chunk::<2>())
+        .map_or(0, |l| usize::from(u16::from_le_bytes(*l)));
     if header.iter().all(|&b| b == 0) {
         "zeros where a fragment should start (never written, or preallocated)".to_string()
+    } else if header.len() < HEADER_LEN || HEADER_LEN + payload_len > bytes.len() {
+        "a fragment runs past the end of its block or of the file (a torn write)".to_string()
     } else {
         "a fragment fails its checks (checksum, type, length or segment number)".to_string()
     }
