@@ -1,7 +1,7 @@
 //! `rumdb`: the command-line tool of the rumdb storage library.
 //!
-//! Every command takes a database directory; the engine (LSM or B-tree) is found from the directory
-//! itself. Commands that only read (`stats`, `info`, `verify`, `get`, `scan`, `dump`) open the database
+//! Every command takes a database directory (`inspect sst` and `inspect wal` a file in one); the engine
+//! (LSM or B-tree) is found from the directory itself. Commands that only read (`stats`, `info`, `verify`, `get`, `scan`, `dump`) open the database
 //! read-only and never change the directory. Failures print `rumdb: <command> <dir>: <error>` on stderr
 //! and exit with 2 for a usage error, 1 for anything else.
 #![deny(missing_docs)]
@@ -13,7 +13,7 @@
 mod codec;
 mod db;
 mod dump;
-mod identity;
+mod inspect;
 mod kv;
 mod report;
 
@@ -184,6 +184,64 @@ enum Command {
         /// The database directory.
         dir: PathBuf,
     },
+    /// Decode one raw file without opening the database (nothing is locked or written); exit 1 on
+    /// damage, naming the file and offset.
+    Inspect {
+        #[command(subcommand)]
+        what: Inspect,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum Inspect {
+    /// An LSM table: footer, properties, filter, index and data blocks, then every entry (key,
+    /// sequence, kind, value length).
+    Sst {
+        /// The table file (`NNNNNN.sst`).
+        file: PathBuf,
+        /// Leave out the entries.
+        #[arg(long)]
+        no_entries: bool,
+        #[command(flatten)]
+        encoding: EncodingArgs,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A WAL segment: its records (sequence numbers and batch contents), and where replay stops and
+    /// why. Exit 1 if it stops before the end of the file (a torn tail or damage).
+    Wal {
+        /// The segment file (`NNNNNN.log`).
+        file: PathBuf,
+        #[command(flatten)]
+        encoding: EncodingArgs,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A B-tree page decoded: header fields, cells, checksum (pages 0 and 1 are the header slots).
+    Page {
+        /// The database directory.
+        dir: PathBuf,
+        /// The page number.
+        number: u32,
+        #[command(flatten)]
+        encoding: EncodingArgs,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The LSM manifest: every version edit (tables added and removed per level with key ranges and
+    /// sizes, log numbers, counters) and the live tables.
+    Manifest {
+        /// The database directory.
+        dir: PathBuf,
+        #[command(flatten)]
+        encoding: EncodingArgs,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 impl Command {
@@ -200,6 +258,12 @@ impl Command {
             Command::Load { dir, .. } => ("load", dir),
             Command::Compact { dir } => ("compact", dir),
             Command::Flush { dir } => ("flush", dir),
+            Command::Inspect { what } => match what {
+                Inspect::Sst { file, .. } => ("inspect sst", file),
+                Inspect::Wal { file, .. } => ("inspect wal", file),
+                Inspect::Page { dir, .. } => ("inspect page", dir),
+                Inspect::Manifest { dir, .. } => ("inspect manifest", dir),
+            },
         }
     }
 }
@@ -287,6 +351,30 @@ fn run(command: &Command) -> Result<(), Fail> {
         } => dump::load(dir, *engine, *into_existing),
         Command::Compact { dir } => maintain(dir, "compact"),
         Command::Flush { dir } => maintain(dir, "flush"),
+        Command::Inspect { what } => match what {
+            Inspect::Sst {
+                file,
+                no_entries,
+                encoding,
+                json,
+            } => inspect::sst(file, encoding.encoding(), !no_entries, *json),
+            Inspect::Wal {
+                file,
+                encoding,
+                json,
+            } => inspect::wal(file, encoding.encoding(), *json),
+            Inspect::Page {
+                dir,
+                number,
+                encoding,
+                json,
+            } => inspect::page(dir, *number, encoding.encoding(), *json),
+            Inspect::Manifest {
+                dir,
+                encoding,
+                json,
+            } => inspect::manifest(dir, encoding.encoding(), *json),
+        },
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::error::{EngineKind, Error, Result};
 use crate::lsm::edit::{NUM_LEVELS, VersionEdit};
 use crate::lsm::key::{self, ValueKind};
 use crate::lsm::manifest::{Counters, apply_to_maps, read_current};
@@ -550,9 +550,17 @@ pub struct Manifest {
 /// ```
 ///
 /// # Errors
-/// `Corruption` naming the file and offset (a missing or malformed `CURRENT`, a damaged synced edit, a
-/// manifest without its snapshot); `Io`.
+/// `WrongEngine` for a B-tree directory; `Corruption` naming the file and offset (a damaged
+/// `IDENTITY`, a missing or malformed `CURRENT`, a damaged synced edit, a manifest without its
+/// snapshot); `Io`.
 pub fn manifest(dir: &Path) -> Result<Manifest> {
+    let id = super::identity(dir)?;
+    if id.engine != EngineKind::Lsm {
+        return Err(Error::WrongEngine {
+            expected: EngineKind::Lsm,
+            found: id.engine,
+        });
+    }
     let storage = super::read_only(dir)?;
     let (name, number) = read_current(&storage)?;
     let mut tables: [BTreeMap<u64, TableMeta>; NUM_LEVELS] = Default::default();
