@@ -91,7 +91,10 @@ fn sst_text(f: &SstFile, enc: Encoding) -> String {
     t.row("block size option", p.block_size);
     t.row("restart interval", p.restart_interval);
     t.section("footer");
-    t.row("data", format!("offset 0, {} bytes", f.footer.filter.offset));
+    t.row(
+        "data",
+        format!("offset 0, {} bytes", f.footer.filter.offset),
+    );
     t.row("filter", region_text(f.footer.filter));
     t.row("index", region_text(f.footer.index));
     t.row("properties", region_text(f.footer.properties));
@@ -106,9 +109,9 @@ fn sst_text(f: &SstFile, enc: Encoding) -> String {
             );
             t.row(
                 "status",
-                fi.damage
-                    .as_ref()
-                    .map_or("ok".to_string(), |d| format!("DAMAGED, ignored by readers: {d}")),
+                fi.damage.as_ref().map_or("ok".to_string(), |d| {
+                    format!("DAMAGED, ignored by readers: {d}")
+                }),
             );
         }
     }
@@ -267,13 +270,24 @@ pub fn wal(path: &Path, enc: Encoding, json: bool) -> Result<(), Fail> {
     })?;
     if json {
         let end = match &seg.end {
-            WalEnd::Sealed { offset, next } => json!({ "state": "sealed", "offset": offset, "next": next }),
+            WalEnd::Sealed { offset, next } => {
+                json!({ "state": "sealed", "offset": offset, "next": next })
+            }
             WalEnd::Open => json!({ "state": "open" }),
-            WalEnd::TornTail { offset, fragment_at, dropped_bytes, reason } => json!({
+            WalEnd::TornTail {
+                offset,
+                fragment_at,
+                dropped_bytes,
+                reason,
+            } => json!({
                 "state": "torn_tail", "offset": offset, "fragment_at": fragment_at,
                 "dropped_bytes": dropped_bytes, "reason": reason,
             }),
-            WalEnd::Damaged { offset, fragment_at, reason } => json!({
+            WalEnd::Damaged {
+                offset,
+                fragment_at,
+                reason,
+            } => json!({
                 "state": "damaged", "offset": offset, "fragment_at": fragment_at, "reason": reason,
             }),
             other => json!({ "state": format!("{other:?}") }),
@@ -304,7 +318,10 @@ pub fn wal(path: &Path, enc: Encoding, json: bool) -> Result<(), Fail> {
         t.row("records", seg.records);
         t.row("data end", seg.data_end);
         t.row("end", end_text(&seg.end));
-        t.row("chain checks", "need the neighbouring segments: run rumdb verify DIR");
+        t.row(
+            "chain checks",
+            "need the neighbouring segments: run rumdb verify DIR",
+        );
         print(&t.render())?;
     }
     match seg.end {
@@ -357,7 +374,9 @@ fn cell_text(enc: Encoding, i: usize, c: &PageCell) -> String {
     };
     let what = match (c.child, c.value_len, c.value_overflow) {
         (Some(child), _, _) => format!("-> page {child}"),
-        (_, Some(len), Some(first)) => format!("= {len} B value in overflow chain from page {first}"),
+        (_, Some(len), Some(first)) => {
+            format!("= {len} B value in overflow chain from page {first}")
+        }
         (_, Some(len), None) => format!("= {len} B value"),
         _ => String::new(),
     };
@@ -524,7 +543,11 @@ pub fn manifest(dir: &Path, enc: Encoding, json: bool) -> Result<(), Fail> {
                 counters.push(format!("{label} {v}"));
             }
         }
-        text.push_str(&format!("\n  offset {:<8} {}", e.offset, counters.join(", ")));
+        text.push_str(&format!(
+            "\n  offset {:<8} {}",
+            e.offset,
+            counters.join(", ")
+        ));
         for a in &e.added {
             text.push_str(&format!("\n    add    {}", table_text(enc, a)));
         }

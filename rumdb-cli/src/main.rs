@@ -10,6 +10,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod bench;
 mod codec;
 mod db;
 mod dump;
@@ -184,6 +185,24 @@ enum Command {
         /// The database directory.
         dir: PathBuf,
     },
+    /// The amplification report's workloads on fresh databases in the temp directory (or `-- --dir
+    /// PATH`): throughput, latency, write/read/space amplification, memory, and the textbook B-tree vs
+    /// LSM-tree table with measured values. Build with `--release`: debug figures mean nothing.
+    Bench {
+        /// The engines to run.
+        #[arg(long, value_enum)]
+        engine: Option<bench::Engines>,
+        /// Comma-separated workloads: fillseq, fillrandom, overwrite, readrandom, readmissing, scan,
+        /// ycsb-a, ycsb-b, sync1, sync8, deleterandom, timeseries (default all).
+        #[arg(long)]
+        workload: Option<String>,
+        /// Keys loaded (default 200000).
+        #[arg(long)]
+        keys: Option<u64>,
+        /// The report's other flags, after `--` (`rumdb bench -- --help` lists them).
+        #[arg(last = true)]
+        report_flags: Vec<String>,
+    },
     /// Decode one raw file without opening the database (nothing is locked or written); exit 1 on
     /// damage, naming the file and offset.
     Inspect {
@@ -245,24 +264,26 @@ enum Inspect {
 }
 
 impl Command {
-    fn name_and_dir(&self) -> (&'static str, &PathBuf) {
+    /// The command's name and the directory or file it works on, for error messages.
+    fn name_and_target(&self) -> (&'static str, Option<&PathBuf>) {
         match self {
-            Command::Stats { dir, .. } => ("stats", dir),
-            Command::Info { dir, .. } => ("info", dir),
-            Command::Verify { dir, .. } => ("verify", dir),
-            Command::Get { dir, .. } => ("get", dir),
-            Command::Scan { dir, .. } => ("scan", dir),
-            Command::Put { dir, .. } => ("put", dir),
-            Command::Delete { dir, .. } => ("delete", dir),
-            Command::Dump { dir } => ("dump", dir),
-            Command::Load { dir, .. } => ("load", dir),
-            Command::Compact { dir } => ("compact", dir),
-            Command::Flush { dir } => ("flush", dir),
+            Command::Stats { dir, .. } => ("stats", Some(dir)),
+            Command::Info { dir, .. } => ("info", Some(dir)),
+            Command::Verify { dir, .. } => ("verify", Some(dir)),
+            Command::Get { dir, .. } => ("get", Some(dir)),
+            Command::Scan { dir, .. } => ("scan", Some(dir)),
+            Command::Put { dir, .. } => ("put", Some(dir)),
+            Command::Delete { dir, .. } => ("delete", Some(dir)),
+            Command::Dump { dir } => ("dump", Some(dir)),
+            Command::Load { dir, .. } => ("load", Some(dir)),
+            Command::Compact { dir } => ("compact", Some(dir)),
+            Command::Flush { dir } => ("flush", Some(dir)),
+            Command::Bench { .. } => ("bench", None),
             Command::Inspect { what } => match what {
-                Inspect::Sst { file, .. } => ("inspect sst", file),
-                Inspect::Wal { file, .. } => ("inspect wal", file),
-                Inspect::Page { dir, .. } => ("inspect page", dir),
-                Inspect::Manifest { dir, .. } => ("inspect manifest", dir),
+                Inspect::Sst { file, .. } => ("inspect sst", Some(file)),
+                Inspect::Wal { file, .. } => ("inspect wal", Some(file)),
+                Inspect::Page { dir, .. } => ("inspect page", Some(dir)),
+                Inspect::Manifest { dir, .. } => ("inspect manifest", Some(dir)),
             },
         }
     }
@@ -270,12 +291,13 @@ impl Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (name, dir) = cli.command.name_and_dir();
+    let (name, target) = cli.command.name_and_target();
     match run(&cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(fail) => {
+            let target = target.map_or_else(String::new, |t| format!(" {}", t.display()));
             // Not eprintln!, which panics if stderr is closed.
-            let _ = writeln!(std::io::stderr(), "rumdb: {name} {}: {fail}", dir.display());
+            let _ = writeln!(std::io::stderr(), "rumdb: {name}{target}: {fail}");
             ExitCode::from(u8::try_from(fail.exit_code()).unwrap_or(1))
         }
     }
@@ -351,6 +373,17 @@ fn run(command: &Command) -> Result<(), Fail> {
         } => dump::load(dir, *engine, *into_existing),
         Command::Compact { dir } => maintain(dir, "compact"),
         Command::Flush { dir } => maintain(dir, "flush"),
+        Command::Bench {
+            engine,
+            workload,
+            keys,
+            report_flags,
+        } => bench::bench(&bench::BenchArgs {
+            engine: *engine,
+            workload: workload.clone(),
+            keys: *keys,
+            report_flags: report_flags.clone(),
+        }),
         Command::Inspect { what } => match what {
             Inspect::Sst {
                 file,

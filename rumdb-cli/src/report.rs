@@ -7,8 +7,8 @@ use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rumdb::Stats;
 use serde_json::{Value, json};
 
-use crate::db::{Db, Fail, kind_name, print};
 use crate::codec::escape;
+use crate::db::{Db, Fail, kind_name, print};
 
 /// A spinner on stderr, drawn only when stderr is a terminal.
 pub fn spinner(message: String) -> ProgressBar {
@@ -304,7 +304,10 @@ fn shape_text(shape: &Shape) -> String {
                 "tree (as of checkpoint {}, LSN {}; the WAL holds what came after)",
                 s.header.checkpoint, s.header.lsn
             ));
-            t.row("height", format!("{} levels, root page {}", s.levels, s.header.root));
+            t.row(
+                "height",
+                format!("{} levels, root page {}", s.levels, s.header.root),
+            );
             t.row("entries", s.entries);
             t.row("leaf pages", s.leaf_pages);
             t.row("internal pages", s.internal_pages);
@@ -315,7 +318,10 @@ fn shape_text(shape: &Shape) -> String {
             t.row("pages in the file", s.header.page_count);
             t.row(
                 "fill factor",
-                format!("{:.1}% of the leaf and internal pages' bytes", s.fill_factor * 100.0),
+                format!(
+                    "{:.1}% of the leaf and internal pages' bytes",
+                    s.fill_factor * 100.0
+                ),
             );
             if let Some(why) = &s.other_slot_problem {
                 t.row("other header slot", why);
