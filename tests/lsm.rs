@@ -611,14 +611,22 @@ fn settling_merges_l0_into_l1() {
         fill(&db);
         assert_eq!(db.level_stats()[0].files, 3);
         db.wait_idle().unwrap();
-        assert_eq!(db.level_stats()[0].files, 0, "{background:?}: wait_idle settles");
+        assert_eq!(
+            db.level_stats()[0].files,
+            0,
+            "{background:?}: wait_idle settles"
+        );
         assert!(db.level_stats()[1].files >= 1);
         check(&db);
 
         let db = open(background, None);
         fill(&db);
         db.wait_idle().unwrap();
-        assert_eq!(db.level_stats()[0].files, 3, "{background:?}: settling is off");
+        assert_eq!(
+            db.level_stats()[0].files,
+            3,
+            "{background:?}: settling is off"
+        );
         check(&db);
     }
     // The worker settles by itself once writes pause (it looks every 100 ms).

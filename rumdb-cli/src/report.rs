@@ -306,7 +306,12 @@ fn shape_text(shape: &Shape) -> String {
             ));
             t.row(
                 "height",
-                format!("{} levels, root page {}", s.levels, s.header.root),
+                format!(
+                    "{} level{}, root page {}",
+                    s.levels,
+                    if s.levels == 1 { "" } else { "s" },
+                    s.header.root
+                ),
             );
             t.row("entries", s.entries);
             t.row("leaf pages", s.leaf_pages);

@@ -330,7 +330,8 @@ impl SstFile {
 /// db.delete("b")?;
 /// db.flush()?;
 /// db.close()?;
-/// let table = &rumdb::inspect::manifest(dir.path())?.levels[0][0];
+/// let manifest = rumdb::inspect::manifest(dir.path())?;
+/// let table = manifest.levels.iter().flatten().next().expect("one table"); // on L0 (or L1, settled)
 /// let file = sst(&dir.path().join(format!("{:06}.sst", table.number)))?;
 /// assert_eq!(file.data_blocks.len(), 1);
 /// let kinds: Vec<EntryKind> = file.entries().map(|e| e.map(|e| e.key.kind)).collect::<Result<_, _>>()?;
@@ -543,8 +544,10 @@ pub struct Manifest {
 /// db.flush()?;
 /// db.close()?;
 /// let m = rumdb::inspect::manifest(dir.path())?;
-/// assert_eq!(m.levels[0].len(), 1);
-/// assert_eq!((m.levels[0][0].smallest.as_slice(), m.levels[0][0].largest.as_slice()), (&b"apple"[..], &b"pear"[..]));
+/// let tables: Vec<_> = m.levels.iter().flatten().collect(); // on L0 (or L1, settled)
+/// assert_eq!(tables.len(), 1);
+/// assert_eq!(tables[0].smallest, b"apple");
+/// assert_eq!(tables[0].largest, b"pear");
 /// assert!(m.edits.iter().any(|e| !e.added.is_empty()));
 /// # Ok::<(), rumdb::Error>(())
 /// ```

@@ -30,7 +30,7 @@
 //! let id = rumdb::inspect::identity(dir.path())?;
 //! assert_eq!(id.engine, EngineKind::Lsm);
 //! let manifest = rumdb::inspect::manifest(dir.path())?;
-//! let table = &manifest.levels[0][0];
+//! let table = manifest.levels.iter().flatten().next().expect("one table"); // L0, or L1 once settled
 //! let sst = rumdb::inspect::sst(&dir.path().join(format!("{:06}.sst", table.number)))?;
 //! assert_eq!(sst.properties.entries, 1);
 //! # Ok::<(), rumdb::Error>(())

@@ -533,9 +533,7 @@ impl EngineCore for Shared {
     /// flushes what is sealed itself).
     fn background_due(&self, stopping: bool) -> bool {
         !stopping
-            && (!self.mems.read().sealed.is_empty()
-                || self.needs_compaction()
-                || self.settle_due())
+            && (!self.mems.read().sealed.is_empty() || self.needs_compaction() || self.settle_due())
     }
 
     /// One job per round. At the L0 stop trigger, compact before flushing more into L0, so L0 never
