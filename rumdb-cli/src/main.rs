@@ -1,9 +1,10 @@
 //! `rumdb`: the command-line tool of the rumdb storage library.
 //!
-//! Every command takes a database directory (`inspect sst` and `inspect wal` a file in one); the engine
-//! (LSM or B-tree) is found from the directory itself. Commands that only read (`stats`, `info`, `verify`, `get`, `scan`, `dump`) open the database
-//! read-only and never change the directory. Failures print `rumdb: <command> <dir>: <error>` on stderr
-//! and exit with 2 for a usage error, 1 for anything else.
+//! Every command takes a database directory (`inspect sst` and `inspect wal` a file in one; `bench`
+//! none); the engine (LSM or B-tree) is found from the directory itself. Commands that only read
+//! (`stats`, `info`, `verify`, `get`, `scan`, `dump`) open the database read-only and never change the
+//! directory; `inspect` opens no database, it decodes files through `rumdb::inspect`. Failures print
+//! `rumdb: <command> <dir>: <error>` on stderr and exit with 2 for a usage error, 1 for anything else.
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
