@@ -6,8 +6,10 @@ use std::path::Path;
 use super::BTREE_FORMAT_VERSION;
 use super::header::{Header, SLOT_BYTES};
 use super::open::open_data_file;
+use super::options::valid_page_size;
 use super::page::{self, DATA_FILE, Geometry, KeyRef, PageType, ValueRef};
 use crate::error::{EngineKind, Error, Result};
+use crate::identity::IDENTITY_FILE;
 use crate::storage::{File, ReadPurpose, Storage};
 
 /// A header slot (page 0 or 1): what a checkpoint committed.
@@ -165,13 +167,16 @@ fn geometry(dir: &Path) -> Result<(Storage, Geometry)> {
             found: id.engine,
         });
     }
+    let page_size = id.page_size as usize;
+    if !valid_page_size(page_size) {
+        return Err(Error::corruption(
+            IDENTITY_FILE,
+            Some(16),
+            format!("page size {page_size} is not a power of two in 512..=16384"),
+        ));
+    }
     let storage = Storage::os(dir, false)?.into_read_only();
-    Ok((
-        storage,
-        Geometry {
-            page_size: id.page_size as usize,
-        },
-    ))
+    Ok((storage, Geometry { page_size }))
 }
 
 fn read_page(file: &File, geo: &Geometry, pgno: u32) -> Result<Vec<u8>> {

@@ -62,6 +62,23 @@ fn identity_names_each_engine() {
     ));
     let c = tempfile::tempdir().unwrap();
     assert!(matches!(identity(c.path()), Err(Error::Io(_))));
+    // A B-tree IDENTITY with a valid checksum but an impossible page size: refused, not divided by.
+    let forged = crate::identity::Identity {
+        kind: EngineKind::BTree,
+        format_version: crate::btree::BTREE_FORMAT_VERSION,
+        page_size: 0,
+    };
+    std::fs::write(c.path().join("IDENTITY"), forged.encode()).unwrap();
+    std::fs::write(c.path().join("data"), [0u8; 8192]).unwrap();
+    for result in [
+        btree_page(c.path(), 0).map(|_| ()),
+        btree_summary(c.path()).map(|_| ()),
+    ] {
+        assert!(
+            matches!(&result, Err(Error::Corruption { file, offset: Some(16), .. }) if file == "IDENTITY"),
+            "{result:?}"
+        );
+    }
 }
 
 #[test]

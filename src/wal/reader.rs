@@ -582,8 +582,8 @@ pub(crate) struct SegmentStop {
     pub fragment_at: u64,
     /// What is wrong there.
     pub why: String,
-    /// Replay refuses the segment (`Corruption`) instead of dropping the tail: the damage contradicts a
-    /// SEAL, or a later valid fragment (at this offset, or 0 for a SEAL) proves the damaged bytes synced.
+    /// The offset of a later valid fragment whose `synced_through` covers the damage: the damaged bytes
+    /// were synced, so replay refuses the segment (`Corruption`) instead of dropping the tail.
     pub synced_proof: Option<u64>,
     /// The damage contradicts the segment's SEAL (always `Corruption`).
     pub broken: bool,
