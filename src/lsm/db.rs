@@ -564,6 +564,12 @@ impl EngineCore for Shared {
     fn close_drain(&self) -> Result<()> {
         self.flush_sealed()
     }
+
+    /// Segments and tables share one counter: the closing segment takes a number from it, so no table
+    /// ever has its number.
+    fn closing_segment(&self) -> Option<u64> {
+        Some(self.versions.new_file_number())
+    }
 }
 
 impl Shared {

@@ -101,6 +101,12 @@ pub(crate) trait EngineCore: Send + Sync + Sized + 'static {
         Ok(())
     }
 
+    /// Close: the number of the empty WAL segment the closing WAL rotates to (`None`: one past the
+    /// current segment). An engine that numbers other files from the same counter reserves one here.
+    fn closing_segment(&self) -> Option<u64> {
+        None
+    }
+
     /// Close, last step, always: drop caches and refuse reads that would need them.
     fn close_release(&self) {}
 }
@@ -413,7 +419,7 @@ pub(crate) fn close<E: EngineCore>(engine: &E) -> Result<()> {
     }
     if let Some(wal) = core.wal.get()
         && wal.poisoned().is_none()
-        && let Err(e) = wal.close()
+        && let Err(e) = wal.close_into(engine.closing_segment())
     {
         first_error.get_or_insert(e);
     }

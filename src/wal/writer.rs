@@ -454,14 +454,24 @@ impl WalWriter {
     ///
     /// # Errors
     /// As [`WalWriter::sync`] and [`WalWriter::rotate`].
+    #[cfg(any(test, feature = "testing"))]
     pub fn close(&self) -> Result<()> {
+        self.close_into(None)
+    }
+
+    /// [`WalWriter::close`], rotating a WAL to segment `next` (reserved by the caller, so that it is no
+    /// other file's number) instead of one past the current one.
+    ///
+    /// # Errors
+    /// As [`WalWriter::close`]; `InvalidArgument` if `next` is not after the current segment.
+    pub fn close_into(&self, next: Option<u64>) -> Result<()> {
         let (kind, segment) = {
             let st = self.state.lock();
             st.check()?;
             (st.kind, st.segment)
         };
         if kind == LogKind::Wal {
-            self.rotate(segment + 1)?;
+            self.rotate(next.unwrap_or(segment + 1))?;
         }
         self.sync()?;
         self.state.lock().closed = true;
