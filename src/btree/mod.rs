@@ -345,6 +345,7 @@ impl Shared {
                 match op {
                     BatchOp::Put { key, value } => w.put(key, value)?,
                     BatchOp::Delete { key } => w.delete(key)?,
+                    BatchOp::DeleteRange { start, end } => w.delete_range(start, end)?,
                 }
             }
             Ok(())

@@ -564,6 +564,86 @@ impl<'a> Writer<'a> {
         self.settle(path, leaf_pg, Node::Leaf(leaf))
     }
 
+    /// Removes every key `k` with `start <= k < end`, one leaf at a time: a descent to the leaf holding
+    /// the cursor (first `start`), every covered cell dropped from the decoded leaf at once (values and
+    /// overflow keys freed, prior values noted for snapshots), then [`Writer::settle`] merges or
+    /// redistributes the leaf if it fell under a quarter, and frees the pages merged away. The cursor
+    /// then moves to the leaf's upper separator (from its deepest ancestor with a child to the right),
+    /// which is above the cursor, so the loop ends; it stops at the first key ≥ `end` or the rightmost
+    /// leaf. Leaves the range does not touch are not written. Cost: one descent and one leaf rewrite per
+    /// leaf in the range, not per key.
+    ///
+    /// # Errors
+    /// As [`Writer::put`].
+    pub fn delete_range(&mut self, start: &[u8], end: &[u8]) -> Result<()> {
+        self.rightmost = None;
+        if start >= end {
+            return Ok(());
+        }
+        let mut cursor = start.to_vec();
+        // Each round moves the cursor strictly up to a separator of the tree: at most one round per page.
+        for _ in 0..=self.st.page_count {
+            let (mut path, leaf_pg, _) = self.descend_path(&cursor)?;
+            let mut leaf = self.load_leaf(leaf_pg)?;
+            let mut doomed = Vec::new();
+            let mut past_end = false;
+            for (i, cell) in leaf.cells.iter().enumerate() {
+                let key = self.full_key(&cell.key)?;
+                if key.as_slice() >= end {
+                    past_end = true;
+                    break;
+                }
+                if key.as_slice() >= start {
+                    doomed.push((i, key));
+                }
+            }
+            let next = if past_end {
+                None
+            } else {
+                self.upper_separator(&path)?
+            };
+            if !doomed.is_empty() {
+                let leaf_pg = self.make_writable(&mut path, leaf_pg)?;
+                for (i, key) in doomed.iter().rev() {
+                    if *i >= leaf.cells.len() {
+                        return Err(bug("range delete index"));
+                    }
+                    let cell = leaf.cells.remove(*i);
+                    self.note_prior(key, Some(&cell.value))?;
+                    self.free_value(&cell.value)?;
+                    self.free_key(&cell.key)?;
+                }
+                self.settle(path, leaf_pg, Node::Leaf(leaf))?;
+            }
+            match next {
+                Some(sep) if sep.as_slice() < end && sep > cursor => cursor = sep,
+                Some(sep) if sep.as_slice() < end => {
+                    return Err(bug("a separator at or below the range-delete cursor"));
+                }
+                _ => return Ok(()),
+            }
+        }
+        Err(bug("a range delete visited more leaves than the file has pages"))
+    }
+
+    /// The separator right of the leaf `path` leads to (every key of the next leaf is at or above it), or
+    /// `None` for the rightmost leaf.
+    fn upper_separator(&self, path: &WritePath) -> Result<Option<Vec<u8>>> {
+        let geo = self.geo();
+        for &(pgno, idx) in path.iter().rev() {
+            let f = self
+                .store
+                .fetch(pgno, self.st.page_count, ReadPurpose::Compaction)?;
+            let p = f.page.read();
+            if idx < page::cell_count(&p) {
+                let (k, _) = page::internal_cell(&p, idx, pgno, &geo)?;
+                let mut r = Reader::new(self.store, self.st, ReadPurpose::Compaction);
+                return r.full_key(k).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
     /// Finds `key` in leaf `pgno`: the pinned frame, the search result and the old value if the key is there.
     fn find_in_leaf(&self, pgno: u32, key: &[u8]) -> Result<FoundInLeaf> {
         let geo = self.geo();

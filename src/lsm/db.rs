@@ -32,6 +32,7 @@ use super::key::ValueKind;
 use super::manifest::VersionSet;
 use super::memtable::{Memtable, MemtableIter};
 use super::options::{Background, LsmOptions};
+use super::range_del::{RangeDels, RangeTombstone};
 use super::sstable::{BlockCache, ReadStats, TableIter};
 use super::version::Version;
 use crate::batch::WriteBatch;
@@ -233,18 +234,21 @@ impl Shared {
     fn multi_get_at(&self, keys: &[&[u8]], seq: u64) -> Result<Vec<Option<Bytes>>> {
         let mems = self.memtables();
         let version = self.versions.current();
+        let dels = range_dels(&mems, &version, seq);
         let mut stats = ReadStats::default();
         let mut gets = 0u64;
         let out = crate::engine::multi_get_sorted(keys, |key| {
             gets += 1;
-            for m in mems.newest_first() {
+            // The newest version the read sees, unless a newer range tombstone covers it.
+            let found = match mems.newest_first().find_map(|m| m.get_versioned(key, seq)) {
+                Some(found) => Some(found),
+                None => version.get(key, seq, &mut stats)?,
+            };
+            Ok(match found {
                 // Each source hands over a value it copied once; `Bytes::from` keeps that copy.
-                if let Some((kind, value)) = m.get(key, seq) {
-                    return Ok((kind == ValueKind::Put).then(|| Bytes::from(value)));
+                Some((ValueKind::Put, value, at)) if !dels.covers(key, at) => {
+                    Some(Bytes::from(value))
                 }
-            }
-            Ok(match version.get(key, seq, &mut stats)? {
-                Some((ValueKind::Put, value)) => Some(Bytes::from(value)),
                 _ => None,
             })
         });
@@ -290,6 +294,19 @@ impl Shared {
     }
 }
 
+/// The range tombstones of `mems` and `version` a read at sequence `seq` honours.
+fn range_dels(mems: &Memtables, version: &Version, seq: u64) -> Arc<RangeDels> {
+    let from_mems: Vec<RangeTombstone> = mems
+        .newest_first()
+        .filter(|m| m.has_range_tombstones())
+        .flat_map(|m| m.range_tombstones())
+        .collect();
+    Arc::new(RangeDels::new(
+        from_mems.iter().chain(version.range_tombstones()),
+        seq,
+    ))
+}
+
 /// A cursor over `mems` and `version` at sequence `seq`.
 fn scan_cursor(
     mems: Arc<Memtables>,
@@ -298,6 +315,7 @@ fn scan_cursor(
     lower: Bound<&[u8]>,
     upper: Bound<&[u8]>,
 ) -> MergingCursor {
+    let dels = range_dels(&mems, &version, seq);
     let factory: SourceFactory = Box::new(move || {
         let mut sources: Vec<Box<dyn InternalIter>> = mems
             .newest_first()
@@ -308,7 +326,7 @@ fn scan_cursor(
         }
         Ok(sources)
     });
-    MergingCursor::new(factory, seq, lower, upper)
+    MergingCursor::new(factory, seq, lower, upper).with_range_dels(dels)
 }
 
 impl InternalIter for TableIter {

@@ -4,10 +4,12 @@
 
 use std::cmp::Ordering;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::key::{self, MAX_SEQUENCE, ValueKind};
+use super::range_del::RangeDels;
 use crate::engine::{Cursor, KvPair};
 use crate::error::{Error, Result};
 
@@ -103,6 +105,8 @@ pub struct MergingCursor {
     front_skip: Option<Bytes>,
     /// Keys-only iteration: values are not copied out (they are still read with their blocks).
     skip_values: bool,
+    /// The range tombstones the scan honours: a version they cover is deleted.
+    dels: Arc<RangeDels>,
 }
 
 impl MergingCursor {
@@ -122,7 +126,14 @@ impl MergingCursor {
             back: None,
             front_skip: None,
             skip_values: false,
+            dels: Arc::default(),
         }
+    }
+
+    /// The cursor honouring the range tombstones `dels` (fragmented at the cursor's sequence).
+    pub fn with_range_dels(mut self, dels: Arc<RangeDels>) -> Self {
+        self.dels = dels;
+        self
     }
 
     fn below_upper(&self, user: &[u8]) -> bool {
@@ -204,7 +215,7 @@ impl MergingCursor {
             };
             src.next()?;
             self.front_skip = Some(user.clone());
-            if kind == ValueKind::Put {
+            if kind == ValueKind::Put && !self.dels.covers(&user, seq) {
                 return Ok(Some((user, value)));
             }
         }
@@ -235,7 +246,7 @@ impl MergingCursor {
             let wanted = self.below_upper(&user);
             // Going backwards, one user key's versions come oldest first: the last visible one seen is
             // the newest the snapshot can see.
-            let mut newest: Option<(ValueKind, Bytes)> = None;
+            let mut newest: Option<(ValueKind, Bytes, u64)> = None;
             while let Some(i) = merge.pick(false) {
                 let Some(src) = merge.sources.get_mut(i) else {
                     break;
@@ -250,11 +261,13 @@ impl MergingCursor {
                     } else {
                         Bytes::copy_from_slice(src.value())
                     };
-                    newest = Some((kind, value));
+                    newest = Some((kind, value, seq));
                 }
                 src.prev()?;
             }
-            if let Some((ValueKind::Put, value)) = newest {
+            if let Some((ValueKind::Put, value, seq)) = newest
+                && !self.dels.covers(&user, seq)
+            {
                 return Ok(Some((user, value)));
             }
         }

@@ -15,6 +15,7 @@ use parking_lot::RwLock;
 
 use super::iter::InternalIter;
 use super::key::{self, ValueKind};
+use super::range_del::RangeTombstone;
 use crate::batch::{BatchOp, WriteBatch};
 use crate::error::Result;
 
@@ -85,6 +86,8 @@ impl PartialOrd for Entry {
 #[derive(Debug)]
 pub struct Memtable {
     set: RwLock<BTreeSet<Entry>>,
+    /// The range tombstones of its range deletes, in sequence order.
+    ranges: RwLock<Vec<RangeTombstone>>,
     bytes: AtomicU64,
     segment: u64,
 }
@@ -94,6 +97,7 @@ impl Memtable {
     pub fn new(segment: u64) -> Self {
         Memtable {
             set: RwLock::new(BTreeSet::new()),
+            ranges: RwLock::new(Vec::new()),
             bytes: AtomicU64::new(0),
             segment,
         }
@@ -109,50 +113,84 @@ impl Memtable {
         self.bytes.load(AtomicOrdering::Relaxed)
     }
 
-    /// Entries (versions) inserted.
+    /// Entries (versions) and range tombstones inserted.
     pub fn len(&self) -> u64 {
-        self.set.read().len() as u64
+        (self.set.read().len() + self.ranges.read().len()) as u64
     }
 
     /// True if nothing was inserted.
     pub fn is_empty(&self) -> bool {
-        self.set.read().is_empty()
+        self.set.read().is_empty() && self.ranges.read().is_empty()
     }
 
-    /// Inserts every entry of `batch`, entry `i` with sequence `first_seq + i`, under one write lock.
+    /// Inserts every entry of `batch`, entry `i` with sequence `first_seq + i`, under one write lock (and
+    /// the range deletes under the range list's). Readers see none of it before the pipeline publishes
+    /// the batch's sequence, so the two locks need not be held together.
     pub fn insert_batch(&self, first_seq: u64, batch: &WriteBatch) {
         let mut ikey = Vec::new();
+        let mut ranges = Vec::new();
         let entries: Vec<Entry> = batch
             .iter()
             .enumerate()
-            .map(|(i, op)| {
+            .filter_map(|(i, op)| {
+                let seq = first_seq + i as u64;
                 let (k, kind, value) = match op {
                     BatchOp::Put { key, value } => (key, ValueKind::Put, value),
                     BatchOp::Delete { key } => (key, ValueKind::Delete, &[][..]),
+                    BatchOp::DeleteRange { start, end } => {
+                        if start < end {
+                            ranges.push(RangeTombstone {
+                                start: start.to_vec(),
+                                end: end.to_vec(),
+                                seq,
+                            });
+                        }
+                        return None;
+                    }
                 };
                 ikey.clear();
-                key::encode_into(&mut ikey, k, first_seq + i as u64, kind);
-                Entry::new(&ikey, value)
+                key::encode_into(&mut ikey, k, seq, kind);
+                Some(Entry::new(&ikey, value))
             })
             .collect();
         // Charged by the bytes each entry holds; the entries are built before the lock is taken.
         let added: u64 = entries
             .iter()
             .map(|e| e.0.len() as u64 + ENTRY_OVERHEAD)
+            .chain(ranges.iter().map(RangeTombstone::charge))
             .sum();
-        let mut set = self.set.write();
-        set.extend(entries);
-        drop(set);
+        if !entries.is_empty() {
+            self.set.write().extend(entries);
+        }
+        if !ranges.is_empty() {
+            self.ranges.write().extend(ranges);
+        }
         self.bytes.fetch_add(added, AtomicOrdering::Relaxed);
     }
 
+    /// The range tombstones, in sequence order.
+    pub fn range_tombstones(&self) -> Vec<RangeTombstone> {
+        self.ranges.read().clone()
+    }
+
+    /// True if the memtable holds a range tombstone.
+    pub fn has_range_tombstones(&self) -> bool {
+        !self.ranges.read().is_empty()
+    }
+
     /// The newest version of `user_key` with sequence ≤ `seq`: its kind and value.
+    #[cfg(test)]
     pub fn get(&self, user_key: &[u8], seq: u64) -> Option<(ValueKind, Vec<u8>)> {
+        self.get_versioned(user_key, seq).map(|(k, v, _)| (k, v))
+    }
+
+    /// The newest version of `user_key` with sequence ≤ `seq`: its kind, value and sequence.
+    pub fn get_versioned(&self, user_key: &[u8], seq: u64) -> Option<(ValueKind, Vec<u8>, u64)> {
         let target = Entry::probe(user_key, seq, ValueKind::Put);
         let set = self.set.read();
         let e = set.range(target..).next()?;
-        let (found, _, kind) = key::decode(e.ikey())?;
-        (found == user_key).then(|| (kind, e.value().to_vec()))
+        let (found, found_seq, kind) = key::decode(e.ikey())?;
+        (found == user_key).then(|| (kind, e.value().to_vec(), found_seq))
     }
 
     /// Runs `f` over every entry (internal key, value) in internal-key order, borrowed under the read

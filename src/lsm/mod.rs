@@ -42,6 +42,7 @@ pub mod manifest;
 pub mod memtable;
 pub mod open;
 pub mod options;
+pub mod range_del;
 pub mod sstable;
 pub mod version;
 

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use super::edit::{NUM_LEVELS, VersionEdit};
 use super::key::{self, ValueKind};
+use super::range_del::RangeTombstone;
 use super::sstable::{ReadStats, Table, TableMeta, table_file_name};
 use crate::error::{Error, Result};
 use crate::storage::Storage;
@@ -156,6 +157,11 @@ impl Version {
         }
     }
 
+    /// The range tombstones of every table, level by level.
+    pub fn range_tombstones(&self) -> impl Iterator<Item = &RangeTombstone> {
+        self.all().flat_map(|t| t.table.range_tombstones())
+    }
+
     /// Every table, level by level.
     pub fn all(&self) -> impl Iterator<Item = &Arc<TableHandle>> {
         self.levels.iter().flatten()
@@ -194,8 +200,9 @@ impl Version {
         Ok(())
     }
 
-    /// The newest version of `user_key` with sequence ≤ `seq` in the tables: L0 newest first, then at
-    /// most one table per deeper level.
+    /// The newest version of `user_key` with sequence ≤ `seq` in the tables (kind, value, sequence): L0
+    /// newest first, then at most one table per deeper level. Range tombstones are the caller's
+    /// ([`Version::range_tombstones`]).
     ///
     /// # Errors
     /// `Corruption` or `Io` from a table read.
@@ -204,11 +211,11 @@ impl Version {
         user_key: &[u8],
         seq: u64,
         stats: &mut ReadStats,
-    ) -> Result<Option<(ValueKind, Vec<u8>)>> {
+    ) -> Result<Option<(ValueKind, Vec<u8>, u64)>> {
         let mut levels = self.levels.iter();
         if let Some(l0) = levels.next() {
             for t in l0.iter().filter(|t| t.may_hold(user_key)) {
-                if let Some(found) = t.table.get(user_key, seq, stats)? {
+                if let Some(found) = t.table.get_versioned(user_key, seq, stats)? {
                     return Ok(Some(found));
                 }
             }
@@ -216,7 +223,7 @@ impl Version {
         for files in levels {
             let at = files.partition_point(|t| t.user_range().1 < user_key);
             if let Some(t) = files.get(at).filter(|t| t.may_hold(user_key))
-                && let Some(found) = t.table.get(user_key, seq, stats)?
+                && let Some(found) = t.table.get_versioned(user_key, seq, stats)?
             {
                 return Ok(Some(found));
             }
