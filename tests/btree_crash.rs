@@ -38,7 +38,8 @@ fn every_crash_point_recovers_an_acknowledged_prefix() {
 }
 
 /// A workload whose data is more than 8x the 16-page pool (so dirty pages leave it by eviction all the
-/// time) with checkpoints every 1 KiB of WAL, a `flush` and a reopen in the middle, puts and deletes.
+/// time) with checkpoints every 1 KiB of WAL, a `flush` and a reopen in the middle, puts and deletes, and
+/// two range deletes of a tenth of the key space each.
 fn larger_than_the_pool(seed: u64) -> Vec<engine_history::Step> {
     let mut rng = rumdb::testing::Rng::new(seed);
     let mut steps: Vec<_> = (0..120)
@@ -65,6 +66,19 @@ fn larger_than_the_pool(seed: u64) -> Vec<engine_history::Step> {
         .collect();
     steps.insert(50, engine_history::Step::Flush);
     steps.insert(80, engine_history::Step::Reopen);
+    // Range deletes over many leaves (merges, freed pages and overflow chains, under eviction), one
+    // with a put inside its range in the same batch.
+    let range = |start: u32, end: u32, then| engine_history::Step::RangeBatch {
+        start: format!("key{start:04}").into_bytes(),
+        end: format!("key{end:04}").into_bytes(),
+        then,
+        durability: Durability::Flush,
+    };
+    steps.insert(65, range(200, 300, vec![]));
+    steps.insert(
+        105,
+        range(500, 580, vec![(b"key0540".to_vec(), Some(vec![7; 90]))]),
+    );
     steps
 }
 
