@@ -465,7 +465,9 @@ mod tests {
     #[test]
     fn every_byte_flip_decodes_or_errs_without_panic() {
         let mut b = WriteBatch::new();
-        b.put(b"key", b"value").delete(b"gone").delete_range(b"a", b"z");
+        b.put(b"key", b"value")
+            .delete(b"gone")
+            .delete_range(b"a", b"z");
         let enc = b.encode(1);
         for i in 0..enc.len() * 8 {
             let mut e = enc.clone();

@@ -623,7 +623,9 @@ impl<'a> Writer<'a> {
                 _ => return Ok(()),
             }
         }
-        Err(bug("a range delete visited more leaves than the file has pages"))
+        Err(bug(
+            "a range delete visited more leaves than the file has pages",
+        ))
     }
 
     /// The separator right of the leaf `path` leads to (every key of the next leaf is at or above it), or

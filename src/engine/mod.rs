@@ -132,9 +132,7 @@ impl Limits {
                 crate::BatchOp::DeleteRange { start, end } => {
                     self.check_key(end)?;
                     if start > end {
-                        return Err(Error::invalid(
-                            "range delete whose start is above its end",
-                        ));
+                        return Err(Error::invalid("range delete whose start is above its end"));
                     }
                 }
                 _ => {}

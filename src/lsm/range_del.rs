@@ -233,7 +233,12 @@ mod tests {
 
     #[test]
     fn fragments_keep_the_newest_sequence_per_piece() {
-        let all = [t("b", "f", 5), t("d", "h", 9), t("a", "c", 2), t("x", "x", 7)];
+        let all = [
+            t("b", "f", 5),
+            t("d", "h", 9),
+            t("a", "c", 2),
+            t("x", "x", 7),
+        ];
         let dels = RangeDels::new(&all, 100);
         assert_eq!(dels.covering(b"a"), Some((2, &b"b"[..])));
         assert_eq!(dels.covering(b"b"), Some((5, &b"d"[..])));
