@@ -365,6 +365,9 @@ impl InternalIter for TableIter {
             &[]
         }
     }
+    fn max_seq(&self) -> u64 {
+        TableIter::max_seq(self)
+    }
 }
 
 /// A snapshot: reads the live memtables and version at a pinned sequence. Compaction keeps every version

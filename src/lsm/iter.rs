@@ -51,6 +51,12 @@ pub trait InternalIter: Send {
     fn key(&self) -> &[u8];
     /// The value of the entry (empty when not valid).
     fn value(&self) -> &[u8];
+    /// The largest sequence of any entry the source holds, or `u64::MAX` if it does not know (a
+    /// memtable, which grows). A scan skips a source's entries under a range tombstone newer than this
+    /// with one seek instead of stepping over each.
+    fn max_seq(&self) -> u64 {
+        u64::MAX
+    }
 }
 
 /// Builds the sources of a scan; called once per direction, so each end has its own positions.
@@ -207,6 +213,14 @@ impl MergingCursor {
                 src.next()?;
                 continue;
             }
+            // Every entry of this source from here to the end of the covering piece is older than the
+            // tombstone: seek past them all at once (the mass-delete case: no per-entry walk).
+            if let Some((t, end)) = self.dels.covering(user)
+                && src.max_seq() < t
+            {
+                src.seek(&key::encode(end, MAX_SEQUENCE, ValueKind::Put))?;
+                continue;
+            }
             let user = Bytes::copy_from_slice(user);
             let value = if self.skip_values {
                 Bytes::new()
@@ -242,6 +256,14 @@ impl MergingCursor {
             let user = Bytes::copy_from_slice(decode(src.key())?.0);
             if !self.above_lower(&user) {
                 return Ok(None);
+            }
+            // As forward: skip this source's entries under a newer tombstone, down to the piece's start.
+            if let Some((t, start)) = self.dels.covering_start(&user)
+                && src.max_seq() < t
+                && let Some(src) = merge.sources.get_mut(i)
+            {
+                src.seek_for_prev(&key::encode(start, MAX_SEQUENCE, ValueKind::Put))?;
+                continue;
             }
             let wanted = self.below_upper(&user);
             // Going backwards, one user key's versions come oldest first: the last visible one seen is

@@ -113,6 +113,16 @@ impl RangeDels {
         (user_key < end.as_slice()).then_some((*seq, end.as_slice()))
     }
 
+    /// As [`RangeDels::covering`], with the start of the piece instead of its end (every key from it up
+    /// to `user_key` is covered at least as new).
+    pub fn covering_start(&self, user_key: &[u8]) -> Option<(u64, &[u8])> {
+        let at = self
+            .pieces
+            .partition_point(|(start, _, _)| start.as_slice() <= user_key);
+        let (start, end, seq) = self.pieces.get(at.checked_sub(1)?)?;
+        (user_key < end.as_slice()).then_some((*seq, start.as_slice()))
+    }
+
     /// True if a tombstone newer than `seq` covers `user_key`: a version of it at `seq` is deleted.
     pub fn covers(&self, user_key: &[u8], seq: u64) -> bool {
         self.covering(user_key).is_some_and(|(t, _)| t > seq)
@@ -244,6 +254,8 @@ mod tests {
         assert_eq!(dels.covering(b"b"), Some((5, &b"d"[..])));
         assert_eq!(dels.covering(b"c"), Some((5, &b"d"[..])));
         assert_eq!(dels.covering(b"e"), Some((9, &b"h"[..])));
+        assert_eq!(dels.covering_start(b"e"), Some((9, &b"d"[..])));
+        assert_eq!(dels.covering_start(b"h"), None);
         assert_eq!(dels.covering(b"h"), None);
         assert_eq!(dels.covering(b"x"), None, "an empty range covers nothing");
         assert!(dels.covers(b"e", 8));

@@ -393,6 +393,11 @@ impl Table {
         }
     }
 
+    /// The largest sequence of the table's entries (0 if it has none).
+    pub fn max_seq(&self) -> u64 {
+        self.props.max_seq
+    }
+
     /// The table's range tombstones, sorted by start.
     pub fn range_tombstones(&self) -> &[RangeTombstone] {
         &self.range_dels
