@@ -638,13 +638,16 @@ pub fn approximate_len_tracks_size(open: Factory) {
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
+/// A scan of one read view (the engine or a snapshot).
+type ScanFn<'a> = dyn Fn(Bound<&[u8]>, Bound<&[u8]>) -> rumdb::Result<rumdb::Iter> + 'a;
+
 /// Checks one read view (the engine or a snapshot) against `model`: every key's get, a full scan both
 /// ways, and bounded scans both ways over and across the deleted region.
 fn check_view(
     what: &str,
     model: &Model,
     get: &dyn Fn(&[u8]) -> rumdb::Result<Option<rumdb::Bytes>>,
-    scan: &dyn Fn(Bound<&[u8]>, Bound<&[u8]>) -> rumdb::Result<rumdb::Iter>,
+    scan: &ScanFn<'_>,
 ) {
     for i in 0..320 {
         let k = key(i);

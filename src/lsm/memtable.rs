@@ -178,8 +178,9 @@ impl Memtable {
         !self.ranges.read().is_empty()
     }
 
-    /// The newest version of `user_key` with sequence ≤ `seq`: its kind and value.
-    #[cfg(test)]
+    /// The newest version of `user_key` with sequence ≤ `seq`: its kind and value (range tombstones are
+    /// the caller's). Tests, fuzz targets and benches.
+    #[cfg(any(test, feature = "testing"))]
     pub fn get(&self, user_key: &[u8], seq: u64) -> Option<(ValueKind, Vec<u8>)> {
         self.get_versioned(user_key, seq).map(|(k, v, _)| (k, v))
     }

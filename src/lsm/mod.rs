@@ -26,10 +26,22 @@
 //! and each delay counts in `Stats::stalls` / `stall_micros`. In Manual mode compaction runs inline
 //! instead. Per-level options: compression and bloom bits per key ([`LsmOptions::table_options_for`]).
 //!
+//! # Range deletes
+//!
+//! A [`WriteBatch::delete_range`](crate::WriteBatch::delete_range) becomes one range tombstone, whatever
+//! the number of keys it covers: kept beside the memtable's entries, flushed into the table's
+//! range-deletion block (table format 2), clipped to each output table's share of the key space by
+//! compaction, and dropped with the entries it hides once every snapshot sees it and nothing below the
+//! output holds its keys; see [`range_del`]. Gets and scans gather the tombstones of every source they
+//! read and hide each version a newer one covers; a scan seeks a table past a covered region in one step
+//! when the whole table is older than the tombstone. Not done: a table entirely covered by a newer
+//! tombstone is still read and rewritten by the compaction that drops its entries, rather than deleted
+//! from the manifest unread.
+//!
 //! # Layers
 //!
-//! [`key`] (internal keys and their order), [`memtable`], [`sstable`] (the table format, reader and block
-//! cache), [`iter`] (merging cursors), [`edit`] / [`version`] / [`manifest`] (which tables are live),
+//! [`key`] (internal keys and their order), [`memtable`], [`range_del`] (range tombstones), [`sstable`]
+//! (the table format, reader and block cache), [`iter`] (merging cursors), [`edit`] / [`version`] / [`manifest`] (which tables are live),
 //! [`compaction`] (flushes and compactions), [`db`] (the engine: write and read paths), [`open`] (creation
 //! and recovery), [`options`].
 

@@ -422,6 +422,9 @@ pub fn btree_file_open(data: &[u8]) {
     }
 }
 
+/// One operation of the differential target on one engine: an answer to compare, or `None`.
+type EngineRead<'a> = dyn Fn(&dyn Engine) -> Result<Option<Vec<u8>>, Error> + 'a;
+
 /// Bytes decoded as operations applied to the LSM engine, the B-tree engine and the model through
 /// `Engine`: every read gives the same answer from all three. Per byte `op`, with key `k` = `[b'k', op >> 4]`:
 /// `op & 0xf` in `0x0..=0x3` puts `k` (value `(op & 3) × 60` bytes), `0x4` deletes it, `0x5` flushes,
@@ -444,7 +447,7 @@ pub fn engines_differential(data: &[u8]) {
         _ => finding("an engine failed to open on an empty simulated disk".into()),
     };
     let mut snapshots: Vec<Vec<Snapshot>> = engines.iter().map(|_| Vec::new()).collect();
-    let each = |f: &dyn Fn(&dyn Engine) -> Result<Option<Vec<u8>>, Error>| {
+    let each = |f: &EngineRead<'_>| {
         engines
             .iter()
             .map(|e| f(e.as_ref()).map_err(|e| e.to_string()))

@@ -470,6 +470,7 @@ impl Table {
     ///
     /// # Errors
     /// `Corruption` if a block it reads is damaged; `Io`.
+    #[cfg(any(test, feature = "testing"))]
     pub fn get(
         &self,
         user_key: &[u8],
