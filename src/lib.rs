@@ -44,6 +44,7 @@ mod crash_point;
 mod engine;
 mod error;
 mod identity;
+pub mod inspect;
 mod lsm;
 mod pipeline;
 mod stats;

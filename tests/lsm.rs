@@ -612,3 +612,64 @@ fn a_crash_during_recovery_recovers_the_same_state() {
     );
     assert!(sum.points > 20, "recovery crash points: {sum:?}");
 }
+
+/// Settling (`LsmOptions::settle_after`): L0 tables left below the trigger by a burst of writes are merged
+/// into L1 by `wait_idle` (both background modes) and, in Threads mode, by the worker once writes pause;
+/// with `settle_after: None` they stay. Every key still reads back afterwards.
+#[test]
+fn settling_merges_l0_into_l1() {
+    use rumdb::Background;
+    use std::time::{Duration, Instant};
+
+    let fill = |db: &LsmEngine| {
+        for i in 0..3 {
+            db.put(format!("key{i}"), "first").unwrap();
+            db.flush().unwrap(); // one L0 table per round, below the trigger of 4
+        }
+    };
+    let check = |db: &LsmEngine| {
+        for i in 0..3 {
+            assert_eq!(db.get(format!("key{i}")).unwrap().unwrap(), "first");
+        }
+    };
+    let open = |background, settle_after| {
+        let options = LsmOptions {
+            background,
+            settle_after,
+            ..LsmOptions::tiny()
+        };
+        LsmEngine::open_with(Storage::new(Arc::new(SimBackend::new(7))), options).unwrap()
+    };
+    for background in [Background::Manual, Background::Threads] {
+        let db = open(background, Some(Duration::from_secs(3600)));
+        fill(&db);
+        assert_eq!(db.level_stats()[0].files, 3);
+        db.wait_idle().unwrap();
+        assert_eq!(
+            db.level_stats()[0].files,
+            0,
+            "{background:?}: wait_idle settles"
+        );
+        assert!(db.level_stats()[1].files >= 1);
+        check(&db);
+
+        let db = open(background, None);
+        fill(&db);
+        db.wait_idle().unwrap();
+        assert_eq!(
+            db.level_stats()[0].files,
+            3,
+            "{background:?}: settling is off"
+        );
+        check(&db);
+    }
+    // The worker settles by itself once writes pause (it looks every 100 ms).
+    let db = open(Background::Threads, Some(Duration::from_millis(50)));
+    fill(&db);
+    let start = Instant::now();
+    while db.level_stats()[0].files > 0 {
+        assert!(start.elapsed() < Duration::from_secs(20), "never settled");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    check(&db);
+}

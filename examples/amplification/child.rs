@@ -8,15 +8,15 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use rumdb::testing::Rng;
+use super::rng::Rng;
 use rumdb::{
     BTreeEngine, BTreeOptions, Durability, Engine, EngineExt, LsmEngine, LsmOptions, Stats,
     WriteBatch, WriteOptions,
 };
 use serde_json::{Value, json};
 
-use crate::cli::Config;
-use crate::measure::{self, Latency, OsIo, Progress};
+use super::cli::Config;
+use super::measure::{self, Latency, OsIo, Progress};
 
 pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -32,9 +32,9 @@ pub fn lsm_options(cfg: &Config) -> LsmOptions {
     };
     o.table.bloom_bits_per_key = cfg.bloom_bits;
     let every_level = match cfg.compression {
-        crate::cli::Compression::Default => None,
-        crate::cli::Compression::Off => Some(rumdb::Compression::None),
-        crate::cli::Compression::On => Some(rumdb::Compression::Zstd { level: 1 }),
+        super::cli::Compression::Default => None,
+        super::cli::Compression::Off => Some(rumdb::Compression::None),
+        super::cli::Compression::On => Some(rumdb::Compression::Zstd { level: 1 }),
     };
     if let Some(every) = every_level {
         for c in o.level_compression.iter_mut() {

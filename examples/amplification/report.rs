@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::cli::WORKLOADS;
+use super::cli::WORKLOADS;
 
 /// A number at `path` (slash-separated) in a result line.
 pub fn num(v: &Value, path: &str) -> Option<f64> {

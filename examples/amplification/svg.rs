@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::report::{load_sa, load_wa, ops_per_sec, read_amp, space_amp_close, wa_logical};
+use super::report::{load_sa, load_wa, ops_per_sec, read_amp, space_amp_close, wa_logical};
 
 fn colour(engine: &str) -> &'static str {
     if engine == "lsm" {

@@ -1,19 +1,21 @@
 //! `rumdb`: the command-line tool of the rumdb storage library.
 //!
-//! Every command takes a database directory; the engine (LSM or B-tree) is found from the directory
-//! itself. Commands that only read (`stats`, `info`, `verify`, `get`, `scan`, `dump`) open the database
-//! read-only and never change the directory. Failures print `rumdb: <command> <dir>: <error>` on stderr
-//! and exit with 2 for a usage error, 1 for anything else.
+//! Every command takes a database directory (`inspect sst` and `inspect wal` a file in one; `bench`
+//! none); the engine (LSM or B-tree) is found from the directory itself. Commands that only read
+//! (`stats`, `info`, `verify`, `get`, `scan`, `dump`) open the database read-only and never change the
+//! directory; `inspect` opens no database, it decodes files through `rumdb::inspect`. Failures print
+//! `rumdb: <command> <dir>: <error>` on stderr and exit with 2 for a usage error, 1 for anything else.
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod bench;
 mod codec;
 mod db;
 mod dump;
-mod identity;
+mod inspect;
 mod kv;
 mod report;
 
@@ -184,34 +186,119 @@ enum Command {
         /// The database directory.
         dir: PathBuf,
     },
+    /// The amplification report's workloads on fresh databases in the temp directory (or `-- --dir
+    /// PATH`): throughput, latency, write/read/space amplification, memory, and the textbook B-tree vs
+    /// LSM-tree table with measured values. Build with `--release`: debug figures mean nothing.
+    Bench {
+        /// The engines to run.
+        #[arg(long, value_enum)]
+        engine: Option<bench::Engines>,
+        /// Comma-separated workloads: fillseq, fillrandom, overwrite, readrandom, readmissing, scan,
+        /// ycsb-a, ycsb-b, sync1, sync8, deleterandom, timeseries (default all).
+        #[arg(long)]
+        workload: Option<String>,
+        /// Keys loaded (default 200000).
+        #[arg(long)]
+        keys: Option<u64>,
+        /// The report's other flags, after `--` (`rumdb bench -- --help` lists them).
+        #[arg(last = true)]
+        report_flags: Vec<String>,
+    },
+    /// Decode one raw file without opening the database (nothing is locked or written); exit 1 on
+    /// damage, naming the file and offset.
+    Inspect {
+        #[command(subcommand)]
+        what: Inspect,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum Inspect {
+    /// An LSM table: footer, properties, filter, index and data blocks, then every entry (key,
+    /// sequence, kind, value length).
+    Sst {
+        /// The table file (`NNNNNN.sst`).
+        file: PathBuf,
+        /// Leave out the entries.
+        #[arg(long)]
+        no_entries: bool,
+        #[command(flatten)]
+        encoding: EncodingArgs,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A WAL segment: its records (sequence numbers and batch contents), and where replay stops and
+    /// why. Exit 1 if it stops before the end of the file (a torn tail or damage).
+    Wal {
+        /// The segment file (`NNNNNN.log`).
+        file: PathBuf,
+        #[command(flatten)]
+        encoding: EncodingArgs,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A B-tree page decoded: header fields, cells, checksum (pages 0 and 1 are the header slots).
+    Page {
+        /// The database directory.
+        dir: PathBuf,
+        /// The page number.
+        number: u32,
+        #[command(flatten)]
+        encoding: EncodingArgs,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The LSM manifest: every version edit (tables added and removed per level with key ranges and
+    /// sizes, log numbers, counters) and the live tables.
+    Manifest {
+        /// The database directory.
+        dir: PathBuf,
+        #[command(flatten)]
+        encoding: EncodingArgs,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 impl Command {
-    fn name_and_dir(&self) -> (&'static str, &PathBuf) {
+    /// The command's name and the directory or file it works on, for error messages.
+    fn name_and_target(&self) -> (&'static str, Option<&PathBuf>) {
         match self {
-            Command::Stats { dir, .. } => ("stats", dir),
-            Command::Info { dir, .. } => ("info", dir),
-            Command::Verify { dir, .. } => ("verify", dir),
-            Command::Get { dir, .. } => ("get", dir),
-            Command::Scan { dir, .. } => ("scan", dir),
-            Command::Put { dir, .. } => ("put", dir),
-            Command::Delete { dir, .. } => ("delete", dir),
-            Command::Dump { dir } => ("dump", dir),
-            Command::Load { dir, .. } => ("load", dir),
-            Command::Compact { dir } => ("compact", dir),
-            Command::Flush { dir } => ("flush", dir),
+            Command::Stats { dir, .. } => ("stats", Some(dir)),
+            Command::Info { dir, .. } => ("info", Some(dir)),
+            Command::Verify { dir, .. } => ("verify", Some(dir)),
+            Command::Get { dir, .. } => ("get", Some(dir)),
+            Command::Scan { dir, .. } => ("scan", Some(dir)),
+            Command::Put { dir, .. } => ("put", Some(dir)),
+            Command::Delete { dir, .. } => ("delete", Some(dir)),
+            Command::Dump { dir } => ("dump", Some(dir)),
+            Command::Load { dir, .. } => ("load", Some(dir)),
+            Command::Compact { dir } => ("compact", Some(dir)),
+            Command::Flush { dir } => ("flush", Some(dir)),
+            Command::Bench { .. } => ("bench", None),
+            Command::Inspect { what } => match what {
+                Inspect::Sst { file, .. } => ("inspect sst", Some(file)),
+                Inspect::Wal { file, .. } => ("inspect wal", Some(file)),
+                Inspect::Page { dir, .. } => ("inspect page", Some(dir)),
+                Inspect::Manifest { dir, .. } => ("inspect manifest", Some(dir)),
+            },
         }
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (name, dir) = cli.command.name_and_dir();
+    let (name, target) = cli.command.name_and_target();
     match run(&cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(fail) => {
+            let target = target.map_or_else(String::new, |t| format!(" {}", t.display()));
             // Not eprintln!, which panics if stderr is closed.
-            let _ = writeln!(std::io::stderr(), "rumdb: {name} {}: {fail}", dir.display());
+            let _ = writeln!(std::io::stderr(), "rumdb: {name}{target}: {fail}");
             ExitCode::from(u8::try_from(fail.exit_code()).unwrap_or(1))
         }
     }
@@ -287,6 +374,41 @@ fn run(command: &Command) -> Result<(), Fail> {
         } => dump::load(dir, *engine, *into_existing),
         Command::Compact { dir } => maintain(dir, "compact"),
         Command::Flush { dir } => maintain(dir, "flush"),
+        Command::Bench {
+            engine,
+            workload,
+            keys,
+            report_flags,
+        } => bench::bench(&bench::BenchArgs {
+            engine: *engine,
+            workload: workload.clone(),
+            keys: *keys,
+            report_flags: report_flags.clone(),
+        }),
+        Command::Inspect { what } => match what {
+            Inspect::Sst {
+                file,
+                no_entries,
+                encoding,
+                json,
+            } => inspect::sst(file, encoding.encoding(), !no_entries, *json),
+            Inspect::Wal {
+                file,
+                encoding,
+                json,
+            } => inspect::wal(file, encoding.encoding(), *json),
+            Inspect::Page {
+                dir,
+                number,
+                encoding,
+                json,
+            } => inspect::page(dir, *number, encoding.encoding(), *json),
+            Inspect::Manifest {
+                dir,
+                encoding,
+                json,
+            } => inspect::manifest(dir, encoding.encoding(), *json),
+        },
     }
 }
 

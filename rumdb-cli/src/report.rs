@@ -7,8 +7,8 @@ use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rumdb::Stats;
 use serde_json::{Value, json};
 
+use crate::codec::escape;
 use crate::db::{Db, Fail, kind_name, print};
-use crate::identity;
 
 /// A spinner on stderr, drawn only when stderr is a terminal.
 pub fn spinner(message: String) -> ProgressBar {
@@ -23,24 +23,28 @@ pub fn spinner(message: String) -> ProgressBar {
 
 /// Rows of `label  value`, printed with the values aligned; section titles stand alone.
 #[derive(Default)]
-struct Table {
+pub struct Table {
     rows: Vec<(String, String)>,
 }
 
 impl Table {
-    fn section(&mut self, title: &str) {
+    /// A title line.
+    pub fn section(&mut self, title: &str) {
         self.rows.push((String::new(), title.to_string()));
     }
 
-    fn row(&mut self, label: &str, value: impl ToString) {
+    /// A `label  value` line.
+    pub fn row(&mut self, label: &str, value: impl ToString) {
         self.rows.push((label.to_string(), value.to_string()));
     }
 
-    fn bytes(&mut self, label: &str, n: u64) {
+    /// A row whose value is a byte count.
+    pub fn bytes(&mut self, label: &str, n: u64) {
         self.row(label, bytes(n));
     }
 
-    fn render(&self) -> String {
+    /// The lines, values aligned.
+    pub fn render(&self) -> String {
         let width = self
             .rows
             .iter()
@@ -62,7 +66,8 @@ impl Table {
     }
 }
 
-fn bytes(n: u64) -> String {
+/// A byte count: exact, with a human-readable size from 1 KiB on.
+pub fn bytes(n: u64) -> String {
     if n < 1024 {
         format!("{n} B")
     } else {
@@ -217,6 +222,120 @@ fn is_wal_segment(name: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// What `info` shows of the data structure: the LSM's levels, or the B-tree's tree.
+enum Shape {
+    Lsm(Vec<rumdb::LevelStats>, rumdb::inspect::Manifest),
+    BTree(rumdb::inspect::BTreeSummary),
+}
+
+/// The smallest and largest user key of the tables of one level (byte order), if it has any.
+fn key_range(tables: &[rumdb::inspect::TableSummary]) -> Option<(&[u8], &[u8])> {
+    let smallest = tables.iter().map(|t| t.smallest.as_slice()).min()?;
+    let largest = tables.iter().map(|t| t.largest.as_slice()).max()?;
+    Some((smallest, largest))
+}
+
+fn shape_json(shape: &Shape) -> (Value, Value) {
+    match shape {
+        Shape::Lsm(levels, manifest) => {
+            let levels = levels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    let range = manifest.levels.get(i).and_then(|t| key_range(t));
+                    json!({
+                        "level": i, "files": l.files, "bytes": l.bytes, "target_bytes": l.target_bytes,
+                        "compactions": l.compactions, "moves": l.moves,
+                        "smallest": range.map(|(s, _)| escape(s)),
+                        "largest": range.map(|(_, l)| escape(l)),
+                    })
+                })
+                .collect::<Vec<_>>();
+            (json!(levels), Value::Null)
+        }
+        Shape::BTree(s) => (
+            Value::Null,
+            json!({
+                "header": crate::inspect::header_json(&s.header),
+                "levels": s.levels, "leaf_pages": s.leaf_pages, "internal_pages": s.internal_pages,
+                "overflow_pages": s.overflow_pages, "free_list_pages": s.free_list_pages,
+                "free_pages": s.free_pages, "other_pages": s.other_pages, "entries": s.entries,
+                "used_bytes": s.used_bytes, "fill_factor": s.fill_factor,
+                "other_slot_problem": s.other_slot_problem,
+            }),
+        ),
+    }
+}
+
+fn shape_text(shape: &Shape) -> String {
+    match shape {
+        Shape::Lsm(levels, manifest) => {
+            let mut text = format!(
+                "levels\n  {:<5}  {:>6}  {:>14}  {:>14}  {:>11}  {:>5}  key range",
+                "level", "files", "bytes", "target", "compactions", "moves"
+            );
+            for (i, l) in levels.iter().enumerate() {
+                let range = manifest
+                    .levels
+                    .get(i)
+                    .and_then(|t| key_range(t))
+                    .map_or("-".to_string(), |(s, l)| {
+                        format!("{} .. {}", escape(s), escape(l))
+                    });
+                text.push_str(&format!(
+                    "\n  L{:<4}  {:>6}  {:>14}  {:>14}  {:>11}  {:>5}  {range}",
+                    i,
+                    l.files,
+                    l.bytes,
+                    if i == 0 {
+                        "-".to_string()
+                    } else {
+                        l.target_bytes.to_string()
+                    },
+                    l.compactions,
+                    l.moves
+                ));
+            }
+            text
+        }
+        Shape::BTree(s) => {
+            let mut t = Table::default();
+            t.section(&format!(
+                "tree (as of checkpoint {}, LSN {}; the WAL holds what came after)",
+                s.header.checkpoint, s.header.lsn
+            ));
+            t.row(
+                "height",
+                format!(
+                    "{} level{}, root page {}",
+                    s.levels,
+                    if s.levels == 1 { "" } else { "s" },
+                    s.header.root
+                ),
+            );
+            t.row("entries", s.entries);
+            t.row("leaf pages", s.leaf_pages);
+            t.row("internal pages", s.internal_pages);
+            t.row("overflow pages", s.overflow_pages);
+            t.row("free-list pages", s.free_list_pages);
+            t.row("free pages", s.free_pages);
+            t.row("other pages", s.other_pages);
+            t.row("pages in the file", s.header.page_count);
+            t.row(
+                "fill factor",
+                format!(
+                    "{:.1}% of the leaf and internal pages' bytes",
+                    s.fill_factor * 100.0
+                ),
+            );
+            if let Some(why) = &s.other_slot_problem {
+                t.row("other header slot", why);
+            }
+            t.render()
+        }
+    }
+}
+
 /// `rumdb info DIR`.
 pub fn info(dir: &Path, json: bool) -> Result<(), Fail> {
     let db = Db::open_read_only(dir)?;
@@ -229,55 +348,49 @@ pub fn info(dir: &Path, json: bool) -> Result<(), Fail> {
         Db::BTree(_) => None,
     };
     db.close()?;
-    let ident = identity::read(dir);
+    let shape = match levels {
+        Some(levels) => Shape::Lsm(levels, rumdb::inspect::manifest(dir)?),
+        None => {
+            let spin = spinner(format!("walking the tree of {}", dir.display()));
+            let summary = rumdb::inspect::btree_summary(dir);
+            spin.finish_and_clear();
+            Shape::BTree(summary?)
+        }
+    };
+    let ident = rumdb::inspect::identity(dir)?;
     let files = list_files(dir)?;
     let total: u64 = files.iter().map(|(_, n)| n).sum();
     let wal: Vec<&(String, u64)> = files.iter().filter(|(n, _)| is_wal_segment(n)).collect();
     let wal_bytes: u64 = wal.iter().map(|(_, n)| n).sum();
     if json {
-        let level_json = levels.as_ref().map(|ls| {
-            ls.iter()
-                .enumerate()
-                .map(|(i, l)| {
-                    json!({
-                        "level": i, "files": l.files, "bytes": l.bytes, "target_bytes": l.target_bytes,
-                        "compactions": l.compactions, "moves": l.moves,
-                    })
-                })
-                .collect::<Vec<_>>()
-        });
+        let (levels, tree) = shape_json(&shape);
         let v = json!({
             "engine": kind,
-            "format_version": ident.as_ref().ok().map(|i| i.format_version),
-            "page_size": ident.as_ref().ok().filter(|i| i.page_size > 0).map(|i| i.page_size),
-            "identity_error": ident.as_ref().err(),
+            "format_version": ident.format_version,
+            "page_size": (ident.page_size > 0).then_some(ident.page_size),
             "approximate_len": approximate_len,
             "space_used": total,
             "files": files.iter().map(|(n, b)| json!({ "name": n, "bytes": b })).collect::<Vec<_>>(),
             "wal_segments": wal.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
             "wal_bytes": wal_bytes,
             "recovery": recovery_json(&recovery),
-            "levels": level_json,
+            "levels": levels,
+            "tree": tree,
         });
         return print(&v.to_string());
     }
     let mut t = Table::default();
     t.section(&format!("database {}", dir.display()));
     t.row("engine", &kind);
-    match &ident {
-        Ok(i) => {
-            t.row("format version", i.format_version);
-            t.row(
-                "page size",
-                if i.page_size > 0 {
-                    i.page_size.to_string()
-                } else {
-                    "- (no pages)".to_string()
-                },
-            );
-        }
-        Err(e) => t.row("IDENTITY", e),
-    }
+    t.row("format version", ident.format_version);
+    t.row(
+        "page size",
+        if ident.page_size > 0 {
+            ident.page_size.to_string()
+        } else {
+            "- (no pages)".to_string()
+        },
+    );
     t.row("entries (estimate)", approximate_len);
     t.bytes("space used", total);
     t.row(
@@ -298,30 +411,7 @@ pub fn info(dir: &Path, json: bool) -> Result<(), Fail> {
     }
     t.section("recovery (what an open replays now)");
     recovery_rows(&mut t, &recovery);
-    let mut text = t.render();
-    if let Some(levels) = levels {
-        text.push_str("\nlevels\n");
-        text.push_str(&format!(
-            "  {:<5}  {:>6}  {:>14}  {:>14}  {:>11}  {:>5}",
-            "level", "files", "bytes", "target", "compactions", "moves"
-        ));
-        for (i, l) in levels.iter().enumerate() {
-            text.push_str(&format!(
-                "\n  L{:<4}  {:>6}  {:>14}  {:>14}  {:>11}  {:>5}",
-                i,
-                l.files,
-                l.bytes,
-                if i == 0 {
-                    "-".to_string()
-                } else {
-                    l.target_bytes.to_string()
-                },
-                l.compactions,
-                l.moves
-            ));
-        }
-    }
-    print(&text)
+    print(&format!("{}\n{}", t.render(), shape_text(&shape)))
 }
 
 /// `rumdb verify DIR`.

@@ -488,3 +488,240 @@ fn a_closed_stdout_ends_output_quietly() {
         "{err}"
     );
 }
+
+/// The files of `dir` whose names end with `suffix`, sorted.
+fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_str().unwrap().ends_with(suffix))
+        .collect();
+    v.sort();
+    v
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&ok(args)).unwrap()
+}
+
+/// A handle on `dir`, held open by the test.
+fn hold(dir: &Path, engine: &str) -> Box<dyn rumdb::Engine> {
+    if engine == "lsm" {
+        Box::new(rumdb::LsmEngine::open(dir, rumdb::LsmOptions::default()).unwrap())
+    } else {
+        Box::new(rumdb::BTreeEngine::open(dir, rumdb::BTreeOptions::default()).unwrap())
+    }
+}
+
+#[test]
+fn inspect_and_info_on_both_engines() {
+    for engine in ENGINES {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("db");
+        let d = p(&dir);
+        load_ok(&dir, &["--engine", engine], &dump_text(&sample()));
+        ok(&["flush", d]);
+        // A close empties the WAL (flush or checkpoint): a handle held open keeps the put in it, and
+        // `inspect` takes no lock, so it reads the segment beside the handle.
+        let held = hold(&dir, engine);
+        rumdb::EngineExt::put(held.as_ref(), "in the wal", "yes").unwrap();
+        let live = files_ending(&dir, ".log").pop().unwrap();
+        let seg = json(&["inspect", "wal", "--json", p(&live)]);
+        assert_eq!(seg["end"]["state"], "open");
+        let rec = &seg["records"][0];
+        assert!(rec["sequence"].as_u64().unwrap() > 0);
+        assert_eq!(rec["ops"][0]["op"], "put");
+        assert_eq!(rec["ops"][0]["key"], "in the wal");
+        assert_eq!(rec["ops"][0]["value"], "yes");
+        let text = ok(&["inspect", "wal", p(&live)]);
+        assert!(
+            text.contains("put in the wal = yes") && text.contains("open: ends cleanly"),
+            "{text}"
+        );
+        drop(held);
+        let info = json(&["info", "--json", d]);
+        if engine == "lsm" {
+            // The tables are on L0, or some on L1 if the engine settled meanwhile.
+            let used: Vec<&serde_json::Value> = info["levels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|l| l["files"].as_u64().unwrap() > 0)
+                .collect();
+            let smallest = used.iter().map(|l| l["smallest"].as_str().unwrap()).min();
+            let largest = used.iter().map(|l| l["largest"].as_str().unwrap()).max();
+            assert_eq!(smallest, Some(""), "the sample's empty key");
+            assert_eq!(largest, Some("ключ"));
+            let m = json(&["inspect", "manifest", "--json", d]);
+            let live: Vec<&serde_json::Value> = m["levels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|l| l.as_array().unwrap())
+                .collect();
+            let files: u64 = used.iter().map(|l| l["files"].as_u64().unwrap()).sum();
+            assert_eq!(live.len() as u64, files);
+            assert!(ok(&["inspect", "manifest", d]).contains("live tables"));
+            let entries: u64 = live.iter().map(|t| t["entries"].as_u64().unwrap()).sum();
+            let mut counted = 0;
+            for sst in files_ending(&dir, ".sst") {
+                let j = json(&["inspect", "sst", "--json", p(&sst)]);
+                let n = j["properties"]["entries"].as_u64().unwrap();
+                assert_eq!(j["entries"].as_array().unwrap().len() as u64, n);
+                assert_eq!(
+                    j["blocks"].as_array().unwrap().len() as u64,
+                    j["properties"]["data_blocks"].as_u64().unwrap()
+                );
+                counted += n;
+                let text = ok(&["inspect", "sst", p(&sst)]);
+                assert!(
+                    text.contains("index and data blocks") && text.contains("filter"),
+                    "{text}"
+                );
+            }
+            assert_eq!(counted, entries);
+            let err = fails(&["inspect", "page", d, "2"], 1);
+            assert!(err.contains("lsm"), "{err}");
+        } else {
+            let tree = &info["tree"];
+            assert!(tree["leaf_pages"].as_u64().unwrap() >= 1);
+            // The sample and the put the held handle made (its close checkpointed it).
+            assert_eq!(tree["entries"].as_u64().unwrap(), sample().len() as u64 + 1);
+            let fill = tree["fill_factor"].as_f64().unwrap();
+            assert!(fill > 0.0 && fill <= 1.0, "{fill}");
+            assert!(ok(&["info", d]).contains("fill factor"));
+            let root = tree["header"]["root"].as_u64().unwrap().to_string();
+            let page = json(&["inspect", "page", "--json", d, &root]);
+            assert_eq!(page["checksum_ok"], true);
+            assert!(!page["cells"].as_array().unwrap().is_empty());
+            let header = ok(&["inspect", "page", d, "0"]);
+            assert!(header.contains("header slot"), "{header}");
+            let err = fails(&["inspect", "manifest", d], 1);
+            assert!(err.contains("btree"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn inspect_names_the_file_and_offset_of_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A flipped byte in an SST's index.
+    let lsm = tmp.path().join("lsm");
+    load_ok(&lsm, &[], &dump_text(&sample()));
+    let sst = files_ending(&lsm, ".sst").remove(0);
+    let index = json(&["inspect", "sst", "--json", p(&sst)])["footer"]["index"]["offset"]
+        .as_u64()
+        .unwrap();
+    flip_byte(&sst, index + 2);
+    let err = fails(&["inspect", "sst", p(&sst)], 1);
+    let name = sst.file_name().unwrap().to_str().unwrap();
+    assert!(err.contains(&format!("{name} at offset {index}")), "{err}");
+
+    // A WAL segment cut inside its last record.
+    let wal_db = tmp.path().join("wal");
+    ok(&["put", "--engine", "lsm", p(&wal_db), "k", "v"]);
+    let held = hold(&wal_db, "lsm");
+    for i in 0..3 {
+        rumdb::EngineExt::put(held.as_ref(), format!("key{i}"), "value").unwrap();
+    }
+    let segment = files_ending(&wal_db, ".log").pop().unwrap();
+    let seg = json(&["inspect", "wal", "--json", p(&segment)]);
+    let last = seg["records"].as_array().unwrap().last().unwrap()["offset"]
+        .as_u64()
+        .unwrap();
+    let bytes = std::fs::read(&segment).unwrap();
+    drop(held);
+    let copy = tmp.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    let cut = copy.join(segment.file_name().unwrap());
+    std::fs::write(&cut, &bytes[..bytes.len() - 4]).unwrap();
+    let out = rumdb(&["inspect", "wal", p(&cut)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let name = cut.file_name().unwrap().to_str().unwrap();
+    assert!(
+        err.contains(&format!("offset {last} of {name}")) && !err.contains("panicked"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("torn tail"));
+
+    // A B-tree page out of range, and a damaged one.
+    let bt = tmp.path().join("bt");
+    load_ok(&bt, &["--engine", "btree"], &dump_text(&sample()));
+    let err = fails(&["inspect", "page", p(&bt), "99999"], 1);
+    assert!(
+        err.contains("out of range") && err.contains("data") && err.contains("offset"),
+        "{err}"
+    );
+    let root = json(&["info", "--json", p(&bt)])["tree"]["header"]["root"]
+        .as_u64()
+        .unwrap();
+    flip_byte(&bt.join("data"), root * 4096 + 200);
+    let err = fails(&["inspect", "page", p(&bt), &root.to_string()], 1);
+    assert!(
+        err.contains(&format!("corruption in data at offset {}", root * 4096)),
+        "{err}"
+    );
+    let err = fails(&["info", p(&bt)], 1);
+    assert!(err.contains("data") && err.contains("offset"), "{err}");
+}
+
+#[test]
+fn inspect_changes_nothing() {
+    for engine in ENGINES {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("db");
+        let d = p(&dir);
+        load_ok(&dir, &["--engine", engine], &dump_text(&sample()));
+        ok(&["put", d, "after load", "in the WAL"]);
+        let before = snapshot(&dir);
+        for seg in files_ending(&dir, ".log") {
+            ok(&["inspect", "wal", p(&seg)]);
+        }
+        if engine == "lsm" {
+            ok(&["inspect", "manifest", d]);
+            for sst in files_ending(&dir, ".sst") {
+                ok(&["inspect", "sst", p(&sst)]);
+            }
+        } else {
+            for page in ["0", "1", "2"] {
+                ok(&["inspect", "page", d, page]);
+            }
+        }
+        ok(&["info", d]);
+        assert_eq!(snapshot(&dir), before, "{engine}");
+    }
+}
+
+#[test]
+fn bench_runs_the_report_on_both_engines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = ok(&[
+        "bench",
+        "--engine",
+        "both",
+        "--workload",
+        "fillrandom,readrandom",
+        "--keys",
+        "500",
+        "--",
+        "--dir",
+        p(tmp.path()),
+    ]);
+    for row in [
+        "| fillrandom | lsm",
+        "| fillrandom | btree",
+        "| readrandom | lsm",
+        "| readrandom | btree",
+    ] {
+        assert!(out.contains(row), "{row}: {out}");
+    }
+    assert!(out.contains("The textbook table"), "{out}");
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "databases removed"
+    );
+    let err = fails(&["bench", "--workload", "nope"], 2);
+    assert!(err.contains("nope"), "{err}");
+}

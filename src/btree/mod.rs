@@ -181,6 +181,7 @@ mod cursor;
 pub(crate) mod fuzz_hooks;
 mod handle;
 mod header;
+pub(crate) mod inspect;
 mod open;
 mod options;
 mod overlay;

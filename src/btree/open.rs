@@ -274,7 +274,7 @@ fn create_data_file(storage: &Storage, geo: &Geometry) -> Result<(File, Header)>
 }
 
 /// Opens the data file and picks its header slot; also returns why the other slot is invalid, if it is.
-fn open_data_file(
+pub(super) fn open_data_file(
     storage: &Storage,
     geo: &Geometry,
     writable: bool,

@@ -22,7 +22,8 @@
 //!
 //! Outputs are cut at `target_file_bytes` on user-key boundaries, with the output level's compression
 //! and bloom bits ([`LsmOptions::table_options_for`]). Manual mode runs compactions until every score is
-//! below 1; the worker runs one at a time, flushing sealed memtables in between. `compact()` is a full
+//! below 1; the worker runs one at a time, flushing sealed memtables in between, and when nothing scores
+//! ≥ 1 and writes have paused it settles L0 into L1 ([`LsmOptions::settle_after`]). `compact()` is a full
 //! compaction: each level from L0 down is merged (or moved) into the next until all data sits on the
 //! deepest non-empty level (at least L1); if nothing was merged into that level, it is rewritten in
 //! place, so tombstones and versions no snapshot needs any longer go.
@@ -157,6 +158,18 @@ impl Shared {
         let mut job = self.job.lock();
         let version = self.versions.current();
         let Some(c) = pick_compaction(&self.options, &version, &mut job.pointers) else {
+            return Ok(false);
+        };
+        self.run_compaction(&version, &c)?;
+        Ok(true)
+    }
+
+    /// One step of settling (see [`LsmOptions::settle_after`]): moves or merges L0 into L1 if L0 holds a
+    /// table. Returns whether it did anything.
+    pub(super) fn settle_once(&self) -> Result<bool> {
+        let _job = self.job.lock();
+        let version = self.versions.current();
+        let Some(c) = l0_compaction(&version) else {
             return Ok(false);
         };
         self.run_compaction(&version, &c)?;
@@ -443,6 +456,38 @@ fn can_move(version: &Version, c: &Compaction) -> bool {
     })
 }
 
+/// The next step of emptying L0 (`None` if it is empty): the L0 tables that overlap no other table (in
+/// L0 and L1), moved down; otherwise all of L0 plus the L1 tables it overlaps.
+fn l0_compaction(version: &Version) -> Option<Compaction> {
+    let files = version.levels.first().filter(|l| !l.is_empty())?;
+    let movable: Vec<Arc<TableHandle>> = files
+        .iter()
+        .filter(|t| {
+            files
+                .iter()
+                .all(|o| o.meta.number == t.meta.number || !overlaps(o, t))
+                && overlapping(version, 1, std::slice::from_ref(*t)).is_empty()
+        })
+        .cloned()
+        .collect();
+    if !movable.is_empty() {
+        return Some(Compaction {
+            level: 0,
+            in_place: false,
+            inputs: movable,
+            inputs1: Vec::new(),
+        });
+    }
+    let inputs = files.clone();
+    let inputs1 = overlapping(version, 1, &inputs);
+    Some(Compaction {
+        level: 0,
+        in_place: false,
+        inputs,
+        inputs1,
+    })
+}
+
 /// Picks the next compaction, if some level is over its target. L0: tables that overlap no other table
 /// (in L0 and L1) are moved down first; otherwise all of L0 plus the L1 tables it overlaps. Level n ≥ 1:
 /// the first table after the level's compaction pointer (wrapping), plus the tables of n + 1 it
@@ -456,35 +501,10 @@ fn pick_compaction(
     if score < 1.0 {
         return None;
     }
-    let files = version.levels.get(level)?;
     if level == 0 {
-        let movable: Vec<Arc<TableHandle>> = files
-            .iter()
-            .filter(|t| {
-                files
-                    .iter()
-                    .all(|o| o.meta.number == t.meta.number || !overlaps(o, t))
-                    && overlapping(version, 1, std::slice::from_ref(*t)).is_empty()
-            })
-            .cloned()
-            .collect();
-        if !movable.is_empty() {
-            return Some(Compaction {
-                level,
-                in_place: false,
-                inputs: movable,
-                inputs1: Vec::new(),
-            });
-        }
-        let inputs = files.clone();
-        let inputs1 = overlapping(version, 1, &inputs);
-        return Some(Compaction {
-            level,
-            in_place: false,
-            inputs,
-            inputs1,
-        });
+        return l0_compaction(version);
     }
+    let files = version.levels.get(level)?;
     let pointer = pointers.get_mut(level)?;
     let chosen = files
         .iter()

@@ -75,6 +75,11 @@ pub(super) struct Shared {
     pub(super) pending_bytes: AtomicU64,
     pub(super) flushes: AtomicU64,
     pub(super) compactions: AtomicU64,
+    /// When the tree last changed state for settling: the visible sequence the worker last saw and when
+    /// it first saw it (see [`LsmOptions::settle_after`]).
+    pub(super) quiet_since: Mutex<(u64, std::time::Instant)>,
+    /// Callers inside [`Engine::wait_idle`], which settles without waiting for a pause in writes.
+    pub(super) settle_waiters: AtomicU64,
 }
 
 /// The LSM-tree engine: a write-ahead log, an in-memory memtable, and sorted tables (SSTables, with bloom
@@ -225,8 +230,13 @@ impl Shared {
     }
 
     fn get_at(&self, key: &[u8], seq: u64) -> Result<Option<Bytes>> {
-        self.multi_get_at(&[key], seq)
-            .map(|mut v| v.pop().flatten())
+        let mems = self.memtables();
+        let version = self.versions.current();
+        let dels = range_dels(&mems, &version, seq);
+        let mut stats = ReadStats::default();
+        let found = lookup(&mems, &version, &dels, key, seq, &mut stats);
+        self.record_reads(1, stats);
+        found
     }
 
     /// The values of `keys` at sequence `seq`, in the caller's order: one set of memtables and one version
@@ -239,25 +249,17 @@ impl Shared {
         let mut gets = 0u64;
         let out = crate::engine::multi_get_sorted(keys, |key| {
             gets += 1;
-            // The newest version the read sees, unless a newer range tombstone covers it.
-            let found = match mems.newest_first().find_map(|m| m.get_versioned(key, seq)) {
-                Some(found) => Some(found),
-                None => version.get(key, seq, &mut stats)?,
-            };
-            Ok(match found {
-                // Each source hands over a value it copied once; `Bytes::from` keeps that copy.
-                Some((ValueKind::Put, value, at)) if !dels.covers(key, at) => {
-                    Some(Bytes::from(value))
-                }
-                _ => None,
-            })
+            lookup(&mems, &version, &dels, key, seq, &mut stats)
         });
-        self.core.counters.reads.add(&ReadCounters {
-            gets,
-            ..ReadCounters::default()
-        });
-        self.core.counters.reads.add(&stats.into());
+        self.record_reads(gets, stats);
         out
+    }
+
+    /// Adds `gets` point lookups and their table counters to the engine's read counters.
+    fn record_reads(&self, gets: u64, stats: ReadStats) {
+        let mut counters: ReadCounters = stats.into();
+        counters.gets = gets;
+        self.core.counters.reads.add(&counters);
     }
 
     /// Table entries (from their properties) plus memtable entries: versions, not keys.
@@ -294,17 +296,19 @@ impl Shared {
     }
 }
 
-/// The range tombstones of `mems` and `version` a read at sequence `seq` honours.
-fn range_dels(mems: &Memtables, version: &Version, seq: u64) -> Arc<RangeDels> {
+/// The range tombstones of `mems` and `version` a read at sequence `seq` honours (none, without
+/// allocating, in the common case of no range delete anywhere).
+fn range_dels(mems: &Memtables, version: &Version, seq: u64) -> RangeDels {
+    let in_mems = mems.newest_first().any(|m| m.has_range_tombstones());
+    if !in_mems && !version.has_range_tombstones() {
+        return RangeDels::default();
+    }
     let from_mems: Vec<RangeTombstone> = mems
         .newest_first()
         .filter(|m| m.has_range_tombstones())
         .flat_map(|m| m.range_tombstones())
         .collect();
-    Arc::new(RangeDels::new(
-        from_mems.iter().chain(version.range_tombstones()),
-        seq,
-    ))
+    RangeDels::new(from_mems.iter().chain(version.range_tombstones()), seq)
 }
 
 /// A cursor over `mems` and `version` at sequence `seq`.
@@ -315,7 +319,7 @@ fn scan_cursor(
     lower: Bound<&[u8]>,
     upper: Bound<&[u8]>,
 ) -> MergingCursor {
-    let dels = range_dels(&mems, &version, seq);
+    let dels = Arc::new(range_dels(&mems, &version, seq));
     let factory: SourceFactory = Box::new(move || {
         let mut sources: Vec<Box<dyn InternalIter>> = mems
             .newest_first()
@@ -466,8 +470,28 @@ impl Engine for LsmEngine {
         self.shared.compact_all()
     }
 
+    /// Also settles the tree (see [`LsmOptions::settle_after`]): L0 is merged into L1 before it returns.
     fn wait_idle(&self) -> Result<()> {
-        pipeline::wait_idle(&*self.shared)
+        let shared = &self.shared;
+        let core = &shared.core;
+        core.check_open()?;
+        if shared.options.read_only || shared.options.settle_after.is_none() {
+            return pipeline::wait_idle(&**shared);
+        }
+        match shared.options.background {
+            Background::Manual => {
+                core.check_writable_for("wait_idle")?;
+                while shared.settle_once()? {}
+                shared.maybe_compact()?;
+                pipeline::wait_idle(&**shared)
+            }
+            Background::Threads => {
+                shared.settle_waiters.fetch_add(1, Ordering::AcqRel);
+                let waited = pipeline::wait_idle(&**shared);
+                shared.settle_waiters.fetch_sub(1, Ordering::AcqRel);
+                waited
+            }
+        }
     }
 
     fn verify(&self) -> Result<VerifyReport> {
@@ -530,7 +554,8 @@ impl EngineCore for Shared {
     /// Sealed memtables to flush, or a level over its target; nothing once close stops the worker (close
     /// flushes what is sealed itself).
     fn background_due(&self, stopping: bool) -> bool {
-        !stopping && (!self.mems.read().sealed.is_empty() || self.needs_compaction())
+        !stopping
+            && (!self.mems.read().sealed.is_empty() || self.needs_compaction() || self.settle_due())
     }
 
     /// One job per round. At the L0 stop trigger, compact before flushing more into L0, so L0 never
@@ -545,7 +570,10 @@ impl EngineCore for Shared {
             return self.flush_some(1);
         }
         self.flush_some(1)?;
-        self.compact_once().map(|_| ())
+        if !self.compact_once()? && self.settle_due() {
+            self.settle_once()?;
+        }
+        Ok(())
     }
 
     fn close_seal(&self) -> Result<()> {
@@ -561,10 +589,57 @@ impl EngineCore for Shared {
 }
 
 impl Shared {
+    /// True if the tree should settle now (see [`LsmOptions::settle_after`]): L0 holds a table, nothing
+    /// else is due, and either no write has arrived for `settle_after` or a caller waits in `wait_idle`.
+    fn settle_due(&self) -> bool {
+        let Some(delay) = self.options.settle_after else {
+            return false;
+        };
+        if self.l0_files.load(Ordering::Acquire) == 0
+            || !self.mems.read().sealed.is_empty()
+            || self.needs_compaction()
+        {
+            return false;
+        }
+        if self.settle_waiters.load(Ordering::Acquire) > 0 {
+            return true;
+        }
+        let seq = self.core.visible();
+        let now = std::time::Instant::now();
+        let mut quiet = self.quiet_since.lock();
+        if quiet.0 != seq {
+            *quiet = (seq, now);
+            return false;
+        }
+        now.duration_since(quiet.1) >= delay
+    }
+
     /// True if some level is over its target (L0: at its trigger).
     pub(super) fn needs_compaction(&self) -> bool {
         compaction_score(&self.options, &self.versions.current()).1 >= 1.0
     }
+}
+
+/// The newest version of `key` at sequence `seq`: the memtables newest first, then the tables of
+/// `version`. A tombstone reads as `None`.
+fn lookup(
+    mems: &Memtables,
+    version: &Version,
+    dels: &RangeDels,
+    key: &[u8],
+    seq: u64,
+    stats: &mut ReadStats,
+) -> Result<Option<Bytes>> {
+    // The newest version the read sees, unless a newer range tombstone covers it.
+    let found = match mems.newest_first().find_map(|m| m.get_versioned(key, seq)) {
+        Some(found) => Some(found),
+        None => version.get(key, seq, stats)?,
+    };
+    Ok(match found {
+        // Each source hands over a value it copied once; `Bytes::from` keeps that copy.
+        Some((ValueKind::Put, value, at)) if !dels.covers(key, at) => Some(Bytes::from(value)),
+        _ => None,
+    })
 }
 
 impl LsmEngine {

@@ -179,23 +179,8 @@ impl VersionSet {
     /// and the manifest's name.
     fn load(opener: &TableOpener, next_file_floor: u64) -> Result<(Version, Counters, String)> {
         let storage = &opener.storage;
-        let current = storage
-            .read_file(CURRENT, 4096, ReadPurpose::Recovery)
-            .map_err(|e| match e {
-                Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
-                    Error::corruption(CURRENT, None, "missing")
-                }
-                e => e,
-            })?;
-        let name = std::str::from_utf8(&current)
-            .ok()
-            .and_then(|s| s.strip_suffix('\n'))
-            .ok_or_else(|| {
-                Error::corruption(CURRENT, Some(0), "not a manifest name and a newline")
-            })?;
-        let number = parse_manifest_name(name).ok_or_else(|| {
-            Error::corruption(CURRENT, Some(0), format!("names {name:?}, not a manifest"))
-        })?;
+        let (name, number) = read_current(storage)?;
+        let name = name.as_str();
         let mut tables: [BTreeMap<u64, TableMeta>; NUM_LEVELS] = Default::default();
         let mut counters = Counters::default();
         let outcome = replay_file(
@@ -334,7 +319,34 @@ impl VersionSet {
     }
 }
 
-fn apply_to_maps(
+/// Reads `CURRENT`: the live manifest's name and number.
+///
+/// # Errors
+/// `Corruption` if `CURRENT` is missing or does not hold a manifest name and a newline; `Io`.
+pub(crate) fn read_current(storage: &Storage) -> Result<(String, u64)> {
+    let current = storage
+        .read_file(CURRENT, 4096, ReadPurpose::Recovery)
+        .map_err(|e| match e {
+            Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+                Error::corruption(CURRENT, None, "missing")
+            }
+            e => e,
+        })?;
+    let name = std::str::from_utf8(&current)
+        .ok()
+        .and_then(|s| s.strip_suffix('\n'))
+        .ok_or_else(|| Error::corruption(CURRENT, Some(0), "not a manifest name and a newline"))?;
+    let number = parse_manifest_name(name).ok_or_else(|| {
+        Error::corruption(CURRENT, Some(0), format!("names {name:?}, not a manifest"))
+    })?;
+    Ok((name.to_string(), number))
+}
+
+/// Applies `edit` (read from `file`) to the live tables per level and the counters, as replay does.
+///
+/// # Errors
+/// `Corruption` if the edit deletes a table the level does not hold or adds one twice.
+pub(crate) fn apply_to_maps(
     tables: &mut [BTreeMap<u64, TableMeta>; NUM_LEVELS],
     counters: &mut Counters,
     edit: &VersionEdit,

@@ -37,14 +37,6 @@ impl Entry {
         Entry(bytes.into())
     }
 
-    /// A search key: an internal key with an empty value.
-    fn probe(user_key: &[u8], seq: u64, kind: ValueKind) -> Self {
-        let mut bytes = Vec::with_capacity(4 + user_key.len() + key::TRAILER_LEN);
-        bytes.extend_from_slice(&((user_key.len() + key::TRAILER_LEN) as u32).to_le_bytes());
-        key::encode_into(&mut bytes, user_key, seq, kind);
-        Entry(bytes.into())
-    }
-
     fn split(&self) -> (&[u8], &[u8]) {
         let (len, rest) = self.0.split_at_checked(4).unwrap_or((&[], &self.0));
         let len = len
@@ -77,6 +69,54 @@ impl Ord for Entry {
 }
 
 impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// What the set is ordered by, borrowed: an entry's internal key or a lookup's, so a point lookup
+/// searches with the caller's bytes instead of allocating an [`Entry`]. Both order by [`key::compare`],
+/// as `Borrow` requires.
+trait OrderKey {
+    fn order_key(&self) -> &[u8];
+}
+
+/// An internal key to search for.
+struct Probe<'a>(&'a [u8]);
+
+impl OrderKey for Probe<'_> {
+    fn order_key(&self) -> &[u8] {
+        self.0
+    }
+}
+
+impl OrderKey for Entry {
+    fn order_key(&self) -> &[u8] {
+        self.ikey()
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn OrderKey + 'a> for Entry {
+    fn borrow(&self) -> &(dyn OrderKey + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn OrderKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for dyn OrderKey + '_ {}
+
+impl Ord for dyn OrderKey + '_ {
+    fn cmp(&self, other: &Self) -> Ordering {
+        key::compare(self.order_key(), other.order_key())
+    }
+}
+
+impl PartialOrd for dyn OrderKey + '_ {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
@@ -187,9 +227,12 @@ impl Memtable {
 
     /// The newest version of `user_key` with sequence ≤ `seq`: its kind, value and sequence.
     pub fn get_versioned(&self, user_key: &[u8], seq: u64) -> Option<(ValueKind, Vec<u8>, u64)> {
-        let target = Entry::probe(user_key, seq, ValueKind::Put);
+        let target = key::encode(user_key, seq, ValueKind::Put);
+        let probe = Probe(&target);
         let set = self.set.read();
-        let e = set.range(target..).next()?;
+        let e = set
+            .range::<dyn OrderKey, _>((Bound::Included(&probe as &dyn OrderKey), Bound::Unbounded))
+            .next()?;
         let (found, found_seq, kind) = key::decode(e.ikey())?;
         (found == user_key).then(|| (kind, e.value().to_vec(), found_seq))
     }

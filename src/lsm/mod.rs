@@ -26,6 +26,11 @@
 //! and each delay counts in `Stats::stalls` / `stall_micros`. In Manual mode compaction runs inline
 //! instead. Per-level options: compression and bloom bits per key ([`LsmOptions::table_options_for`]).
 //!
+//! **Settling.** Below its trigger L0 may hold several tables that each span the whole key space: every
+//! point read probes each one's filter, and each holds versions newer data replaced. Once writes pause
+//! for [`LsmOptions::settle_after`] (1 s), or when a caller waits in `wait_idle`, the worker merges L0
+//! into L1, so a settled tree has one sorted run per level.
+//!
 //! # Range deletes
 //!
 //! A [`WriteBatch::delete_range`](crate::WriteBatch::delete_range) becomes one range tombstone, whatever

@@ -261,6 +261,8 @@ impl Shared {
             l0_files: AtomicU64::new(0),
             pending_bytes: AtomicU64::new(0),
             flushes: AtomicU64::new(0),
+            quiet_since: Mutex::new((0, std::time::Instant::now())),
+            settle_waiters: AtomicU64::new(0),
             compactions: AtomicU64::new(0),
             options,
         });

@@ -48,10 +48,20 @@ pub struct LsmOptions {
     /// Bloom bits per key of the tables written to each level; `None` uses `table.bloom_bits_per_key`
     /// (the default on every level). Monkey-style tuning gives the bottom levels fewer bits.
     pub level_bloom_bits_per_key: [Option<u32>; NUM_LEVELS],
-    /// Block compression of the tables written to each level (default raw on L0–L1, zstd level 1 below).
+    /// Block compression of the tables written to each level (default raw on L0, zstd level 1 below).
     pub level_compression: [Compression; NUM_LEVELS],
     /// Where flushes and compactions run (default a background thread).
     pub background: Background,
+    /// Settling: once no write has arrived for this long and no other job is due, the background worker
+    /// merges L0 into L1 (default 1 s; `None` never does). Between bursts of writes L0 holds up to
+    /// `l0_compaction_trigger` overlapping tables, each of which a point read must probe and each holding
+    /// versions that newer data has replaced; after settling, a read probes one table per level and the
+    /// replaced versions' space is returned. Each flushed table is merged at most once more than under the
+    /// trigger alone, so a steady writer (never idle) pays nothing. [`Engine::wait_idle`] settles at once,
+    /// without waiting for the pause, in both background modes.
+    ///
+    /// [`Engine::wait_idle`]: crate::Engine::wait_idle
+    pub settle_after: Option<std::time::Duration>,
     /// How WAL damage is treated at open.
     pub recovery_mode: RecoveryMode,
 }
@@ -77,6 +87,7 @@ impl Default for LsmOptions {
             level_bloom_bits_per_key: [None; NUM_LEVELS],
             level_compression: default_level_compression(),
             background: Background::Threads,
+            settle_after: Some(std::time::Duration::from_secs(1)),
             recovery_mode: RecoveryMode::default(),
         }
     }
@@ -174,11 +185,12 @@ impl LsmOptions {
     }
 }
 
-/// The default compression per level: raw blocks on L0–L1 (short-lived, rewritten soon: not worth the
-/// CPU), zstd level 1 below (where most of the data lives).
+/// The default compression per level: raw blocks on L0 (flushes are on the write path, and L0 tables are
+/// merged into L1 soon), zstd level 1 from L1 down (where the data lives: in a small tree, all of it is
+/// in L1).
 fn default_level_compression() -> [Compression; NUM_LEVELS] {
     std::array::from_fn(|level| {
-        if level >= 2 {
+        if level >= 1 {
             Compression::Zstd { level: 1 }
         } else {
             Compression::None
@@ -324,12 +336,12 @@ mod tests {
     }
 
     #[test]
-    fn per_level_defaults_are_todays_behaviour_and_overrides_apply() {
+    fn per_level_defaults_raw_l0_zstd_below_and_overrides_apply() {
         let o = LsmOptions::default();
         for level in 0..NUM_LEVELS {
             let t = o.table_options_for(level);
             assert_eq!(t.bloom_bits_per_key, 10);
-            let want = if level >= 2 {
+            let want = if level >= 1 {
                 Compression::Zstd { level: 1 }
             } else {
                 Compression::None

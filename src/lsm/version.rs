@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use super::edit::{NUM_LEVELS, VersionEdit};
 use super::key::{self, ValueKind};
 use super::range_del::RangeTombstone;
+use super::sstable::filter::key_hash;
 use super::sstable::{ReadStats, Table, TableMeta, table_file_name};
 use crate::error::{Error, Result};
 use crate::storage::Storage;
@@ -85,6 +86,8 @@ impl Drop for TableHandle {
 pub struct Version {
     /// `levels[0]` newest first; deeper levels sorted by smallest key, disjoint.
     pub levels: [Vec<Arc<TableHandle>>; NUM_LEVELS],
+    /// True if some table holds a range tombstone (so reads without one skip gathering them).
+    range_tombstones: bool,
 }
 
 impl Version {
@@ -143,6 +146,8 @@ impl Version {
     }
 
     fn sort(&mut self) {
+        let with_tombstones = self.all().any(|t| !t.table.range_tombstones().is_empty());
+        self.range_tombstones = with_tombstones;
         let mut levels = self.levels.iter_mut();
         if let Some(l0) = levels.next() {
             l0.sort_by(|a, b| {
@@ -155,6 +160,11 @@ impl Version {
         for level in levels {
             level.sort_by(|a, b| key::compare(&a.meta.smallest, &b.meta.smallest));
         }
+    }
+
+    /// True if some table holds a range tombstone.
+    pub fn has_range_tombstones(&self) -> bool {
+        self.range_tombstones
     }
 
     /// The range tombstones of every table, level by level.
@@ -212,10 +222,11 @@ impl Version {
         seq: u64,
         stats: &mut ReadStats,
     ) -> Result<Option<(ValueKind, Vec<u8>, u64)>> {
+        let hash = key_hash(user_key);
         let mut levels = self.levels.iter();
         if let Some(l0) = levels.next() {
             for t in l0.iter().filter(|t| t.may_hold(user_key)) {
-                if let Some(found) = t.table.get_versioned(user_key, seq, stats)? {
+                if let Some(found) = t.table.get_hashed(user_key, hash, seq, stats)? {
                     return Ok(Some(found));
                 }
             }
@@ -223,7 +234,7 @@ impl Version {
         for files in levels {
             let at = files.partition_point(|t| t.user_range().1 < user_key);
             if let Some(t) = files.get(at).filter(|t| t.may_hold(user_key))
-                && let Some(found) = t.table.get_versioned(user_key, seq, stats)?
+                && let Some(found) = t.table.get_hashed(user_key, hash, seq, stats)?
             {
                 return Ok(Some(found));
             }

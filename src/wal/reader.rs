@@ -384,6 +384,9 @@ struct SegmentScan {
     link: Option<(u64, u64)>,
     /// The SEAL that ends the segment, if it is valid and consistent.
     seal: Option<Seal>,
+    /// Why the valid log ends at `damaged_at` (for `rumdb inspect wal`; replay's errors say it their
+    /// own way).
+    why: String,
 }
 
 /// Reads one block (the last may be short) into `buf`.
@@ -416,6 +419,7 @@ fn scan_segment(
         records: 0,
         link: None,
         seal: None,
+        why: String::new(),
     };
     for index in 0..blocks {
         read_block(file, index, len, &mut block)?;
@@ -426,6 +430,7 @@ fn scan_segment(
             let Some(frag) = block.get(at..).and_then(|b| parse_fragment(b, segment)) else {
                 scan.damaged_at = Some(scan.data_end);
                 scan.resume_at = here;
+                scan.why = describe_bad_fragment(block.get(at..).unwrap_or_default());
                 return Ok(scan);
             };
             let next = at + frag.encoded_len();
@@ -462,6 +467,7 @@ fn scan_segment(
                     } else {
                         scan.damaged_at = Some(scan.data_end);
                         scan.resume_at = here;
+                        scan.why = "malformed LINK payload".to_string();
                         return Ok(scan);
                     }
                 }
@@ -471,25 +477,30 @@ fn scan_segment(
                     else {
                         scan.damaged_at = Some(scan.data_end);
                         scan.resume_at = here;
+                        scan.why = "malformed SEAL payload".to_string();
                         return Ok(scan);
                     };
                     if sealed_len != scan.data_end || next_segment <= segment {
                         scan.damaged_at = Some(scan.data_end);
                         scan.resume_at = here;
-                        scan.broken = Some(format!(
+                        let why = format!(
                             "SEAL at offset {here} records data length {sealed_len} and next segment \
                              {next_segment}, but the data ends at {}",
                             scan.data_end
-                        ));
+                        );
+                        scan.why.clone_from(&why);
+                        scan.broken = Some(why);
                         return Ok(scan);
                     }
                     if end < len {
                         scan.damaged_at = Some(scan.data_end);
                         scan.resume_at = end;
-                        scan.broken = Some(format!(
+                        let why = format!(
                             "{} bytes follow the SEAL at offset {here}, which ends the segment",
                             len - end
-                        ));
+                        );
+                        scan.why.clone_from(&why);
+                        scan.broken = Some(why);
                         return Ok(scan);
                     }
                     scan.seal = Some(Seal {
@@ -500,9 +511,17 @@ fn scan_segment(
                 }
                 // Out of sequence: a FULL or FIRST inside a record, a MIDDLE or LAST outside one, a
                 // LINK past offset 0, a ledger fragment inside a record or outside a WAL segment.
-                _ => {
+                (kind, partial) => {
                     scan.damaged_at = Some(scan.data_end);
                     scan.resume_at = here;
+                    scan.why = format!(
+                        "{kind:?} fragment out of sequence ({})",
+                        if partial.is_some() {
+                            "inside a record"
+                        } else {
+                            "outside a record"
+                        }
+                    );
                     return Ok(scan);
                 }
             }
@@ -512,8 +531,98 @@ fn scan_segment(
     // A record cut off by the end of the file, or stray bytes after the last record.
     if partial.is_some() || scan.data_end < len {
         scan.damaged_at = Some(scan.data_end);
+        scan.why = if partial.is_some() {
+            "the file ends inside a record (its last fragment is missing)".to_string()
+        } else {
+            "bytes after the last record that hold no fragment".to_string()
+        };
     }
     Ok(scan)
+}
+
+/// Why `bytes` (from where a fragment should start) hold none: zeros, or a header that fails its checks.
+fn describe_bad_fragment(bytes: &[u8]) -> String {
+    let header = bytes.get(..HEADER_LEN).unwrap_or(bytes);
+    let payload_len = bytes
+        .get(4..6)
+        .and_then(|l| l.first_chunk::<2>())
+        .map_or(0, |l| usize::from(u16::from_le_bytes(*l)));
+    if header.iter().all(|&b| b == 0) {
+        "zeros where a fragment should start (never written, or preallocated)".to_string()
+    } else if header.len() < HEADER_LEN || HEADER_LEN + payload_len > bytes.len() {
+        "a fragment runs past the end of its block or of the file (a torn write)".to_string()
+    } else {
+        "a fragment fails its checks (checksum, type, length or segment number)".to_string()
+    }
+}
+
+/// What [`inspect_segment`] found in one WAL segment on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SegmentReport {
+    /// The file's length.
+    pub len: u64,
+    /// The LINK at offset 0: `(prev, prev_len)`.
+    pub link: Option<(u64, u64)>,
+    /// A valid SEAL ending the segment: its offset and the segment it names.
+    pub seal: Option<(u64, u64)>,
+    /// End of the last complete record or LINK.
+    pub data_end: u64,
+    /// Complete records.
+    pub records: u64,
+    /// Where the valid log ends before the end of the file, if it does.
+    pub stop: Option<SegmentStop>,
+}
+
+/// Where and why replay of a segment stops before its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SegmentStop {
+    /// The end of the last complete record: what replay keeps.
+    pub at: u64,
+    /// Where the first fragment that is not a valid continuation starts.
+    pub fragment_at: u64,
+    /// What is wrong there.
+    pub why: String,
+    /// The offset of a later valid fragment whose `synced_through` covers the damage: the damaged bytes
+    /// were synced, so replay refuses the segment (`Corruption`) instead of dropping the tail.
+    pub synced_proof: Option<u64>,
+    /// The damage contradicts the segment's SEAL (always `Corruption`).
+    pub broken: bool,
+}
+
+/// Scans one WAL segment as replay does, handing each record to `apply`, and reports how it ends,
+/// without the chain checks that need its neighbours: where replay would stop and why, and whether
+/// that stop is a tolerated torn tail or `Corruption`.
+///
+/// # Errors
+/// `Io`; the first error `apply` returns.
+pub(crate) fn inspect_segment(
+    file: &File,
+    segment: u64,
+    apply: &mut dyn FnMut(ReplayRecord<'_>) -> Result<()>,
+) -> Result<SegmentReport> {
+    let scan = scan_segment(file, segment, true, apply)?;
+    let stop = match scan.damaged_at {
+        None => None,
+        Some(at) => Some(SegmentStop {
+            at,
+            fragment_at: scan.resume_at,
+            synced_proof: if scan.broken.is_some() {
+                None
+            } else {
+                find_synced_after(file, segment, scan.len, at, scan.resume_at)?
+            },
+            broken: scan.broken.is_some(),
+            why: scan.why,
+        }),
+    };
+    Ok(SegmentReport {
+        len: scan.len,
+        link: scan.link,
+        seal: scan.seal.map(|s| (s.at, s.next)),
+        data_end: scan.data_end,
+        records: scan.records,
+        stop,
+    })
 }
 
 /// Searches `[from, len)` for a valid fragment of `segment` with `synced_through > end`; returns its

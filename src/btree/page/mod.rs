@@ -439,6 +439,23 @@ fn key_form_ok(key: KeyRef<'_>, geo: &Geometry) -> bool {
     }
 }
 
+/// Bytes a leaf or internal page's contents take: header, slot array and cells (not the holes replaced
+/// cells leave behind); `None` if a cell is out of range or the page is of another type.
+pub(crate) fn used_bytes(page: &[u8]) -> Option<usize> {
+    let kind = page_type(page)?;
+    let n = cell_count(page);
+    let mut used = PAGE_HEADER_LEN + n * SLOT_LEN;
+    for i in 0..n {
+        let off = slot(page, i)?;
+        used += match kind {
+            PageType::Leaf => leaf_cell_at(page, off)?.1,
+            PageType::Internal => internal_cell_at(page, off)?.2,
+            PageType::Overflow | PageType::Free => return None,
+        };
+    }
+    Some(used)
+}
+
 fn slot(page: &[u8], i: usize) -> Option<usize> {
     u16_at(page, PAGE_HEADER_LEN + i * SLOT_LEN).map(usize::from)
 }

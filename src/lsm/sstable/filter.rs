@@ -205,7 +205,13 @@ impl Filter {
 
     /// False only if `user_key` is certainly not in the table.
     pub fn may_contain(&self, user_key: &[u8]) -> bool {
-        self.bloom.check(&FilterKey(key_hash(user_key)))
+        self.may_contain_hash(key_hash(user_key))
+    }
+
+    /// [`Self::may_contain`] for a key whose [`key_hash`] the caller computed (once for every table a
+    /// get probes).
+    pub fn may_contain_hash(&self, hash: u64) -> bool {
+        self.bloom.check(&FilterKey(hash))
     }
 
     /// The serialized size (what the filter costs in memory, roughly).
@@ -214,7 +220,6 @@ impl Filter {
     }
 
     /// The number of hash functions.
-    #[cfg(any(test, feature = "testing"))]
     pub fn k(&self) -> u32 {
         self.bloom.number_of_hash_functions()
     }

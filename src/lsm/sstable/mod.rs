@@ -165,7 +165,7 @@ pub mod block;
 pub mod builder;
 pub mod cache;
 pub mod filter;
-mod format;
+pub(crate) mod format;
 mod iter;
 pub mod reader;
 

@@ -16,7 +16,7 @@ use super::block::{Block, BlockIter};
 use super::cache::BlockCache;
 use super::filter::Filter;
 use super::format::{
-    BLOCK_RAW, BLOCK_ZSTD, BlockHandle, FOOTER_LEN, Footer, TRAILER_LEN, TableProperties,
+    BLOCK_RAW, BLOCK_ZSTD, BlockHandle, FOOTER_LEN, Footer, TRAILER_LEN, TableProperties, Trailer,
     check_trailer,
 };
 use super::iter::TableIter;
@@ -144,6 +144,18 @@ impl Source {
 
     /// The decoded contents of the block at `handle`: trailer checked, decompressed if it may be.
     fn read_block(&self, handle: BlockHandle, purpose: ReadPurpose, zstd: bool) -> Result<Vec<u8>> {
+        self.read_block_with_trailer(handle, purpose, zstd)
+            .map(|(block, _)| block)
+    }
+
+    /// [`Source::read_block`], also returning the block's checked trailer (its stored type and decoded
+    /// length).
+    fn read_block_with_trailer(
+        &self,
+        handle: BlockHandle,
+        purpose: ReadPurpose,
+        zstd: bool,
+    ) -> Result<(Vec<u8>, Trailer)> {
         let at = Some(handle.offset);
         let bytes = self.read(
             handle.offset,
@@ -154,18 +166,19 @@ impl Source {
             .split_last_chunk::<TRAILER_LEN>()
             .ok_or_else(|| self.corruption(at, "block shorter than its trailer"))?;
         let trailer = check_trailer(stored, trailer).map_err(|what| self.corruption(at, what))?;
-        match trailer.kind {
-            BLOCK_RAW => Ok(match bytes {
+        let block = match trailer.kind {
+            BLOCK_RAW => match bytes {
                 Cow::Owned(mut v) => {
                     v.truncate(trailer.raw_len);
                     v
                 }
                 Cow::Borrowed(_) => stored.to_vec(),
-            }),
+            },
             BLOCK_ZSTD if zstd => decompress(stored, trailer.raw_len)
-                .map_err(|e| self.corruption(at, format!("zstd block does not decode: {e}"))),
-            _ => Err(self.corruption(at, "metadata block is not raw")),
-        }
+                .map_err(|e| self.corruption(at, format!("zstd block does not decode: {e}")))?,
+            _ => return Err(self.corruption(at, "metadata block is not raw")),
+        };
+        Ok((block, trailer))
     }
 }
 
@@ -179,6 +192,7 @@ pub struct Table {
     props: TableProperties,
     /// The range-deletion block, decoded at open (empty without one).
     range_dels: Vec<RangeTombstone>,
+    footer: Footer,
     open_stats: ReadStats,
 }
 
@@ -252,6 +266,7 @@ impl Table {
             filter: None,
             filter_damage: None,
             props,
+            footer: layout.footer,
             // Footer, properties and index (and the range-deletion block); the filter is counted when
             // there is one.
             open_stats: ReadStats {
@@ -374,7 +389,6 @@ impl Table {
     }
 
     /// The properties block.
-    #[cfg(test)]
     pub fn properties(&self) -> &TableProperties {
         &self.props
     }
@@ -426,9 +440,32 @@ impl Table {
     }
 
     /// Why the filter was ignored at open, if it was (its offset and the failed check).
-    #[cfg(test)]
     pub fn filter_damage(&self) -> Option<(u64, &'static str)> {
         self.filter_damage
+    }
+
+    /// The footer: where the index, properties and filter are.
+    pub(crate) fn footer(&self) -> &Footer {
+        &self.footer
+    }
+
+    /// The number of hash functions of the filter in use (none: no filter, or a damaged one).
+    pub(crate) fn filter_hash_functions(&self) -> Option<u32> {
+        self.filter.as_ref().map(Filter::k)
+    }
+
+    /// Reads the data block at `handle` from storage (bypassing the cache), checks it as a read does,
+    /// and returns its trailer (stored type, decoded length) and entry count: what `rumdb inspect sst`
+    /// lists per block.
+    ///
+    /// # Errors
+    /// `Corruption` if the block is damaged; `Io`.
+    pub(crate) fn data_block_summary(&self, handle: BlockHandle) -> Result<(Trailer, usize)> {
+        let (raw, trailer) =
+            self.source
+                .read_block_with_trailer(handle, ReadPurpose::Verify, true)?;
+        let block = Block::new(raw, self.source.number, handle.offset)?;
+        Ok((trailer, block.entries()))
     }
 
     pub(crate) fn index_block(&self) -> &Arc<Block> {
@@ -478,24 +515,26 @@ impl Table {
         stats: &mut ReadStats,
     ) -> Result<Option<(ValueKind, Vec<u8>)>> {
         Ok(self
-            .get_versioned(user_key, seq, stats)?
+            .get_hashed(user_key, super::filter::key_hash(user_key), seq, stats)?
             .map(|(kind, value, _)| (kind, value)))
     }
 
-    /// As [`Table::get`], with the version's sequence.
+    /// [`Self::get`], with the version's sequence, for a key whose filter hash ([`key_hash`](super::filter::key_hash)) the caller computed once for
+    /// every table it probes.
     ///
     /// # Errors
-    /// As [`Table::get`].
-    pub fn get_versioned(
+    /// As [`Self::get`].
+    pub fn get_hashed(
         &self,
         user_key: &[u8],
+        hash: u64,
         seq: u64,
         stats: &mut ReadStats,
     ) -> Result<Option<(ValueKind, Vec<u8>, u64)>> {
         if let Some(filter) = &self.filter {
             stats.index_touches += 1;
             stats.bloom_probes += 1;
-            if !filter.may_contain(user_key) {
+            if !filter.may_contain_hash(hash) {
                 stats.bloom_negatives += 1;
                 return Ok(None);
             }
