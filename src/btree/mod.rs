@@ -133,9 +133,9 @@
 //! sequence, so a lazily applied range could not tell a key written after it from one it covers, and
 //! the next checkpoint would have to persist the pending range. The price is that readers wait while a
 //! range delete applies. Measured on the 2-core machine with other builds running (load average 5–8):
-//! one range delete of 900,000 of 1,000,000 keys took 0.23 s in the amplification report's
-//! `deleterange` workload (8 MiB pool) and 0.61 s in the `range_delete` example (64 MiB pool), against
-//! 4.4 s for the same keys deleted one by one in batches of 1,000. The WAL holds the
+//! one range delete of 900,000 of 1,000,000 keys took 0.23–0.41 s in the amplification report's
+//! `deleterange` workload (8 MiB pool) and 0.40–0.61 s in the `range_delete` example (64 MiB pool),
+//! against 4.4 s for the same keys deleted one by one in batches of 1,000. The WAL holds the
 //! logical operation, and applying it to a state that already lacks some of its keys removes the rest,
 //! so recovery replays it like any batch.
 //!
