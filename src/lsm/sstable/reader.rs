@@ -519,8 +519,8 @@ impl Table {
             .map(|(kind, value, _)| (kind, value)))
     }
 
-    /// [`Self::get`], with the version's sequence, for a key whose filter hash ([`key_hash`](super::filter::key_hash)) the caller computed once for
-    /// every table it probes.
+    /// [`Self::get`], with the version's sequence, for a key whose filter hash
+    /// ([`key_hash`](super::filter::key_hash)) the caller computed once for every table it probes.
     ///
     /// # Errors
     /// As [`Self::get`].
@@ -701,7 +701,8 @@ struct Layout {
 
 impl Layout {
     /// Reads the footer and checks that data, filter, index, properties and footer tile the file in that
-    /// order with no gap.
+    /// order with no gap, but for the range-deletion block between the index and the properties, which
+    /// the properties name (checked by `read_range_dels` once they are decoded).
     fn read(source: &Source, purpose: ReadPurpose) -> Result<Layout> {
         let footer_at = source
             .file_size
