@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 
 use parking_lot::RwLock;
 
@@ -128,6 +128,8 @@ pub struct Memtable {
     set: RwLock<BTreeSet<Entry>>,
     /// The range tombstones of its range deletes, in sequence order.
     ranges: RwLock<Vec<RangeTombstone>>,
+    /// `ranges` is not empty (read without the lock by every get).
+    has_ranges: AtomicBool,
     bytes: AtomicU64,
     segment: u64,
 }
@@ -138,6 +140,7 @@ impl Memtable {
         Memtable {
             set: RwLock::new(BTreeSet::new()),
             ranges: RwLock::new(Vec::new()),
+            has_ranges: AtomicBool::new(false),
             bytes: AtomicU64::new(0),
             segment,
         }
@@ -204,6 +207,7 @@ impl Memtable {
         }
         if !ranges.is_empty() {
             self.ranges.write().extend(ranges);
+            self.has_ranges.store(true, AtomicOrdering::Release);
         }
         self.bytes.fetch_add(added, AtomicOrdering::Relaxed);
     }
@@ -215,7 +219,7 @@ impl Memtable {
 
     /// True if the memtable holds a range tombstone.
     pub fn has_range_tombstones(&self) -> bool {
-        !self.ranges.read().is_empty()
+        self.has_ranges.load(AtomicOrdering::Acquire)
     }
 
     /// The newest version of `user_key` with sequence ≤ `seq`: its kind and value (range tombstones are
