@@ -11,8 +11,10 @@
 //! | 8 | 4 | entry count |
 //! | 12 | … | entries |
 //!
-//! Each entry: a tag byte (`1` put, `0` delete), `varint` key length, key bytes, and for a put a `varint`
-//! value length and the value bytes. Entry `i` of a batch has sequence `seq + i`. The WAL frames the payload
+//! Each entry: a tag byte (`1` put, `0` delete, `2` range delete), `varint` key length, key bytes, and for
+//! a put a `varint` value length and the value bytes; for a range delete the key is the range's start
+//! (included), followed by a `varint` length and the bytes of its end (excluded). Entry `i` of a batch has
+//! sequence `seq + i`. The WAL frames the payload
 //! and checksums it; [`WriteBatch::decode`] still checks every length against the payload so that no input
 //! can make it read out of bounds or allocate more than the payload's size.
 
@@ -23,6 +25,7 @@ pub const BATCH_HEADER_LEN: usize = 12;
 
 const TAG_DELETE: u8 = 0;
 const TAG_PUT: u8 = 1;
+const TAG_DELETE_RANGE: u8 = 2;
 
 /// An atomic group of writes. Later entries for the same key win; an empty batch is a no-op that still
 /// honours its durability.
@@ -67,13 +70,22 @@ pub enum BatchOp<'a> {
         /// The key.
         key: &'a [u8],
     },
+    /// Remove every key `k` with `start <= k < end` (nothing if `start >= end`).
+    DeleteRange {
+        /// The first key removed.
+        start: &'a [u8],
+        /// The first key above the range (not removed).
+        end: &'a [u8],
+    },
 }
 
 impl<'a> BatchOp<'a> {
-    /// The entry's key.
+    /// The entry's key: for a range delete, the range's start.
     pub fn key(&self) -> &'a [u8] {
         match self {
-            BatchOp::Put { key, .. } | BatchOp::Delete { key } => key,
+            BatchOp::Put { key, .. }
+            | BatchOp::Delete { key }
+            | BatchOp::DeleteRange { start: key, .. } => key,
         }
     }
 }
@@ -142,6 +154,43 @@ impl WriteBatch {
         self
     }
 
+    /// Adds a delete of every key `k` with `start <= k < end` (half-open, like `start..end`), both bounds
+    /// of any `impl AsRef<[u8]>` type. Like every entry it is atomic with the rest of the batch and applies
+    /// in order: a put of a key in the range earlier in the batch is removed, a later one stays.
+    ///
+    /// `start == end` is an empty range, which deletes nothing. [`Engine::write`](crate::Engine::write)
+    /// refuses an inverted range (`start > end`) with [`Error::InvalidArgument`], as a key over the
+    /// [`Limits`](crate::Limits) (which apply to both bounds).
+    ///
+    /// The LSM engine writes one range tombstone whatever the number of keys it covers; the B-tree
+    /// removes the covered entries from its pages when the batch applies.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rumdb::{BatchOp, Engine, EngineExt, LsmEngine, LsmOptions, WriteBatch, WriteOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = LsmEngine::open(dir.path(), LsmOptions::default())?;
+    /// for k in ["user:1", "user:2", "video:1"] {
+    ///     db.put(k, "x")?;
+    /// }
+    /// let mut batch = WriteBatch::new();
+    /// batch.delete_range("user:", "user;"); // every key starting "user:"
+    /// assert_eq!(batch.iter().next(), Some(BatchOp::DeleteRange { start: b"user:", end: b"user;" }));
+    /// db.write(&batch, WriteOptions::default())?;
+    /// assert_eq!(db.keys(..)?.collect::<rumdb::Result<Vec<_>>>()?, ["video:1"]);
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    pub fn delete_range(&mut self, start: impl AsRef<[u8]>, end: impl AsRef<[u8]>) -> &mut Self {
+        let (start, end) = (start.as_ref(), end.as_ref());
+        self.rep.push(TAG_DELETE_RANGE);
+        put_bytes(&mut self.rep, start);
+        put_bytes(&mut self.rep, end);
+        self.count = self.count.saturating_add(1);
+        self.user_bytes += (start.len() + end.len()) as u64;
+        self
+    }
+
     /// Removes every entry.
     pub fn clear(&mut self) {
         self.rep.truncate(BATCH_HEADER_LEN);
@@ -164,7 +213,8 @@ impl WriteBatch {
         self.rep.len()
     }
 
-    /// User bytes, as amplification counts them: key + value of every put, key of every delete.
+    /// User bytes, as amplification counts them: key + value of every put, key of every delete, both
+    /// bounds of every range delete.
     pub fn user_bytes(&self) -> u64 {
         self.user_bytes
     }
@@ -207,7 +257,7 @@ impl WriteBatch {
             let (key, after) = take_bytes(after).ok_or_else(|| bad("key runs past the end"))?;
             user_bytes += key.len() as u64;
             rest = match tag {
-                TAG_PUT => {
+                TAG_PUT | TAG_DELETE_RANGE => {
                     let (value, after) =
                         take_bytes(after).ok_or_else(|| bad("value runs past the end"))?;
                     user_bytes += value.len() as u64;
@@ -264,10 +314,17 @@ impl<'a> Iterator for BatchIter<'a> {
         // they did, iteration would end early rather than panic.
         let (&tag, after) = self.rest.split_first()?;
         let (key, after) = take_bytes(after)?;
-        if tag == TAG_PUT {
+        if tag == TAG_PUT || tag == TAG_DELETE_RANGE {
             let (value, after) = take_bytes(after)?;
             self.rest = after;
-            Some(BatchOp::Put { key, value })
+            Some(if tag == TAG_PUT {
+                BatchOp::Put { key, value }
+            } else {
+                BatchOp::DeleteRange {
+                    start: key,
+                    end: value,
+                }
+            })
         } else {
             self.rest = after;
             Some(BatchOp::Delete { key })
@@ -352,16 +409,24 @@ mod tests {
         b.put(b"a", b"1")
             .delete(b"b")
             .put(b"", b"")
-            .put([7u8; 300], vec![9u8; 70_000]);
+            .put([7u8; 300], vec![9u8; 70_000])
+            .delete_range(b"c", b"ff");
         let enc = b.encode(41);
         let (seq, d) = WriteBatch::decode(&enc, "x", 0).unwrap();
         assert_eq!(seq, 41);
         assert_eq!(d, b);
-        assert_eq!(d.user_bytes(), 2 + 1 + 300 + 70_000);
+        assert_eq!(d.user_bytes(), 2 + 1 + 300 + 70_000 + 3);
         let ops: Vec<_> = d.iter().collect();
-        assert_eq!(ops.len(), 4);
+        assert_eq!(ops.len(), 5);
         assert_eq!(ops[1], BatchOp::Delete { key: b"b" });
         assert_eq!(ops[3].key(), &[7u8; 300][..]);
+        assert_eq!(
+            ops[4],
+            BatchOp::DeleteRange {
+                start: b"c",
+                end: b"ff"
+            }
+        );
     }
 
     #[test]
@@ -377,17 +442,20 @@ mod tests {
     #[test]
     fn every_truncation_and_bad_count_is_corruption() {
         let mut b = WriteBatch::new();
-        b.put(b"key", b"value").delete(b"gone").put(b"k2", [1; 200]);
+        b.put(b"key", b"value")
+            .delete(b"gone")
+            .put(b"k2", [1; 200])
+            .delete_range(b"a", b"b");
         let enc = b.encode(1);
         for len in 0..enc.len() {
             let err = WriteBatch::decode(&enc[..len], "f", 3).unwrap_err();
             assert!(err.is_corruption(), "len {len}: {err}");
         }
         let mut more = enc.clone();
-        more[8] = 4; // count says 4 entries, there are 3
+        more[8] = 5; // count says 5 entries, there are 4
         assert!(WriteBatch::decode(&more, "f", 0).is_err());
         let mut fewer = enc.clone();
-        fewer[8] = 2; // trailing bytes
+        fewer[8] = 3; // trailing bytes
         assert!(WriteBatch::decode(&fewer, "f", 0).is_err());
         let mut tag = enc;
         tag[12] = 9;
@@ -397,7 +465,9 @@ mod tests {
     #[test]
     fn every_byte_flip_decodes_or_errs_without_panic() {
         let mut b = WriteBatch::new();
-        b.put(b"key", b"value").delete(b"gone");
+        b.put(b"key", b"value")
+            .delete(b"gone")
+            .delete_range(b"a", b"z");
         let enc = b.encode(1);
         for i in 0..enc.len() * 8 {
             let mut e = enc.clone();

@@ -38,7 +38,8 @@ fn every_crash_point_recovers_an_acknowledged_prefix() {
 }
 
 /// A workload whose data is more than 8x the 16-page pool (so dirty pages leave it by eviction all the
-/// time) with checkpoints every 1 KiB of WAL, a `flush` and a reopen in the middle, puts and deletes.
+/// time) with checkpoints every 1 KiB of WAL, a `flush` and a reopen in the middle, puts and deletes, and
+/// two range deletes of a tenth of the key space each.
 fn larger_than_the_pool(seed: u64) -> Vec<engine_history::Step> {
     let mut rng = rumdb::testing::Rng::new(seed);
     let mut steps: Vec<_> = (0..120)
@@ -65,6 +66,19 @@ fn larger_than_the_pool(seed: u64) -> Vec<engine_history::Step> {
         .collect();
     steps.insert(50, engine_history::Step::Flush);
     steps.insert(80, engine_history::Step::Reopen);
+    // Range deletes over many leaves (merges, freed pages and overflow chains, under eviction), one
+    // with a put inside its range in the same batch.
+    let range = |start: u32, end: u32, then| engine_history::Step::RangeBatch {
+        start: format!("key{start:04}").into_bytes(),
+        end: format!("key{end:04}").into_bytes(),
+        then,
+        durability: Durability::Flush,
+    };
+    steps.insert(65, range(200, 300, vec![]));
+    steps.insert(
+        105,
+        range(500, 580, vec![(b"key0540".to_vec(), Some(vec![7; 90]))]),
+    );
     steps
 }
 
@@ -160,15 +174,23 @@ fn a_crash_during_recovery_of_a_workload_larger_than_the_pool_recovers_the_same_
         );
         assert!(r.points > 0);
     }
-    // What the recoveries above do: replaying the 79 batches before the reopen writes pages back on
+    // What the recoveries above do: replaying the 80 batches before the reopen (one a range delete) writes pages back on
     // eviction.
     let sim = SimBackend::new(2);
     let db = rumdb::testing::engines::BTreeTinyLongReplay
         .open(Storage::new(Arc::new(sim.clone())))
         .unwrap();
-    for step in larger_than_the_pool(0).into_iter().take(80) {
-        if let engine_history::Step::Batch(entries, _) = step {
-            let mut b = WriteBatch::new();
+    let before_reopen = larger_than_the_pool(0)
+        .into_iter()
+        .take_while(|s| *s != engine_history::Step::Reopen);
+    for step in before_reopen {
+        let mut b = WriteBatch::new();
+        if let engine_history::Step::RangeBatch { start, end, .. } = &step {
+            b.delete_range(start, end);
+        }
+        if let engine_history::Step::Batch(entries, _)
+        | engine_history::Step::RangeBatch { then: entries, .. } = step
+        {
             for (k, v) in &entries {
                 match v {
                     Some(v) => b.put(k, v),
@@ -184,7 +206,7 @@ fn a_crash_during_recovery_of_a_workload_larger_than_the_pool_recovers_the_same_
         .open(Storage::new(Arc::new(image)))
         .unwrap();
     let s = db.stats();
-    assert!(s.recovery.records_replayed >= 79, "{:?}", s.recovery);
+    assert!(s.recovery.records_replayed >= 80, "{:?}", s.recovery);
     assert!(
         s.io.written.page_eviction > 0,
         "recovery wrote nothing back on eviction"

@@ -636,6 +636,160 @@ pub fn approximate_len_tracks_size(open: Factory) {
     db.close().unwrap();
 }
 
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// A scan of one read view (the engine or a snapshot).
+type ScanFn<'a> = dyn Fn(Bound<&[u8]>, Bound<&[u8]>) -> rumdb::Result<rumdb::Iter> + 'a;
+
+/// Checks one read view (the engine or a snapshot) against `model`: every key's get, a full scan both
+/// ways, and bounded scans both ways over and across the deleted region.
+fn check_view(
+    what: &str,
+    model: &Model,
+    get: &dyn Fn(&[u8]) -> rumdb::Result<Option<rumdb::Bytes>>,
+    scan: &ScanFn<'_>,
+) {
+    for i in 0..320 {
+        let k = key(i);
+        assert_eq!(
+            get(&k).unwrap().map(|v| v.to_vec()),
+            model.get(&k).cloned(),
+            "{what}: get {i}"
+        );
+    }
+    for (lo, hi) in [
+        (0, 320),
+        (5, 12),
+        (9, 11),
+        (100, 250),
+        (150, 160),
+        (199, 201),
+    ] {
+        let (lo, hi) = (key(lo), key(hi));
+        let expected: Vec<_> = model
+            .range(lo.clone()..hi.clone())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let bounds = (Bound::Included(&lo[..]), Bound::Excluded(&hi[..]));
+        assert_eq!(
+            collect(scan(bounds.0, bounds.1).unwrap()),
+            expected,
+            "{what}: forward scan"
+        );
+        let mut bwd = collect(scan(bounds.0, bounds.1).unwrap().rev());
+        bwd.reverse();
+        assert_eq!(bwd, expected, "{what}: reverse scan");
+    }
+}
+
+fn check_engine(what: &str, db: &dyn Engine, model: &Model) {
+    check_view(what, model, &|k| db.get(k), &|l, u| db.scan(l, u));
+}
+
+fn check_snapshot(what: &str, snap: &rumdb::Snapshot, model: &Model) {
+    check_view(what, model, &|k| snap.get(k), &|l, u| snap.scan(l, u));
+}
+
+/// `WriteBatch::delete_range`: atomic with the rest of its batch (later entries win), visible to gets
+/// and scans both ways, snapshots before it still see what it deleted, a later put inside the range is
+/// visible, and all of that holds across flush, compaction and reopen. An empty range deletes nothing,
+/// an inverted one is refused and writes nothing of its batch, and both bounds are held to the key limit.
+pub fn range_deletes_at_every_snapshot(open: Factory) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path()).unwrap();
+    let mut model = Model::new();
+    let mut b = WriteBatch::new();
+    for i in 0..300 {
+        // Every 37th value is long (overflow pages in the B-tree).
+        let len = if i % 37 == 0 { 5000 } else { 30 };
+        let v = vec![(i % 251) as u8; len];
+        b.put(key(i), &v);
+        model.insert(key(i), v);
+    }
+    db.write(&b, WriteOptions::default()).unwrap();
+    let before = (db.snapshot().unwrap(), model.clone());
+
+    // One batch: a put before the range delete (removed by it), the range delete, a put inside the range
+    // after it (stays), and a delete past it.
+    let mut b = WriteBatch::new();
+    b.put(key(20), b"removed by the range")
+        .delete_range(key(10), key(200))
+        .put(key(50), b"after the range")
+        .delete(key(250));
+    db.write(&b, WriteOptions::default()).unwrap();
+    model.retain(|k, _| *k < key(10) || *k >= key(200));
+    model.insert(key(50), b"after the range".to_vec());
+    model.remove(&key(250));
+    check_engine("after the range delete", &*db, &model);
+    let after = (db.snapshot().unwrap(), model.clone());
+
+    // Newer puts inside the range are visible; an empty range deletes nothing.
+    db.put(key(100), b"newer").unwrap();
+    model.insert(key(100), b"newer".to_vec());
+    let mut b = WriteBatch::new();
+    b.delete_range(key(5), key(5));
+    db.write(&b, WriteOptions::default()).unwrap();
+    let newer = (db.snapshot().unwrap(), model.clone());
+    check_engine("after newer puts", &*db, &model);
+
+    // An inverted range is refused, with the rest of its batch; so is a bound over the key limit.
+    let mut b = WriteBatch::new();
+    b.put(key(7), b"never").delete_range(key(9), key(8));
+    assert!(matches!(
+        db.write(&b, WriteOptions::default()),
+        Err(Error::InvalidArgument(_))
+    ));
+    let long_key = vec![b'k'; db.limits().max_key_len + 1];
+    let mut b = WriteBatch::new();
+    b.delete_range(key(0), &long_key);
+    assert!(matches!(
+        db.write(&b, WriteOptions::default()),
+        Err(Error::InvalidArgument(_))
+    ));
+    check_engine("after refused batches", &*db, &model);
+
+    for stage in ["flush", "compact", "second range", "reopen"] {
+        match stage {
+            "flush" => db.flush().unwrap(),
+            "compact" => match db.compact() {
+                Ok(()) | Err(Error::Unsupported { .. }) => {}
+                Err(e) => panic!("compact: {e}"),
+            },
+            "second range" => {
+                // A range over keys already deleted, tables and memtable alike, then compaction again.
+                let mut b = WriteBatch::new();
+                b.delete_range(key(150), key(280));
+                db.write(&b, WriteOptions::default()).unwrap();
+                model.retain(|k, _| *k < key(150) || *k >= key(280));
+                db.flush().unwrap();
+                let _ = db.compact();
+            }
+            _ => {}
+        }
+        if stage == "reopen" {
+            break;
+        }
+        check_engine(stage, &*db, &model);
+        check_snapshot(&format!("{stage}: snapshot before"), &before.0, &before.1);
+        check_snapshot(&format!("{stage}: snapshot after"), &after.0, &after.1);
+        check_snapshot(&format!("{stage}: snapshot newer"), &newer.0, &newer.1);
+    }
+    drop((before, after, newer));
+    db.verify().unwrap();
+    db.close().unwrap();
+    let db = open(dir.path()).unwrap();
+    check_engine("after reopen", &*db, &model);
+    // Everything, with unbounded-like bounds.
+    let mut b = WriteBatch::new();
+    b.delete_range(b"", [0xffu8; 4]);
+    db.write(&b, WriteOptions::sync()).unwrap();
+    assert_eq!(collect(db.range(..).unwrap()), vec![]);
+    let _ = db.compact();
+    assert_eq!(collect(db.range(..).unwrap().rev()), vec![]);
+    db.verify().unwrap();
+    db.close().unwrap();
+}
+
 macro_rules! contract_suite {
     ($name:ident, $factory:expr) => {
         mod $name {
@@ -704,6 +858,10 @@ macro_rules! contract_suite {
             #[test]
             fn approximate_len_tracks_size() {
                 super::approximate_len_tracks_size(OPEN)
+            }
+            #[test]
+            fn range_deletes_at_every_snapshot() {
+                super::range_deletes_at_every_snapshot(OPEN)
             }
         }
     };

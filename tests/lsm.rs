@@ -46,6 +46,13 @@ fn model_agrees_after_every_step() {
             match rng.below(100) {
                 0..=49 => {
                     let mut batch = WriteBatch::new();
+                    if rng.chance(1, 12) {
+                        // A range delete of up to 60 keys, then the batch's other entries.
+                        let lo = key(&mut rng);
+                        let hi = format!("k{:04}", rng.below(60) + key_number(&lo)).into_bytes();
+                        batch.delete_range(&lo, &hi);
+                        model.retain(|k, _| *k < lo || *k >= hi);
+                    }
                     for _ in 0..1 + rng.below(5) {
                         let k = key(&mut rng);
                         if rng.chance(1, 4) {
@@ -98,7 +105,15 @@ fn model_agrees_after_every_step() {
                     let snap = db.snapshot().unwrap();
                     let frozen = model.clone();
                     let k = key(&mut rng);
-                    db.put(&k, b"after-snapshot").unwrap();
+                    let mut batch = WriteBatch::new();
+                    if rng.chance(1, 2) {
+                        // The snapshot must still see what a later range delete removes.
+                        let hi = format!("k{:04}", key_number(&k) + 30).into_bytes();
+                        batch.delete_range(&k, &hi);
+                        model.retain(|key, _| *key < k || *key >= hi);
+                    }
+                    batch.put(&k, b"after-snapshot");
+                    db.write(&batch, WriteOptions::default()).unwrap();
                     model.insert(k.clone(), b"after-snapshot".to_vec());
                     db.flush().unwrap();
                     db.compact().unwrap();
@@ -140,6 +155,11 @@ fn model_agrees_after_every_step() {
     }
 }
 
+/// The number in a `kNNNN` key.
+fn key_number(key: &[u8]) -> u64 {
+    String::from_utf8_lossy(&key[1..]).parse().unwrap()
+}
+
 /// Bytes compactions wrote or moved into levels below L0 (this handle's counters).
 fn below_l0_bytes(db: &LsmEngine) -> u64 {
     db.level_stats()
@@ -168,9 +188,23 @@ fn crash_workloads_reach_level_two() {
         let storage = Storage::new(Arc::new(SimBackend::new(seed)));
         let mut db = Tiny.open(storage.clone()).unwrap();
         for step in steps {
+            let range = match &step {
+                engine_history::Step::RangeBatch { start, end, .. } => {
+                    Some((start.clone(), end.clone()))
+                }
+                _ => None,
+            };
             match step {
-                engine_history::Step::Batch(entries, durability) => {
+                engine_history::Step::Batch(entries, durability)
+                | engine_history::Step::RangeBatch {
+                    then: entries,
+                    durability,
+                    ..
+                } => {
                     let mut batch = WriteBatch::new();
+                    if let Some((start, end)) = &range {
+                        batch.delete_range(start, end);
+                    }
                     for (k, v) in entries {
                         match v {
                             Some(v) => batch.put(&k, &v),

@@ -128,6 +128,18 @@ pub fn run(cfg: &Config, engine: &str) -> Res<()> {
         let done = c.timeseries(&db)?;
         db.live_bytes = cfg.keys * c.entry_bytes;
         c.finish(db, f, "timeseries", done, false)?;
+        std::fs::remove_dir_all(root.path().join("timeseries"))?;
+    }
+    if cfg.wants("deleterange") {
+        // Loaded in key order outside the frame; the frame measures the range delete and the scans.
+        let mut db = c.open_fresh(&root.path().join("deleterange"))?;
+        let ids: Vec<u64> = (0..cfg.keys).collect();
+        c.fill(&db, "deleterange load", &ids, 12)?;
+        db.engine.flush()?;
+        let f = begin(&db);
+        let done = c.delete_range_then_scan(&db)?;
+        db.live_bytes = (cfg.keys - cfg.keys * 9 / 10) * c.entry_bytes;
+        c.finish(db, f, "deleterange", done, false)?;
     }
     Ok(())
 }
@@ -510,6 +522,49 @@ impl Child<'_> {
             ops: count,
             latency,
             scans: 0,
+            durability: self.cfg.durability,
+        })
+    }
+
+    /// "Delete a range, then scan it": one `delete_range` of the first 90% of the keys (loaded in key
+    /// order), then `reads / 100` (at least 10) scans of 100 entries from the start of the deleted range,
+    /// each of which must pass over the whole deleted region to reach the first live key (an LSM reads the
+    /// covered versions until a compaction drops them; the B-tree removed them in place). Ops are the
+    /// scans; latency per scan (the range delete's own time is the first line printed).
+    fn delete_range_then_scan(&self, db: &Db) -> Res<Done> {
+        let n = self.cfg.keys;
+        let cut = n * 9 / 10;
+        let mut batch = WriteBatch::new();
+        batch.delete_range(key(0, self.cfg.key_size), key(cut, self.cfg.key_size));
+        let t = Instant::now();
+        db.engine
+            .write(&batch, WriteOptions::new(self.cfg.durability))?;
+        eprintln!(
+            "{}: range delete of {cut} keys took {:.1} ms",
+            self.label("deleterange"),
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        let scans = (self.cfg.reads / 100).max(10);
+        let mut latency = Latency::new("scan of 100 over the deleted range", scans as usize);
+        let mut progress = Progress::new(self.label("deleterange"), scans);
+        let from = key(0, self.cfg.key_size);
+        for i in 0..scans {
+            let t = Instant::now();
+            let mut first = None;
+            for entry in db.engine.range(&from[..]..)?.take(100) {
+                first.get_or_insert(entry?.0);
+            }
+            latency.record(t);
+            if first.as_deref() != Some(&key(cut, self.cfg.key_size)[..]) {
+                return Err("deleterange: the scan did not start at the first live key".into());
+            }
+            progress.tick(i);
+        }
+        progress.done("");
+        Ok(Done {
+            ops: scans,
+            latency,
+            scans,
             durability: self.cfg.durability,
         })
     }

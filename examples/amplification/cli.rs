@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use rumdb::Durability;
 
 /// Every workload, in the order the child runs them.
-pub const WORKLOADS: [&str; 12] = [
+pub const WORKLOADS: [&str; 13] = [
     "fillseq",
     "fillrandom",
     "overwrite",
@@ -18,6 +18,7 @@ pub const WORKLOADS: [&str; 12] = [
     "sync8",
     "deleterandom",
     "timeseries",
+    "deleterange",
 ];
 
 pub const USAGE: &str = "\
@@ -33,7 +34,7 @@ usage: cargo run --release --example amplification -- [FLAGS]
   --engines LIST      lsm,btree (default both)
   --workloads LIST    comma-separated subset of:
                       fillseq,fillrandom,overwrite,readrandom,readmissing,scan,ycsb-a,ycsb-b,
-                      sync1,sync8,deleterandom,timeseries (default all)
+                      sync1,sync8,deleterandom,timeseries,deleterange (default all)
   --cache-mib N       LSM block cache and B-tree buffer pool (default 8)
   --memtable-mib N    LSM memtable (default 4)
   --compression C     LSM block compression: default (the engine's: raw on L0-L1, zstd level 1 below),

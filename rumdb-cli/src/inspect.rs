@@ -194,6 +194,9 @@ fn op_text(enc: Encoding, op: &BatchOp<'_>) -> String {
             format!("put {} = {}{cut}", enc.encode(key), enc.encode(shown))
         }
         BatchOp::Delete { key } => format!("delete {}", enc.encode(key)),
+        BatchOp::DeleteRange { start, end } => {
+            format!("delete range {} .. {}", enc.encode(start), enc.encode(end))
+        }
     }
 }
 
@@ -203,6 +206,9 @@ fn op_json(enc: Encoding, op: &BatchOp<'_>) -> Value {
             json!({ "op": "put", "key": enc.encode(key), "value": enc.encode(value) })
         }
         BatchOp::Delete { key } => json!({ "op": "delete", "key": enc.encode(key) }),
+        BatchOp::DeleteRange { start, end } => {
+            json!({ "op": "delete_range", "start": enc.encode(start), "end": enc.encode(end) })
+        }
     }
 }
 

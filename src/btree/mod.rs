@@ -116,6 +116,29 @@
 //! by it. Freed pages go on the free list, so a file under steady delete and insert stops growing (it never
 //! shrinks).
 //!
+//! # Range deletes
+//!
+//! A [`WriteBatch::delete_range`] is applied in place, inside its batch, under the exclusive tree latch
+//! like every other operation (so readers see all of the batch or none of it): the writer descends to the
+//! leaf holding the range's start, drops its covered cells, and moves on leaf by leaf through the
+//! separators; a leaf the range covers whole is dropped together with every following sibling under the
+//! same parent that the range covers whole, in one edit of that parent (their values, overflow chains
+//! and overflow keys freed, their pages freed), then the parent settles as after any delete (merge or
+//! redistribution below a quarter). The cost is one leaf read per covered leaf and one parent rewrite
+//! per parent, not a descent per key. Snapshots older than the batch still see every removed key: its
+//! prior value goes to the overlay, so a range delete under a live snapshot costs overlay memory like
+//! the same deletes one by one would (past `snapshot_memory` the oldest snapshots are released).
+//!
+//! It is not split into chunks applied under separate latches, nor deferred: a B-tree entry carries no
+//! sequence, so a lazily applied range could not tell a key written after it from one it covers, and
+//! the next checkpoint would have to persist the pending range. The price is that readers wait while a
+//! range delete applies. Measured on the 2-core machine with other builds running (load average 5–8):
+//! one range delete of 900,000 of 1,000,000 keys took 0.23–0.41 s in the amplification report's
+//! `deleterange` workload (8 MiB pool) and 0.40–0.61 s in the `range_delete` example (64 MiB pool),
+//! against 4.4 s for the same keys deleted one by one in batches of 1,000. The WAL holds the
+//! logical operation, and applying it to a state that already lacks some of its keys removes the rest,
+//! so recovery replays it like any batch.
+//!
 //! # Concurrency and snapshots
 //!
 //! One writer at a time (a writer mutex) applies a batch under the exclusive tree latch, so a batch is
@@ -346,6 +369,7 @@ impl Shared {
                 match op {
                     BatchOp::Put { key, value } => w.put(key, value)?,
                     BatchOp::Delete { key } => w.delete(key)?,
+                    BatchOp::DeleteRange { start, end } => w.delete_range(start, end)?,
                 }
             }
             Ok(())

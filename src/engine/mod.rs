@@ -106,10 +106,11 @@ pub(crate) const LIMITS: Limits = Limits {
 };
 
 impl Limits {
-    /// Checks every entry of `batch` and its size.
+    /// Checks every entry of `batch` and its size: keys (both bounds of a range delete), values, and that
+    /// no range delete is inverted.
     ///
     /// # Errors
-    /// `InvalidArgument` naming the first limit passed.
+    /// `InvalidArgument` naming the first limit passed, or an inverted range.
     pub fn check(&self, batch: &WriteBatch) -> Result<()> {
         if batch.encoded_len() > self.max_batch_len {
             return Err(Error::invalid(format!(
@@ -120,14 +121,21 @@ impl Limits {
         }
         for op in batch {
             self.check_key(op.key())?;
-            if let crate::BatchOp::Put { value, .. } = op
-                && value.len() > self.max_value_len
-            {
-                return Err(Error::invalid(format!(
-                    "value of {} bytes is over the limit of {}",
-                    value.len(),
-                    self.max_value_len
-                )));
+            match op {
+                crate::BatchOp::Put { value, .. } if value.len() > self.max_value_len => {
+                    return Err(Error::invalid(format!(
+                        "value of {} bytes is over the limit of {}",
+                        value.len(),
+                        self.max_value_len
+                    )));
+                }
+                crate::BatchOp::DeleteRange { start, end } => {
+                    self.check_key(end)?;
+                    if start > end {
+                        return Err(Error::invalid("range delete whose start is above its end"));
+                    }
+                }
+                _ => {}
             }
         }
         Ok(())

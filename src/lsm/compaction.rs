@@ -47,6 +47,7 @@ use super::manifest::VersionSet;
 use super::memtable::Memtable;
 use super::options::Background;
 use super::options::LsmOptions;
+use super::range_del::{RangeDels, RangeTombstone, clip, coalesce, successor};
 use super::sstable::{TableBuilder, TableMeta, table_file_name};
 use super::version::{TableHandle, Version};
 use crate::error::{Error, Result};
@@ -99,8 +100,15 @@ impl Shared {
             ..VersionEdit::default()
         };
         if !mem.is_empty() {
+            let tombstones = mem.range_tombstones();
             let meta = mem.with_entries(|entries| {
-                write_tables(self, 0, entries.map(Ok), WritePurpose::MemtableFlush)
+                write_tables(
+                    self,
+                    0,
+                    entries.map(Ok),
+                    &tombstones,
+                    WritePurpose::MemtableFlush,
+                )
             })?;
             if let Some(max) = meta.iter().map(|m| m.max_seq).max() {
                 edit.last_sequence = Some(max);
@@ -266,15 +274,30 @@ impl Shared {
                     .collect()
             })
             .collect();
+        let inputs = coalesce(
+            c.inputs
+                .iter()
+                .chain(c.inputs1.iter())
+                .flat_map(|t| t.table.range_tombstones().iter().cloned())
+                .collect(),
+        );
         let entries = CompactionIter {
             sources,
             current_user: None,
             last_seq_for_key: u64::MAX,
             oldest_snapshot,
             deeper,
+            dels: RangeDels::new(&inputs, oldest_snapshot),
         };
-        let outputs = write_tables(self, out_level, entries, WritePurpose::Compaction)
-            .map_err(|e| self.poison(e))?;
+        let tombstones = entries.live_tombstones(inputs);
+        let outputs = write_tables(
+            self,
+            out_level,
+            entries,
+            &tombstones,
+            WritePurpose::Compaction,
+        )
+        .map_err(|e| self.poison(e))?;
         crate::crash_point::hit("compact.outputs.synced");
         let written: u64 = outputs.iter().map(|m| m.file_size).sum();
         let edit = VersionEdit {
@@ -521,44 +544,62 @@ impl TableSink for Shared {
     }
 }
 
-/// Writes `entries` (internal keys in order) as tables for `level`, cutting a new table past the target
-/// size at a user-key boundary; each table is fsync'd, then the directory. Returns their records (none if
-/// `entries` is empty). Compression and bloom bits come from the level's options.
+/// Writes `entries` (internal keys in order) and the range `tombstones` as tables for `level`, cutting a
+/// new table past the target size at a user-key boundary; each table is fsync'd, then the directory.
+/// Returns their records (none if there is nothing to write). Compression and bloom bits come from the
+/// level's options.
+///
+/// Each table gets the parts of the tombstones in its share of the key space: from the successor of the
+/// previous table's last key (the first table: from the start) to the successor of its own last key
+/// (the last table: to the end). So the key ranges of the tables stay disjoint, and every key a
+/// tombstone covers is in the range of the table holding that part. Tombstones alone make a table.
 pub(super) fn write_tables<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     sink: &dyn TableSink,
     level: usize,
     entries: impl Iterator<Item = Result<(K, V)>>,
+    tombstones: &[RangeTombstone],
     purpose: WritePurpose,
 ) -> Result<Vec<TableMeta>> {
     let opts = sink.options();
     let options = opts.table_options_for(level);
+    let new_builder = || -> Result<TableBuilder> {
+        let number = sink.versions().new_file_number();
+        let file = sink.storage().create_new(&table_file_name(number))?;
+        Ok(TableBuilder::new(file, number, options.clone(), purpose))
+    };
     let mut done = Vec::new();
     let mut builder: Option<TableBuilder> = None;
     let mut last_user: Vec<u8> = Vec::new();
+    // Where the share of the key space of the table being built starts (`None`: the beginning).
+    let mut lower: Option<Vec<u8>> = None;
     for entry in entries {
         let (ikey, value) = entry?;
         let (ikey, value) = (ikey.as_ref(), value.as_ref());
         let user = key::user_key(ikey);
-        if let Some(b) = builder.take_if(|b| {
+        if let Some(mut b) = builder.take_if(|b| {
             level > 0
                 && b.estimated_size() >= opts.target_file_bytes
                 && user != last_user.as_slice()
         }) {
+            let upper = successor(&last_user);
+            b.set_range_tombstones(clip(tombstones, lower.as_deref(), Some(&upper)));
             done.push(b.finish()?);
+            lower = Some(upper);
         }
         last_user.clear();
         last_user.extend_from_slice(user);
         let b = match builder.as_mut() {
             Some(b) => b,
-            None => {
-                let number = sink.versions().new_file_number();
-                let file = sink.storage().create_new(&table_file_name(number))?;
-                builder.insert(TableBuilder::new(file, number, options.clone(), purpose))
-            }
+            None => builder.insert(new_builder()?),
         };
         b.add(ikey, value)?;
     }
-    if let Some(b) = builder {
+    let last = clip(tombstones, lower.as_deref(), None);
+    if builder.is_none() && !last.is_empty() {
+        builder = Some(new_builder()?);
+    }
+    if let Some(mut b) = builder {
+        b.set_range_tombstones(last);
         done.push(b.finish()?);
     }
     if !done.is_empty() {
@@ -575,6 +616,8 @@ struct CompactionIter {
     oldest_snapshot: u64,
     /// Per level below the output level, the user-key ranges of its tables (sorted, disjoint).
     deeper: Vec<Vec<(Vec<u8>, Vec<u8>)>>,
+    /// The inputs' range tombstones every snapshot sees: the versions they cover are dropped.
+    dels: RangeDels,
 }
 
 impl CompactionIter {
@@ -583,6 +626,23 @@ impl CompactionIter {
         self.deeper.iter().any(|ranges| {
             let at = ranges.partition_point(|(_, hi)| hi.as_slice() < user);
             ranges.get(at).is_some_and(|(lo, _)| lo.as_slice() <= user)
+        })
+    }
+
+    /// The tombstones of `inputs` the outputs keep: all but those every snapshot sees over keys no
+    /// table below the output holds (nothing is left for them to hide).
+    fn live_tombstones(&self, inputs: Vec<RangeTombstone>) -> Vec<RangeTombstone> {
+        inputs
+            .into_iter()
+            .filter(|t| t.seq > self.oldest_snapshot || self.deeper_overlaps(&t.start, &t.end))
+            .collect()
+    }
+
+    /// True if a table below the output level spans a key of `[start, end)`.
+    fn deeper_overlaps(&self, start: &[u8], end: &[u8]) -> bool {
+        self.deeper.iter().any(|ranges| {
+            let at = ranges.partition_point(|(_, hi)| hi.as_slice() < start);
+            ranges.get(at).is_some_and(|(lo, _)| lo.as_slice() < end)
         })
     }
 
@@ -612,8 +672,10 @@ impl CompactionIter {
                 && seq <= self.oldest_snapshot
                 && !self.deeper_may_hold(user);
             let duplicate = self.last_seq_for_key == seq;
+            // A range tombstone every snapshot sees hides this version from all of them.
+            let covered = self.dels.covers(user, seq);
             self.last_seq_for_key = seq;
-            if shadowed || dead_tombstone || duplicate {
+            if shadowed || dead_tombstone || duplicate || covered {
                 continue;
             }
             return Ok(Some((ikey, value)));
@@ -643,6 +705,7 @@ mod tests {
             current_user: None,
             last_seq_for_key: u64::MAX,
             oldest_snapshot: 0,
+            dels: RangeDels::default(),
             deeper: vec![
                 vec![range("b", "d"), range("m", "p")],
                 vec![range("x", "z")],

@@ -32,6 +32,7 @@ use super::key::ValueKind;
 use super::manifest::VersionSet;
 use super::memtable::{Memtable, MemtableIter};
 use super::options::{Background, LsmOptions};
+use super::range_del::{RangeDels, RangeTombstone};
 use super::sstable::{BlockCache, ReadStats, TableIter};
 use super::version::Version;
 use crate::batch::WriteBatch;
@@ -231,8 +232,9 @@ impl Shared {
     fn get_at(&self, key: &[u8], seq: u64) -> Result<Option<Bytes>> {
         let mems = self.memtables();
         let version = self.versions.current();
+        let dels = range_dels(&mems, &version, seq);
         let mut stats = ReadStats::default();
-        let found = lookup(&mems, &version, key, seq, &mut stats);
+        let found = lookup(&mems, &version, &dels, key, seq, &mut stats);
         self.record_reads(1, stats);
         found
     }
@@ -242,11 +244,12 @@ impl Shared {
     fn multi_get_at(&self, keys: &[&[u8]], seq: u64) -> Result<Vec<Option<Bytes>>> {
         let mems = self.memtables();
         let version = self.versions.current();
+        let dels = range_dels(&mems, &version, seq);
         let mut stats = ReadStats::default();
         let mut gets = 0u64;
         let out = crate::engine::multi_get_sorted(keys, |key| {
             gets += 1;
-            lookup(&mems, &version, key, seq, &mut stats)
+            lookup(&mems, &version, &dels, key, seq, &mut stats)
         });
         self.record_reads(gets, stats);
         out
@@ -293,6 +296,21 @@ impl Shared {
     }
 }
 
+/// The range tombstones of `mems` and `version` a read at sequence `seq` honours (none, without
+/// allocating, in the common case of no range delete anywhere).
+fn range_dels(mems: &Memtables, version: &Version, seq: u64) -> RangeDels {
+    let in_mems = mems.newest_first().any(|m| m.has_range_tombstones());
+    if !in_mems && !version.has_range_tombstones() {
+        return RangeDels::default();
+    }
+    let from_mems: Vec<RangeTombstone> = mems
+        .newest_first()
+        .filter(|m| m.has_range_tombstones())
+        .flat_map(|m| m.range_tombstones())
+        .collect();
+    RangeDels::new(from_mems.iter().chain(version.range_tombstones()), seq)
+}
+
 /// A cursor over `mems` and `version` at sequence `seq`.
 fn scan_cursor(
     mems: Arc<Memtables>,
@@ -301,6 +319,7 @@ fn scan_cursor(
     lower: Bound<&[u8]>,
     upper: Bound<&[u8]>,
 ) -> MergingCursor {
+    let dels = Arc::new(range_dels(&mems, &version, seq));
     let factory: SourceFactory = Box::new(move || {
         let mut sources: Vec<Box<dyn InternalIter>> = mems
             .newest_first()
@@ -311,7 +330,7 @@ fn scan_cursor(
         }
         Ok(sources)
     });
-    MergingCursor::new(factory, seq, lower, upper)
+    MergingCursor::new(factory, seq, lower, upper).with_range_dels(dels)
 }
 
 impl InternalIter for TableIter {
@@ -349,6 +368,9 @@ impl InternalIter for TableIter {
         } else {
             &[]
         }
+    }
+    fn max_seq(&self) -> u64 {
+        TableIter::max_seq(self)
     }
 }
 
@@ -609,18 +631,19 @@ impl Shared {
 fn lookup(
     mems: &Memtables,
     version: &Version,
+    dels: &RangeDels,
     key: &[u8],
     seq: u64,
     stats: &mut ReadStats,
 ) -> Result<Option<Bytes>> {
-    for m in mems.newest_first() {
+    // The newest version the read sees, unless a newer range tombstone covers it.
+    let found = match mems.newest_first().find_map(|m| m.get_versioned(key, seq)) {
+        Some(found) => Some(found),
+        None => version.get(key, seq, stats)?,
+    };
+    Ok(match found {
         // Each source hands over a value it copied once; `Bytes::from` keeps that copy.
-        if let Some((kind, value)) = m.get(key, seq) {
-            return Ok((kind == ValueKind::Put).then(|| Bytes::from(value)));
-        }
-    }
-    Ok(match version.get(key, seq, stats)? {
-        Some((ValueKind::Put, value)) => Some(Bytes::from(value)),
+        Some((ValueKind::Put, value, at)) if !dels.covers(key, at) => Some(Bytes::from(value)),
         _ => None,
     })
 }

@@ -4,10 +4,12 @@
 
 use std::cmp::Ordering;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::key::{self, MAX_SEQUENCE, ValueKind};
+use super::range_del::RangeDels;
 use crate::engine::{Cursor, KvPair};
 use crate::error::{Error, Result};
 
@@ -49,6 +51,12 @@ pub trait InternalIter: Send {
     fn key(&self) -> &[u8];
     /// The value of the entry (empty when not valid).
     fn value(&self) -> &[u8];
+    /// The largest sequence of any entry the source holds, or `u64::MAX` if it does not know (a
+    /// memtable, which grows). A scan skips a source's entries under a range tombstone newer than this
+    /// with one seek instead of stepping over each.
+    fn max_seq(&self) -> u64 {
+        u64::MAX
+    }
 }
 
 /// Builds the sources of a scan; called once per direction, so each end has its own positions.
@@ -103,6 +111,8 @@ pub struct MergingCursor {
     front_skip: Option<Bytes>,
     /// Keys-only iteration: values are not copied out (they are still read with their blocks).
     skip_values: bool,
+    /// The range tombstones the scan honours: a version they cover is deleted.
+    dels: Arc<RangeDels>,
 }
 
 impl MergingCursor {
@@ -122,7 +132,14 @@ impl MergingCursor {
             back: None,
             front_skip: None,
             skip_values: false,
+            dels: Arc::default(),
         }
+    }
+
+    /// The cursor honouring the range tombstones `dels` (fragmented at the cursor's sequence).
+    pub fn with_range_dels(mut self, dels: Arc<RangeDels>) -> Self {
+        self.dels = dels;
+        self
     }
 
     fn below_upper(&self, user: &[u8]) -> bool {
@@ -196,6 +213,14 @@ impl MergingCursor {
                 src.next()?;
                 continue;
             }
+            // Every entry of this source from here to the end of the covering piece is older than the
+            // tombstone: seek past them all at once (the mass-delete case: no per-entry walk).
+            if let Some((t, end)) = self.dels.covering(user)
+                && src.max_seq() < t
+            {
+                src.seek(&key::encode(end, MAX_SEQUENCE, ValueKind::Put))?;
+                continue;
+            }
             let user = Bytes::copy_from_slice(user);
             let value = if self.skip_values {
                 Bytes::new()
@@ -204,7 +229,7 @@ impl MergingCursor {
             };
             src.next()?;
             self.front_skip = Some(user.clone());
-            if kind == ValueKind::Put {
+            if kind == ValueKind::Put && !self.dels.covers(&user, seq) {
                 return Ok(Some((user, value)));
             }
         }
@@ -232,10 +257,18 @@ impl MergingCursor {
             if !self.above_lower(&user) {
                 return Ok(None);
             }
+            // As forward: skip this source's entries under a newer tombstone, down to the piece's start.
+            if let Some((t, start)) = self.dels.covering_start(&user)
+                && src.max_seq() < t
+                && let Some(src) = merge.sources.get_mut(i)
+            {
+                src.seek_for_prev(&key::encode(start, MAX_SEQUENCE, ValueKind::Put))?;
+                continue;
+            }
             let wanted = self.below_upper(&user);
             // Going backwards, one user key's versions come oldest first: the last visible one seen is
             // the newest the snapshot can see.
-            let mut newest: Option<(ValueKind, Bytes)> = None;
+            let mut newest: Option<(ValueKind, Bytes, u64)> = None;
             while let Some(i) = merge.pick(false) {
                 let Some(src) = merge.sources.get_mut(i) else {
                     break;
@@ -250,11 +283,13 @@ impl MergingCursor {
                     } else {
                         Bytes::copy_from_slice(src.value())
                     };
-                    newest = Some((kind, value));
+                    newest = Some((kind, value, seq));
                 }
                 src.prev()?;
             }
-            if let Some((ValueKind::Put, value)) = newest {
+            if let Some((ValueKind::Put, value, seq)) = newest
+                && !self.dels.covers(&user, seq)
+            {
                 return Ok(Some((user, value)));
             }
         }

@@ -9,12 +9,13 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 
 use parking_lot::RwLock;
 
 use super::iter::InternalIter;
 use super::key::{self, ValueKind};
+use super::range_del::RangeTombstone;
 use crate::batch::{BatchOp, WriteBatch};
 use crate::error::Result;
 
@@ -125,6 +126,10 @@ impl PartialOrd for dyn OrderKey + '_ {
 #[derive(Debug)]
 pub struct Memtable {
     set: RwLock<BTreeSet<Entry>>,
+    /// The range tombstones of its range deletes, in sequence order.
+    ranges: RwLock<Vec<RangeTombstone>>,
+    /// `ranges` is not empty (read without the lock by every get).
+    has_ranges: AtomicBool,
     bytes: AtomicU64,
     segment: u64,
 }
@@ -134,6 +139,8 @@ impl Memtable {
     pub fn new(segment: u64) -> Self {
         Memtable {
             set: RwLock::new(BTreeSet::new()),
+            ranges: RwLock::new(Vec::new()),
+            has_ranges: AtomicBool::new(false),
             bytes: AtomicU64::new(0),
             segment,
         }
@@ -149,53 +156,89 @@ impl Memtable {
         self.bytes.load(AtomicOrdering::Relaxed)
     }
 
-    /// Entries (versions) inserted.
+    /// Entries (versions) and range tombstones inserted.
     pub fn len(&self) -> u64 {
-        self.set.read().len() as u64
+        (self.set.read().len() + self.ranges.read().len()) as u64
     }
 
     /// True if nothing was inserted.
     pub fn is_empty(&self) -> bool {
-        self.set.read().is_empty()
+        self.set.read().is_empty() && self.ranges.read().is_empty()
     }
 
-    /// Inserts every entry of `batch`, entry `i` with sequence `first_seq + i`, under one write lock.
+    /// Inserts every entry of `batch`, entry `i` with sequence `first_seq + i`, under one write lock (and
+    /// the range deletes under the range list's). Readers see none of it before the pipeline publishes
+    /// the batch's sequence, so the two locks need not be held together.
     pub fn insert_batch(&self, first_seq: u64, batch: &WriteBatch) {
         let mut ikey = Vec::new();
+        let mut ranges = Vec::new();
         let entries: Vec<Entry> = batch
             .iter()
             .enumerate()
-            .map(|(i, op)| {
+            .filter_map(|(i, op)| {
+                let seq = first_seq + i as u64;
                 let (k, kind, value) = match op {
                     BatchOp::Put { key, value } => (key, ValueKind::Put, value),
                     BatchOp::Delete { key } => (key, ValueKind::Delete, &[][..]),
+                    BatchOp::DeleteRange { start, end } => {
+                        if start < end {
+                            ranges.push(RangeTombstone {
+                                start: start.to_vec(),
+                                end: end.to_vec(),
+                                seq,
+                            });
+                        }
+                        return None;
+                    }
                 };
                 ikey.clear();
-                key::encode_into(&mut ikey, k, first_seq + i as u64, kind);
-                Entry::new(&ikey, value)
+                key::encode_into(&mut ikey, k, seq, kind);
+                Some(Entry::new(&ikey, value))
             })
             .collect();
         // Charged by the bytes each entry holds; the entries are built before the lock is taken.
         let added: u64 = entries
             .iter()
             .map(|e| e.0.len() as u64 + ENTRY_OVERHEAD)
+            .chain(ranges.iter().map(RangeTombstone::charge))
             .sum();
-        let mut set = self.set.write();
-        set.extend(entries);
-        drop(set);
+        if !entries.is_empty() {
+            self.set.write().extend(entries);
+        }
+        if !ranges.is_empty() {
+            self.ranges.write().extend(ranges);
+            self.has_ranges.store(true, AtomicOrdering::Release);
+        }
         self.bytes.fetch_add(added, AtomicOrdering::Relaxed);
     }
 
-    /// The newest version of `user_key` with sequence ≤ `seq`: its kind and value.
+    /// The range tombstones, in sequence order.
+    pub fn range_tombstones(&self) -> Vec<RangeTombstone> {
+        self.ranges.read().clone()
+    }
+
+    /// True if the memtable holds a range tombstone.
+    pub fn has_range_tombstones(&self) -> bool {
+        self.has_ranges.load(AtomicOrdering::Acquire)
+    }
+
+    /// The newest version of `user_key` with sequence ≤ `seq`: its kind and value (range tombstones are
+    /// the caller's). Tests, fuzz targets and benches.
+    #[cfg(any(test, feature = "testing"))]
     pub fn get(&self, user_key: &[u8], seq: u64) -> Option<(ValueKind, Vec<u8>)> {
+        self.get_versioned(user_key, seq).map(|(k, v, _)| (k, v))
+    }
+
+    /// The newest version of `user_key` with sequence ≤ `seq`: its kind, value and sequence.
+    pub fn get_versioned(&self, user_key: &[u8], seq: u64) -> Option<(ValueKind, Vec<u8>, u64)> {
         let target = key::encode(user_key, seq, ValueKind::Put);
         let probe = Probe(&target);
         let set = self.set.read();
         let e = set
             .range::<dyn OrderKey, _>((Bound::Included(&probe as &dyn OrderKey), Bound::Unbounded))
             .next()?;
-        let (found, _, kind) = key::decode(e.ikey())?;
-        (found == user_key).then(|| (kind, e.value().to_vec()))
+        let (found, found_seq, kind) = key::decode(e.ikey())?;
+        (found == user_key).then(|| (kind, e.value().to_vec(), found_seq))
     }
 
     /// Runs `f` over every entry (internal key, value) in internal-key order, borrowed under the read

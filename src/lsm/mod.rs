@@ -31,10 +31,22 @@
 //! for [`LsmOptions::settle_after`] (1 s), or when a caller waits in `wait_idle`, the worker merges L0
 //! into L1, so a settled tree has one sorted run per level.
 //!
+//! # Range deletes
+//!
+//! A [`WriteBatch::delete_range`](crate::WriteBatch::delete_range) becomes one range tombstone, whatever
+//! the number of keys it covers: kept beside the memtable's entries, flushed into the table's
+//! range-deletion block (table format 2), clipped to each output table's share of the key space by
+//! compaction, and dropped with the entries it hides once every snapshot sees it and nothing below the
+//! output holds its keys; see [`range_del`]. Gets and scans gather the tombstones of every source they
+//! read and hide each version a newer one covers; a scan seeks a table past a covered region in one step
+//! when the whole table is older than the tombstone. Not done: a table entirely covered by a newer
+//! tombstone is still read and rewritten by the compaction that drops its entries, rather than deleted
+//! from the manifest unread.
+//!
 //! # Layers
 //!
-//! [`key`] (internal keys and their order), [`memtable`], [`sstable`] (the table format, reader and block
-//! cache), [`iter`] (merging cursors), [`edit`] / [`version`] / [`manifest`] (which tables are live),
+//! [`key`] (internal keys and their order), [`memtable`], [`range_del`] (range tombstones), [`sstable`]
+//! (the table format, reader and block cache), [`iter`] (merging cursors), [`edit`] / [`version`] / [`manifest`] (which tables are live),
 //! [`compaction`] (flushes and compactions), [`db`] (the engine: write and read paths), [`open`] (creation
 //! and recovery), [`options`].
 
@@ -47,6 +59,7 @@ pub mod manifest;
 pub mod memtable;
 pub mod open;
 pub mod options;
+pub mod range_del;
 pub mod sstable;
 pub mod version;
 

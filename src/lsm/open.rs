@@ -160,8 +160,15 @@ impl LsmEngine {
                 versions: &versions,
                 options: &options,
             };
+            let tombstones = replayed.range_tombstones();
             let tables = replayed.with_entries(|entries| {
-                write_tables(&sink, 0, entries.map(Ok), WritePurpose::MemtableFlush)
+                write_tables(
+                    &sink,
+                    0,
+                    entries.map(Ok),
+                    &tombstones,
+                    WritePurpose::MemtableFlush,
+                )
             })?;
             edit.added = tables.into_iter().map(|m| (0, m)).collect();
         }

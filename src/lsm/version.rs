@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use super::edit::{NUM_LEVELS, VersionEdit};
 use super::key::{self, ValueKind};
+use super::range_del::RangeTombstone;
 use super::sstable::filter::key_hash;
 use super::sstable::{ReadStats, Table, TableMeta, table_file_name};
 use crate::error::{Error, Result};
@@ -85,6 +86,8 @@ impl Drop for TableHandle {
 pub struct Version {
     /// `levels[0]` newest first; deeper levels sorted by smallest key, disjoint.
     pub levels: [Vec<Arc<TableHandle>>; NUM_LEVELS],
+    /// True if some table holds a range tombstone (so reads without one skip gathering them).
+    range_tombstones: bool,
 }
 
 impl Version {
@@ -143,6 +146,8 @@ impl Version {
     }
 
     fn sort(&mut self) {
+        let with_tombstones = self.all().any(|t| !t.table.range_tombstones().is_empty());
+        self.range_tombstones = with_tombstones;
         let mut levels = self.levels.iter_mut();
         if let Some(l0) = levels.next() {
             l0.sort_by(|a, b| {
@@ -155,6 +160,16 @@ impl Version {
         for level in levels {
             level.sort_by(|a, b| key::compare(&a.meta.smallest, &b.meta.smallest));
         }
+    }
+
+    /// True if some table holds a range tombstone.
+    pub fn has_range_tombstones(&self) -> bool {
+        self.range_tombstones
+    }
+
+    /// The range tombstones of every table, level by level.
+    pub fn range_tombstones(&self) -> impl Iterator<Item = &RangeTombstone> {
+        self.all().flat_map(|t| t.table.range_tombstones())
     }
 
     /// Every table, level by level.
@@ -195,8 +210,9 @@ impl Version {
         Ok(())
     }
 
-    /// The newest version of `user_key` with sequence ≤ `seq` in the tables: L0 newest first, then at
-    /// most one table per deeper level.
+    /// The newest version of `user_key` with sequence ≤ `seq` in the tables (kind, value, sequence): L0
+    /// newest first, then at most one table per deeper level. Range tombstones are the caller's
+    /// ([`Version::range_tombstones`]).
     ///
     /// # Errors
     /// `Corruption` or `Io` from a table read.
@@ -205,7 +221,7 @@ impl Version {
         user_key: &[u8],
         seq: u64,
         stats: &mut ReadStats,
-    ) -> Result<Option<(ValueKind, Vec<u8>)>> {
+    ) -> Result<Option<(ValueKind, Vec<u8>, u64)>> {
         let hash = key_hash(user_key);
         let mut levels = self.levels.iter();
         if let Some(l0) = levels.next() {

@@ -29,6 +29,18 @@ use crate::storage::sim::{CrashMode, FaultPlan, SimBackend};
 pub enum Step {
     /// Write a batch: `(key, Some(value))` puts, `(key, None)` deletes.
     Batch(Vec<(Vec<u8>, Option<Vec<u8>>)>, Durability),
+    /// Write one batch that deletes the keys in `start..end`, then applies `then` (puts and deletes,
+    /// which win over the range delete where they fall inside it).
+    RangeBatch {
+        /// The first key deleted.
+        start: Vec<u8>,
+        /// The first key above the range.
+        end: Vec<u8>,
+        /// Entries after the range delete, in the same batch.
+        then: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        /// The batch's durability.
+        durability: Durability,
+    },
     /// `Engine::sync`.
     Sync,
     /// `Engine::flush`.
@@ -82,7 +94,8 @@ pub fn generate(seed: u64, steps: usize) -> Vec<Step> {
             3 => Step::Compact,
             4 => Step::Reopen,
             _ => {
-                let n = 1 + rng.below(6) as usize;
+                let ranged = rng.chance(1, 8);
+                let n = usize::from(!ranged) + rng.below(6) as usize;
                 let entries = (0..n)
                     .map(|_| {
                         let key = format!("key{:03}", rng.below(60)).into_bytes();
@@ -100,7 +113,18 @@ pub fn generate(seed: u64, steps: usize) -> Vec<Step> {
                     1 | 2 => Durability::Flush,
                     _ => Durability::Buffered,
                 };
-                Step::Batch(entries, durability)
+                if ranged {
+                    let a = rng.below(62);
+                    let b = a + rng.below(62 - a + 1);
+                    Step::RangeBatch {
+                        start: format!("key{a:03}").into_bytes(),
+                        end: format!("key{b:03}").into_bytes(),
+                        then: entries,
+                        durability,
+                    }
+                } else {
+                    Step::Batch(entries, durability)
+                }
             }
         })
         .collect()
@@ -136,15 +160,24 @@ fn run<T: EngineUnderTest>(eut: &T, storage: &Storage, steps: &[Step]) -> Run {
     };
     for step in steps {
         let ok = match step {
-            Step::Batch(entries, durability) => {
+            Step::Batch(entries, durability)
+            | Step::RangeBatch {
+                then: entries,
+                durability,
+                ..
+            } => {
                 let mut batch = WriteBatch::new();
+                let mut next = r.states.last().cloned().unwrap_or_default();
+                if let Step::RangeBatch { start, end, .. } = step {
+                    batch.delete_range(start, end);
+                    next.retain(|k, _| k < start || k >= end);
+                }
                 for (k, v) in entries {
                     match v {
                         Some(v) => batch.put(k, v),
                         None => batch.delete(k),
                     };
                 }
-                let mut next = r.states.last().cloned().unwrap_or_default();
                 apply(&mut next, entries);
                 r.states.push(next);
                 r.issued += 1;

@@ -14,6 +14,7 @@
 //! | `RUMDB_LSM_SEEDS=<n>` | Runs seeds `0..n` | 6 (`model_agrees_after_every_step`), 4 (`crash_workloads_reach_level_two`, `every_crash_point_…`), 2 (`a_crash_during_recovery_…`) | `tests/lsm.rs` |
 //! | `RUMDB_BTREE_SEEDS=<n>` | Runs seeds `0..n` | 4 (`every_crash_point_…`, the model unit test), 2 (`a_crash_during_recovery_…`), 1 (the `…larger_than_the_pool…` tests) | `tests/btree_crash.rs`, `src/btree/tests` (model test) |
 //! | `RUMDB_BTREE_CRASH_ALL=1` | Takes every crash point of the workload larger than the pool, not every 7th | every 7th | `tests/btree_crash.rs` (`every_crash_point_of_a_workload_larger_than_the_pool_recovers`) |
+//! | `RUMDB_DIFF_SEEDS=<n>` | Runs `n` random operation strings through the engines' differential target | 24 | `src/testing/fuzz.rs` (`engines_agree_on_random_histories_with_range_deletes`) |
 //! | `RUMDB_WAL_SEEDS=<n>` | Runs `n` WAL histories | 1,000 | `tests/wal_crash.rs` |
 //! | `RUMDB_RECOVERY_CRASHES=all` | Crashes recovery at every storage call of every run crash point, not a sample | a sample | `tests/lsm.rs`, `tests/btree_crash.rs` (`a_crash_during_recovery_…`) |
 //! | `RUMDB_KILL_ROUNDS=<n>` | kill -9 rounds per engine and durability | 6 | `tests/kill.rs` |

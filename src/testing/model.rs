@@ -177,6 +177,17 @@ fn apply(map: &mut Map, batch: &WriteBatch) {
             BatchOp::Delete { key } => {
                 map.remove(key);
             }
+            BatchOp::DeleteRange { start, end } => {
+                if start < end {
+                    let doomed: Vec<Vec<u8>> = map
+                        .range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)))
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for k in doomed {
+                        map.remove(&k);
+                    }
+                }
+            }
         }
     }
 }

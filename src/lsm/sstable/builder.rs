@@ -4,6 +4,7 @@ use std::cmp::Ordering;
 
 use crate::error::{Error, Result};
 use crate::lsm::key::{self, ValueKind};
+use crate::lsm::range_del::{self, RangeTombstone};
 use crate::storage::{File, WritePurpose};
 
 use super::block::BlockBuilder;
@@ -98,6 +99,8 @@ pub struct TableBuilder {
     last_key: Vec<u8>,
     filter_hashes: Vec<u64>,
     props: TableProperties,
+    /// Range tombstones for the range-deletion block.
+    range_dels: Vec<RangeTombstone>,
     failed: bool,
 }
 
@@ -146,6 +149,7 @@ impl TableBuilder {
             last_key: Vec::new(),
             filter_hashes: Vec::new(),
             props,
+            range_dels: Vec::new(),
             failed: false,
         }
     }
@@ -226,6 +230,14 @@ impl TableBuilder {
         Ok(())
     }
 
+    /// Sets the range tombstones the table holds (written in its range-deletion block by
+    /// [`TableBuilder::finish`]; its key range is widened to span them).
+    pub fn set_range_tombstones(&mut self, tombstones: Vec<RangeTombstone>) {
+        self.range_dels = tombstones;
+        self.range_dels
+            .sort_by(|a, b| a.start.cmp(&b.start).then_with(|| b.seq.cmp(&a.seq)));
+    }
+
     /// The file size if the table were finished now (a little under, before the filter and index).
     pub fn estimated_size(&self) -> u64 {
         self.writer.offset
@@ -271,6 +283,10 @@ impl TableBuilder {
             },
         };
         let index = self.writer.write_block(self.index.finish(), false)?;
+        if !self.range_dels.is_empty() {
+            let block = range_del::encode_block(&self.range_dels);
+            self.props.range_dels = self.writer.write_block(&block, false)?;
+        }
         self.props.largest = self.last_key.clone();
         let properties = self.writer.write_block(&self.props.encode(), false)?;
         let footer = Footer {
@@ -285,7 +301,7 @@ impl TableBuilder {
             crate::crash_point::hit("flush.sst.written");
         }
         self.file.sync_data()?;
-        Ok(TableMeta {
+        let mut meta = TableMeta {
             number: self.number,
             file_size: self.writer.offset,
             smallest: std::mem::take(&mut self.props.smallest),
@@ -293,7 +309,9 @@ impl TableBuilder {
             entries: self.props.entries,
             min_seq: self.props.min_seq,
             max_seq: self.props.max_seq,
-        })
+        };
+        meta.widen_for(&self.range_dels);
+        Ok(meta)
     }
 }
 

@@ -195,6 +195,8 @@ pub struct TableProperties {
     pub smallest: Vec<u8>,
     /// The largest internal key (empty if the table is empty).
     pub largest: Vec<u8>,
+    /// The range-deletion block (size 0: none; always so in a format 1 table).
+    pub(crate) range_dels: BlockHandle,
 }
 
 impl TableProperties {
@@ -228,13 +230,16 @@ impl TableProperties {
             out.extend_from_slice(&(key.len() as u32).to_le_bytes());
             out.extend_from_slice(key);
         }
+        out.extend_from_slice(&self.range_dels.offset.to_le_bytes());
+        out.extend_from_slice(&self.range_dels.size.to_le_bytes());
         out
     }
 
     /// Decodes a properties block; `None` if its layout is wrong (the caller reports where).
     pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
         let mut r = Reader::new(bytes);
-        if r.u32()? != FORMAT_VERSION {
+        let version = r.u32()?;
+        if version == 0 || version > FORMAT_VERSION {
             return None;
         }
         let mut p = TableProperties {
@@ -260,6 +265,12 @@ impl TableProperties {
         p.smallest = r.take(len)?.to_vec();
         let len = r.u32()? as usize;
         p.largest = r.take(len)?.to_vec();
+        if version >= 2 {
+            p.range_dels = BlockHandle {
+                offset: r.u64()?,
+                size: r.u64()?,
+            };
+        }
         r.rest.is_empty().then_some(p)
     }
 }
@@ -355,9 +366,20 @@ mod tests {
             bloom_bits_per_key: 10,
             smallest: b"a0000000".to_vec(),
             largest: b"b00000000".to_vec(),
+            range_dels: BlockHandle {
+                offset: 300,
+                size: 20,
+            },
         };
         let bytes = p.encode();
-        assert_eq!(TableProperties::decode(&bytes), Some(p));
+        assert_eq!(TableProperties::decode(&bytes), Some(p.clone()));
         assert_eq!(TableProperties::decode(&bytes[..bytes.len() - 1]), None);
+        // Format 1: no range-deletion handle at the end.
+        let mut v1 = bytes[..bytes.len() - 16].to_vec();
+        v1[..4].copy_from_slice(&1u32.to_le_bytes());
+        let old = TableProperties::decode(&v1).unwrap();
+        assert_eq!(old.range_dels, BlockHandle::default());
+        assert_eq!(old.largest, p.largest);
+        assert_eq!(TableProperties::decode(&bytes[..bytes.len() - 16]), None);
     }
 }

@@ -25,6 +25,11 @@ pub struct TableIter {
 }
 
 impl TableIter {
+    /// The largest sequence of the table's entries.
+    pub fn max_seq(&self) -> u64 {
+        self.table.max_seq()
+    }
+
     pub(crate) fn new(table: Arc<Table>, purpose: ReadPurpose) -> Self {
         let index = BlockIter::new(Arc::clone(table.index_block()));
         TableIter {

@@ -17,14 +17,16 @@
 //! # File layout
 //!
 //! ```text
-//! | data block 0 | trailer | ... | data block n-1 | trailer | filter | index block | trailer | properties | trailer | footer |
+//! | data block 0 | trailer | ... | data block n-1 | trailer | filter | index block | trailer | [range dels | trailer] | properties | trailer | footer |
 //! 0                                                         data_end
 //! ```
 //!
 //! Every region follows the previous one with no gap, in this order, and the reader checks that it does:
 //! data blocks start at offset 0 and are contiguous up to `data_end`; the filter (absent when the table is
-//! empty or `bloom_bits_per_key` is 0) starts at `data_end`; the index block follows it; the properties
-//! block follows the index; the 64-byte footer ends the file. Integers are little-endian unless stated.
+//! empty or `bloom_bits_per_key` is 0) starts at `data_end`; the index block follows it; the range-deletion
+//! block (format 2, present only when the table holds range tombstones) follows the index; the properties
+//! block follows the last of them; the 64-byte footer ends the file. Integers are little-endian unless
+//! stated.
 //!
 //! ## Block contents (data and index blocks)
 //!
@@ -51,7 +53,26 @@
 //! (the builder shortens the user key where it can, with the maximal trailer); its value is the block's
 //! handle: varint64 offset, varint64 stored size.
 //!
-//! ## Block trailer (after every data, index and properties block)
+//! ## Range-deletion block contents (format 2)
+//!
+//! The table's range tombstones (see [`range_del`](crate::lsm::range_del)), stored raw with a block
+//! trailer, sorted by start:
+//!
+//! | size | field |
+//! |---|---|
+//! | varint64 | n, the tombstone count |
+//! | varint32 + bytes | start user key (included) |
+//! | varint32 + bytes | end user key (excluded), above the start |
+//! | varint64 | sequence of the range delete |
+//! | ... | n tombstones in all; the block ends exactly after the last |
+//!
+//! A tombstone hides every version older than it of the keys in its range, in every table. Compaction
+//! clips the tombstones of its inputs to each output's share of the key space, so a table's key range
+//! (the manifest's smallest and largest keys, which span its tombstones as well as its entries) stays
+//! disjoint from the other tables of its level ≥ 1. The tombstones are read at open and held in memory,
+//! as the index is.
+//!
+//! ## Block trailer (after every data, index, range-deletion and properties block)
 //!
 //! | offset | size | field |
 //! |---|---|---|
@@ -106,8 +127,11 @@
 //! | 73 | s | smallest internal key |
 //! | 73+s | 4 | l, length of the largest internal key |
 //! | 77+s | l | largest internal key |
+//! | 77+s+l | 8 | range-deletion block offset (format 2 only; 0 if none) |
+//! | 85+s+l | 8 | range-deletion block stored size (format 2 only; 0: no block) |
 //!
-//! The block ends exactly there. The reader checks it against the index (block count, entries zero exactly
+//! The block ends exactly there. The smallest and largest keys, counts and sequences are those of the
+//! point entries (range tombstones are not entries). The reader checks it against the index (block count, entries zero exactly
 //! when the index is empty, `data_end`) and the keys against each other.
 //!
 //! ## Footer (the last 64 bytes)
@@ -120,7 +144,7 @@
 //! | 24 | 8 | properties block stored size |
 //! | 32 | 8 | filter offset |
 //! | 40 | 8 | filter size (0: no filter) |
-//! | 48 | 4 | format version: 1 |
+//! | 48 | 4 | format version: 1 or 2 (the version the properties block starts with) |
 //! | 52 | 4 | CRC-32 of bytes 0..52 |
 //! | 56 | 8 | magic `b"rumdbSST"` |
 //!
@@ -153,8 +177,10 @@ pub use cache::BlockCache;
 pub use iter::TableIter;
 pub use reader::{ReadStats, Table};
 
-/// The table format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The table format version this build writes and the newest it reads. Version 2 added the
+/// range-deletion block (its handle at the end of the properties block); a version 1 table reads as one
+/// without range tombstones.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The largest decoded block the reader accepts: a 64 MiB value with a 64 KiB key and headers in a block
 /// of its own, with room to spare.
@@ -231,6 +257,31 @@ pub struct TableMeta {
     pub min_seq: u64,
     /// The largest sequence number (0 for an empty table).
     pub max_seq: u64,
+}
+
+impl TableMeta {
+    /// Widens the key and sequence range to span `tombstones` too (a table's range covers every key its
+    /// range tombstones delete; an exclusive end that is not some key's successor is taken as included).
+    pub(crate) fn widen_for(&mut self, tombstones: &[crate::lsm::range_del::RangeTombstone]) {
+        use crate::lsm::key::{self, MAX_SEQUENCE, ValueKind};
+        use crate::lsm::range_del::last_covered;
+        use std::cmp::Ordering;
+        for t in tombstones {
+            let lo = key::encode(&t.start, MAX_SEQUENCE, ValueKind::Put);
+            let hi = key::encode(last_covered(&t.end), 0, ValueKind::Delete);
+            if self.smallest.is_empty() || key::compare(&lo, &self.smallest) == Ordering::Less {
+                self.smallest = lo;
+            }
+            if self.largest.is_empty() || key::compare(&hi, &self.largest) == Ordering::Greater {
+                self.largest = hi;
+            }
+            if self.entries == 0 && self.max_seq == 0 {
+                self.min_seq = t.seq;
+            }
+            self.min_seq = self.min_seq.min(t.seq);
+            self.max_seq = self.max_seq.max(t.seq);
+        }
+    }
 }
 
 /// The file name of table `number`: `NNNNNN.sst`, zero-padded to six digits (more when it grows).

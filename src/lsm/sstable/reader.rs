@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::lsm::key::{self, ValueKind};
+use crate::lsm::range_del::{self, RangeTombstone};
 use crate::storage::{File, IoCounters, Mapping, ReadPurpose, Storage};
 
 use super::block::{Block, BlockIter};
@@ -189,6 +190,8 @@ pub struct Table {
     filter: Option<Filter>,
     filter_damage: Option<(u64, &'static str)>,
     props: TableProperties,
+    /// The range-deletion block, decoded at open (empty without one).
+    range_dels: Vec<RangeTombstone>,
     footer: Footer,
     open_stats: ReadStats,
 }
@@ -253,6 +256,7 @@ impl Table {
             )
         })?;
         drop(props_bytes);
+        let range_dels = read_range_dels(&source, &layout, &props, purpose)?;
         let index_data = source.read_block(layout.footer.index, purpose, false)?;
         let index = Arc::new(Block::new(index_data, number, layout.footer.index.offset)?);
         let mut table = Table {
@@ -263,11 +267,13 @@ impl Table {
             filter_damage: None,
             props,
             footer: layout.footer,
-            // Footer, properties and index; the filter is counted when there is one.
+            // Footer, properties and index (and the range-deletion block); the filter is counted when
+            // there is one.
             open_stats: ReadStats {
-                index_fetches: 3,
+                index_fetches: 3 + u64::from(!range_dels.is_empty()),
                 ..ReadStats::default()
             },
+            range_dels,
         };
         table.check_index(layout.data_end)?;
         table.check_properties(&layout)?;
@@ -401,6 +407,16 @@ impl Table {
         }
     }
 
+    /// The largest sequence of the table's entries (0 if it has none).
+    pub fn max_seq(&self) -> u64 {
+        self.props.max_seq
+    }
+
+    /// The table's range tombstones, sorted by start.
+    pub fn range_tombstones(&self) -> &[RangeTombstone] {
+        &self.range_dels
+    }
+
     /// Bytes of the filter held in memory (0 without a usable filter).
     pub fn filter_bytes(&self) -> u64 {
         self.filter.as_ref().map_or(0, Filter::bytes)
@@ -498,11 +514,13 @@ impl Table {
         seq: u64,
         stats: &mut ReadStats,
     ) -> Result<Option<(ValueKind, Vec<u8>)>> {
-        self.get_hashed(user_key, super::filter::key_hash(user_key), seq, stats)
+        Ok(self
+            .get_hashed(user_key, super::filter::key_hash(user_key), seq, stats)?
+            .map(|(kind, value, _)| (kind, value)))
     }
 
-    /// [`Self::get`] for a key whose filter hash ([`key_hash`](super::filter::key_hash)) the caller computed once for
-    /// every table it probes.
+    /// [`Self::get`], with the version's sequence, for a key whose filter hash
+    /// ([`key_hash`](super::filter::key_hash)) the caller computed once for every table it probes.
     ///
     /// # Errors
     /// As [`Self::get`].
@@ -512,7 +530,7 @@ impl Table {
         hash: u64,
         seq: u64,
         stats: &mut ReadStats,
-    ) -> Result<Option<(ValueKind, Vec<u8>)>> {
+    ) -> Result<Option<(ValueKind, Vec<u8>, u64)>> {
         if let Some(filter) = &self.filter {
             stats.index_touches += 1;
             stats.bloom_probes += 1;
@@ -532,10 +550,10 @@ impl Table {
             let mut it = BlockIter::new(self.data_block(handle, ReadPurpose::Get, stats)?);
             it.seek(&target)?;
             if it.valid() {
-                let (found, _, kind) = key::decode(it.key()).ok_or_else(|| {
+                let (found, found_seq, kind) = key::decode(it.key()).ok_or_else(|| {
                     self.corruption(Some(handle.offset), "entry key is not an internal key")
                 })?;
-                return Ok((found == user_key).then(|| (kind, it.value().to_vec())));
+                return Ok((found == user_key).then(|| (kind, it.value().to_vec(), found_seq)));
             }
             index.next()?;
         }
@@ -642,6 +660,39 @@ impl VerifyState {
     }
 }
 
+/// Reads and decodes the range-deletion block the properties name, checking that it lies exactly between
+/// the index and the properties (or, without one, that the index ends where the properties start).
+fn read_range_dels(
+    source: &Source,
+    layout: &Layout,
+    props: &TableProperties,
+    purpose: ReadPurpose,
+) -> Result<Vec<RangeTombstone>> {
+    let trailer = TRAILER_LEN as u64;
+    let index_end = layout.footer.index.end(trailer);
+    let handle = props.range_dels;
+    if handle.size == 0 {
+        if index_end != Some(layout.footer.properties.offset) {
+            return Err(source.corruption(
+                Some(layout.footer.properties.offset),
+                "footer handles do not tile the file",
+            ));
+        }
+        return Ok(Vec::new());
+    }
+    if index_end != Some(handle.offset)
+        || handle.end(trailer) != Some(layout.footer.properties.offset)
+    {
+        return Err(source.corruption(
+            Some(layout.footer.properties.offset),
+            "range-deletion block is not between the index and the properties",
+        ));
+    }
+    let bytes = source.read_block(handle, purpose, false)?;
+    range_del::decode_block(&bytes, super::MAX_USER_KEY_LEN)
+        .ok_or_else(|| source.corruption(Some(handle.offset), "malformed range-deletion block"))
+}
+
 /// The footer and where the regions it names lie.
 struct Layout {
     footer: Footer,
@@ -650,7 +701,8 @@ struct Layout {
 
 impl Layout {
     /// Reads the footer and checks that data, filter, index, properties and footer tile the file in that
-    /// order with no gap.
+    /// order with no gap, but for the range-deletion block between the index and the properties, which
+    /// the properties name (checked by `read_range_dels` once they are decoded).
     fn read(source: &Source, purpose: ReadPurpose) -> Result<Layout> {
         let footer_at = source
             .file_size
@@ -662,8 +714,13 @@ impl Layout {
             .ok_or_else(|| source.corruption(Some(footer_at), "short footer"))?;
         let footer = Footer::decode(footer_bytes, source.number, footer_at)?;
         let trailer = TRAILER_LEN as u64;
+        // The index ends where the properties start, or where the range-deletion block starts (checked
+        // against the properties' handle by `read_range_dels`).
         let tiles = footer.filter.end(0) == Some(footer.index.offset)
-            && footer.index.end(trailer) == Some(footer.properties.offset)
+            && footer
+                .index
+                .end(trailer)
+                .is_some_and(|end| end <= footer.properties.offset)
             && footer.properties.end(trailer) == Some(footer_at);
         if !tiles {
             return Err(source.corruption(Some(footer_at), "footer handles do not tile the file"));
