@@ -145,6 +145,7 @@ impl BTreeEngine {
             durable_lsn: AtomicU64::new(header.lsn),
             job: Mutex::new(None),
             in_flight: AtomicBool::new(false),
+            header_gate: Mutex::new(()),
             snapshot_memory: options.snapshot_memory as u64,
             checkpoints: AtomicU64::new(0),
             wal_first: AtomicU64::new(header.wal_first),
