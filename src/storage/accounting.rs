@@ -255,7 +255,8 @@ mod tests {
             assert_eq!(s.written.get(*p), (i as u64 + 1) * 10);
         }
         assert_eq!(s.written.total(), 280);
-        assert_eq!(s.read.total(), 15);
+        assert_eq!(s.read.total(), 18);
+        assert_eq!(s.read.backup, 3);
         assert_eq!(s.fsyncs, 1);
         assert_eq!(s.dir_syncs, 0);
     }
