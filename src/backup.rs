@@ -138,10 +138,15 @@ impl Target {
             self.info.files_linked += 1;
             self.info.bytes_linked += len;
         } else {
-            self.info.files_copied += 1;
-            self.info.bytes_copied += len;
+            self.record_copy(len);
         }
         Ok(())
+    }
+
+    /// Counts a file of `bytes` an engine copied itself (through [`Target::storage`]).
+    pub(crate) fn record_copy(&mut self, bytes: u64) {
+        self.info.files_copied += 1;
+        self.info.bytes_copied += bytes;
     }
 
     /// [`Target::copy`] of the whole file, at its length now.

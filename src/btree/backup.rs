@@ -19,20 +19,23 @@
 //! reads: a free page may hold anything, as after a crash) or pages past its page count (not copied). So
 //! a page torn by a concurrent write is harmless in the copy, as it is in the source after a crash.
 //! The copy is the first `page_count` pages of the file (both header slots included; the other slot is an
-//! older header, which open ignores as it does in the source).
+//! older header, which open ignores as it does in the source), except `H`'s free pages, which are left as
+//! holes (zeros) instead of copied: right after a checkpoint they are mostly the old copies
+//! copy-on-write left behind, a third of the file after a random load.
 //!
 //! The WAL: `H` names its first live segment `F`, which holds only batches after `H`. The copy gets a new
 //! `F` holding only a LINK (no predecessor), so its recovery replays nothing and the copy holds exactly
 //! the batches through `H`'s LSN. The segments after the checkpoint are not copied.
 //!
 //! The cost is the checkpoint (the dirty pages, written once now instead of at the next checkpoint) and
-//! the copy of the pages in use; checkpoints wait during the copy, writers do not (dirty pages leave the
+//! the copy of the pages in use (tree, overflow and free-list pages); checkpoints wait during the copy, writers do not (dirty pages leave the
 //! pool by eviction meanwhile, so the WAL since the last checkpoint grows instead).
 //!
 //! A read-only handle writes nothing: it copies the data file and every WAL segment from `F` on as they
 //! are, and the copy's recovery replays them as the source's did.
 
-use super::open::open_data_file;
+use super::header::Header;
+use super::open::{load_free_list, open_data_file};
 use super::*;
 use crate::backup::{BackupInfo, Target};
 use crate::identity::Identity;
@@ -82,8 +85,7 @@ impl Shared {
         self.checkpoint_now()?;
         let _gate = self.header_gate.lock();
         let (_, header, _) = open_data_file(source, &geo, false)?;
-        let len = geo.offset(header.page_count);
-        target.copy(source, DATA_FILE, len, false, WritePurpose::PageWriteback)?;
+        self.copy_pages_in_use(target, &header)?;
         if header.wal_first != 0 {
             drop(WalWriter::create(
                 target.storage(),
@@ -94,4 +96,41 @@ impl Shared {
         }
         Ok(header.lsn)
     }
+
+    /// Copies the first `header.page_count` pages of the data file into `target`, fsync'd, except the
+    /// pages on `header`'s free list, which stay holes (zeros): nothing reads a free page's content, and
+    /// right after a checkpoint they are the old copies copy-on-write left behind (a third of the file
+    /// after a random load).
+    fn copy_pages_in_use(&self, target: &mut Target, header: &Header) -> Result<()> {
+        let geo = self.store.geo;
+        let (free, _) = load_free_list(&self.store, header)?;
+        let mut free = free.into_iter().peekable();
+        let out = target.storage().create_new(DATA_FILE)?;
+        out.set_len(geo.offset(header.page_count))?;
+        let (mut copied, mut buf, mut pgno) = (0, Vec::new(), 0);
+        while pgno < header.page_count {
+            if free.next_if_eq(&pgno).is_some() {
+                pgno += 1;
+                continue;
+            }
+            let end = free
+                .peek()
+                .copied()
+                .unwrap_or(header.page_count)
+                .min(pgno.saturating_add(COPY_RUN_PAGES));
+            buf.resize((geo.offset(end) - geo.offset(pgno)) as usize, 0);
+            self.store
+                .file
+                .read_exact_at(geo.offset(pgno), &mut buf, ReadPurpose::Backup)?;
+            out.write_at(geo.offset(pgno), &buf, WritePurpose::PageWriteback)?;
+            copied += buf.len() as u64;
+            pgno = end;
+        }
+        out.sync_data()?;
+        target.record_copy(copied);
+        Ok(())
+    }
 }
+
+/// The most pages [`Shared::copy_pages_in_use`] reads and writes at once.
+const COPY_RUN_PAGES: u32 = 256;

@@ -319,7 +319,7 @@ pub(super) fn open_data_file(
 ///
 /// # Errors
 /// `Corruption`, `Io`.
-fn load_free_list(store: &PageStore, header: &Header) -> Result<(Vec<u32>, Vec<u32>)> {
+pub(super) fn load_free_list(store: &PageStore, header: &Header) -> Result<(Vec<u32>, Vec<u32>)> {
     let geo = store.geo;
     let count = header.free_count as usize;
     let want = count.div_ceil(geo.free_list_capacity());
