@@ -38,6 +38,7 @@
 
 // Every module is private: the public API is what this file re-exports (and, with feature `testing`,
 // the test harness in `rumdb::testing`).
+mod backup;
 mod batch;
 mod btree;
 mod crash_point;
@@ -54,6 +55,7 @@ mod wal;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use backup::BackupInfo;
 pub use batch::{BatchIter, BatchOp, WriteBatch};
 pub use btree::{BTreeEngine, BTreeOptions};
 /// The shared, cheaply cloned byte string that reads return (re-exported from the `bytes` crate, so

@@ -252,6 +252,7 @@ impl Stats {
             compaction: r.compaction.saturating_sub(er.compaction),
             recovery: r.recovery.saturating_sub(er.recovery),
             verify: r.verify.saturating_sub(er.verify),
+            backup: r.backup.saturating_sub(er.backup),
         };
         out.io.fsyncs = self.io.fsyncs.saturating_sub(earlier.io.fsyncs);
         out.io.dir_syncs = self.io.dir_syncs.saturating_sub(earlier.io.dir_syncs);

@@ -788,6 +788,124 @@ pub fn range_deletes_at_every_snapshot(open: Factory) {
     assert_eq!(collect(db.range(..).unwrap().rev()), vec![]);
     db.verify().unwrap();
     db.close().unwrap();
+
+/// A backup holds the state at its sequence, opens on its own (its own `LOCK`, its own `IDENTITY`),
+/// passes `verify`, and shares nothing with the source afterwards; a non-empty target is refused.
+pub fn backup_holds_the_state_at_its_sequence(open: Factory) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir.path().join("db")).unwrap();
+    let mut ops = 0u64;
+    for i in 0..300u32 {
+        db.put(key(i), vec![i as u8; (i % 7) as usize * 40])
+            .unwrap();
+        ops += 1;
+        if i % 3 == 0 {
+            db.delete(key(i / 2)).unwrap();
+            ops += 1;
+        }
+        if i == 150 {
+            db.flush().unwrap(); // some data in the main files, some only in the WAL
+        }
+    }
+    let expected = collect(db.range(..).unwrap());
+    let copy_dir = dir.path().join("copy");
+    let info = db.backup(&copy_dir).unwrap();
+    assert_eq!(info.sequence, ops, "one sequence per operation");
+    db.put(b"after", b"backup").unwrap();
+    db.delete(key(299)).unwrap();
+    for target in [&copy_dir, &dir.path().join("db")] {
+        let err = db.backup(target).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+    }
+    let copy = open(&copy_dir).unwrap();
+    assert!(
+        matches!(open(&copy_dir), Err(Error::Locked(_))),
+        "its own LOCK"
+    );
+    assert_eq!(collect(copy.range(..).unwrap()), expected);
+    assert_eq!(collect(copy.range(..).unwrap().rev()).len(), expected.len());
+    assert_eq!(copy.get(b"after").unwrap(), None);
+    copy.verify().unwrap();
+    copy.put(b"only", b"in the copy").unwrap();
+    assert_eq!(db.get(b"only").unwrap(), None);
+    assert_eq!(db.get(b"after").unwrap().as_deref(), Some(&b"backup"[..]));
+    copy.close().unwrap();
+    db.close().unwrap();
+    let copy = open(&copy_dir).unwrap();
+    assert_eq!(
+        copy.get(key(299)).unwrap(),
+        expected
+            .iter()
+            .find(|(k, _)| *k == key(299))
+            .map(|(_, v)| rumdb::Bytes::from(v.clone()))
+    );
+    assert_eq!(
+        copy.get(b"only").unwrap().as_deref(),
+        Some(&b"in the copy"[..])
+    );
+    copy.verify().unwrap();
+}
+
+/// A backup taken while two threads write holds, per thread, a prefix of what it wrote: at least every
+/// write acknowledged before the call, nothing written after it returned, and exactly `sequence` keys
+/// (each put takes one sequence, and every key is new: the copy is the history through `sequence`).
+pub fn backup_under_concurrent_writers_holds_a_prefix(open: Factory) {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let db: std::sync::Arc<dyn Engine> =
+        std::sync::Arc::from(open(&dir.path().join("db")).unwrap());
+    let done = [AtomicU32::new(0), AtomicU32::new(0)];
+    let stop = AtomicBool::new(false);
+    let tkey = |t: usize, i: u32| format!("t{t}-{i:07}").into_bytes();
+    let copy_dir = dir.path().join("copy");
+    let (before, after, info) = std::thread::scope(|s| {
+        for (t, count) in done.iter().enumerate() {
+            let (db, stop, tkey) = (&db, &stop, &tkey);
+            s.spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Acquire) || i < 500 {
+                    db.put(tkey(t, i), [7u8; 100]).unwrap();
+                    i += 1;
+                    count.store(i, Ordering::Release);
+                }
+            });
+        }
+        while done.iter().any(|c| c.load(Ordering::Acquire) < 300) {
+            std::thread::yield_now();
+        }
+        let before: Vec<u32> = done.iter().map(|c| c.load(Ordering::Acquire)).collect();
+        let info = db.backup(&copy_dir).unwrap();
+        let after: Vec<u32> = done.iter().map(|c| c.load(Ordering::Acquire)).collect();
+        stop.store(true, Ordering::Release);
+        (before, after, info)
+    });
+    let copy = open(&copy_dir).unwrap();
+    copy.verify().unwrap();
+    let keys: Vec<Vec<u8>> = collect(copy.range(..).unwrap())
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        keys.len() as u64,
+        info.sequence,
+        "the copy is the history through its sequence"
+    );
+    for t in 0..2 {
+        let held: Vec<&Vec<u8>> = keys
+            .iter()
+            .filter(|k| k.starts_with(format!("t{t}-").as_bytes()))
+            .collect();
+        let n = held.len() as u32;
+        assert!(
+            (before[t]..=after[t] + 1).contains(&n),
+            "thread {t}: the copy holds {n} keys; {} were acknowledged before the call, {} when it returned",
+            before[t],
+            after[t]
+        );
+        for (i, k) in held.iter().enumerate() {
+            assert_eq!(**k, tkey(t, i as u32), "thread {t}: not a prefix");
+        }
+    }
 }
 
 macro_rules! contract_suite {
@@ -862,6 +980,13 @@ macro_rules! contract_suite {
             #[test]
             fn range_deletes_at_every_snapshot() {
                 super::range_deletes_at_every_snapshot(OPEN)
+
+            fn backup_holds_the_state_at_its_sequence() {
+                super::backup_holds_the_state_at_its_sequence(OPEN)
+            }
+            #[test]
+            fn backup_under_concurrent_writers_holds_a_prefix() {
+                super::backup_under_concurrent_writers_holds_a_prefix(OPEN)
             }
         }
     };

@@ -347,6 +347,16 @@ fn read_only_commands_change_nothing() {
         ok(&["get", d, "after load"]);
         ok(&["verify", d]);
         ok(&["dump", d]);
+        // A backup reads the source read-only, WAL included, into a database of its own.
+        let copy = tmp.path().join("copy");
+        let out = ok(&["backup", d, p(&copy)]);
+        assert!(
+            out.starts_with("backup: ") && out.contains("files copied"),
+            "{out}"
+        );
+        assert_eq!(ok(&["dump", p(&copy)]), ok(&["dump", d]), "{engine}");
+        let err = fails(&["backup", d, p(&copy)], 1);
+        assert!(err.contains("not empty"), "{err}");
         assert_eq!(snapshot(&dir), before, "{engine}");
     }
 }

@@ -118,6 +118,9 @@ impl Shared {
             // The pages (and the file's new length) are durable before a header describes them.
             file.sync_data()?;
             crate::crash_point::hit("btree.checkpoint.pages_synced");
+            // A backup copying the durable header's pages waits for this header, and this header's
+            // release of those pages waits for the backup.
+            let _gate = self.header_gate.lock();
             let slot = (header.counter % 2) as u32;
             file.write_at(geo.offset(slot), &header.encode(), WritePurpose::Header)?;
             crate::crash_point::hit("btree.checkpoint.header_written");

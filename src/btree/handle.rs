@@ -104,6 +104,11 @@ impl Engine for BTreeEngine {
         verify::run(&s.store, &st)
     }
 
+    fn backup(&self, dir: &std::path::Path) -> Result<crate::BackupInfo> {
+        self.shared.core.check_open()?;
+        self.backup_with(crate::backup::target_storage(dir)?)
+    }
+
     fn stats(&self) -> Stats {
         let s = &self.shared;
         let mut out = s.core.stats(EngineKind::BTree);

@@ -175,6 +175,7 @@
 //! of the file stay until [`Engine::compact`], or a close that finds more than a tenth of the file free,
 //! moves the tree pages at its end into them and truncates it (overflow pages are not moved).
 //!
+mod backup;
 mod checkpoint;
 mod cursor;
 #[cfg(feature = "testing")]
@@ -283,6 +284,10 @@ pub(crate) struct Shared {
     wal_first: AtomicU64,
     /// The first live WAL segment a checkpoint without a WAL (during recovery) names.
     recovery_first: AtomicU64,
+    /// Held by a checkpoint from its header write until it has released the pages the previous header
+    /// needed, and by a backup while it copies the data file: so the durable header's pages stay as they
+    /// are while a backup copies them (see `backup`).
+    header_gate: Mutex<()>,
 }
 
 impl Shared {

@@ -145,6 +145,7 @@ impl BTreeEngine {
             durable_lsn: AtomicU64::new(header.lsn),
             job: Mutex::new(None),
             in_flight: AtomicBool::new(false),
+            header_gate: Mutex::new(()),
             snapshot_memory: options.snapshot_memory as u64,
             checkpoints: AtomicU64::new(0),
             wal_first: AtomicU64::new(header.wal_first),
@@ -318,7 +319,7 @@ pub(super) fn open_data_file(
 ///
 /// # Errors
 /// `Corruption`, `Io`.
-fn load_free_list(store: &PageStore, header: &Header) -> Result<(Vec<u32>, Vec<u32>)> {
+pub(super) fn load_free_list(store: &PageStore, header: &Header) -> Result<(Vec<u32>, Vec<u32>)> {
     let geo = store.geo;
     let count = header.free_count as usize;
     let want = count.div_ceil(geo.free_list_capacity());

@@ -5,8 +5,11 @@ use std::ops::{
     Bound, Range, RangeBounds, RangeFrom, RangeFull, RangeInclusive, RangeTo, RangeToInclusive,
 };
 
+use std::path::Path;
+
 use bytes::Bytes;
 
+use crate::backup::BackupInfo;
 use crate::batch::WriteBatch;
 use crate::error::{EngineKind, Error, Result};
 use crate::stats::{Stats, VerifyReport};
@@ -462,6 +465,45 @@ pub trait Engine: Send + Sync {
     /// # Errors
     /// [`Error::Corruption`] for the first problem found; [`Error::Io`]; [`Error::Closed`].
     fn verify(&self) -> Result<VerifyReport>;
+
+    /// Writes a consistent copy of the database into `dir` while writes go on: a database of its own
+    /// (its own `IDENTITY` and, once opened, its own `LOCK`) that opens read-write or read-only and passes
+    /// [`Engine::verify`]. It holds exactly the batches through [`BackupInfo::sequence`]: every write
+    /// acknowledged before the call, none made after it returned, and of those in between a prefix.
+    ///
+    /// `dir` must be missing (it is created, with its parents) or an empty directory. It is never left
+    /// half-made in a way that opens: its `IDENTITY` is written last, after every other file and the
+    /// directory are fsync'd, so a crash or failure leaves either a complete copy or one every open
+    /// refuses (delete it and try again). The copy is as durable as an fsync makes it when this returns.
+    ///
+    /// LSM: seals the memtable (the WAL rotates), then hard-links the live tables (copies them across
+    /// filesystems) and copies the WAL segments not yet flushed; flushes and compactions wait meanwhile,
+    /// writes do not. B-tree: runs a checkpoint, then copies the data file as that checkpoint left it;
+    /// checkpoints wait meanwhile, writes do not. A read-only handle copies the files as they are.
+    /// The copy is made through the OS (the page cache) and is counted in [`Stats`] as bytes read for
+    /// backup.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use rumdb::{BTreeEngine, BTreeOptions, Engine, EngineExt};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = BTreeEngine::open(&dir.path().join("db"), BTreeOptions::default())?;
+    /// db.put("k", "v")?;
+    /// let info = db.backup(&dir.path().join("backup"))?;
+    /// db.put("k", "after")?; // not in the copy
+    /// let copy = BTreeEngine::open(&dir.path().join("backup"), BTreeOptions::default())?;
+    /// assert_eq!(copy.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// assert_eq!(info.sequence, 1);
+    /// copy.verify()?;
+    /// # Ok::<(), rumdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `dir` exists and is not an empty directory; [`Error::Io`] (a
+    /// failure writing the copy leaves the source as it was; one in the source's own step, the seal
+    /// or checkpoint, poisons it as any failed write does); [`Error::Poisoned`]; [`Error::Closed`].
+    fn backup(&self, dir: &Path) -> Result<BackupInfo>;
 
     /// Cumulative statistics; callers take deltas.
     fn stats(&self) -> Stats;

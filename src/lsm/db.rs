@@ -509,6 +509,11 @@ impl Engine for LsmEngine {
         Ok(report)
     }
 
+    fn backup(&self, dir: &std::path::Path) -> Result<crate::BackupInfo> {
+        self.shared.core.check_open()?;
+        self.backup_with(crate::backup::target_storage(dir)?)
+    }
+
     fn stats(&self) -> Stats {
         self.shared.stats()
     }

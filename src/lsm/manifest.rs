@@ -386,6 +386,20 @@ pub(crate) fn apply_to_maps(
     Ok(())
 }
 
+/// Writes manifest `number` in another directory (a backup's), holding a snapshot of `version` and
+/// `counters`, fsynced, and `CURRENT` naming it: [`write_snapshot`], the one encoder of a snapshot.
+///
+/// # Errors
+/// `Io`.
+pub(super) fn write_copy(
+    storage: &Storage,
+    number: u64,
+    version: &Version,
+    counters: Counters,
+) -> Result<()> {
+    write_snapshot(storage, number, version, counters).map(drop)
+}
+
 /// Writes manifest `number` holding a snapshot of `version` and `counters`, fsyncs it, and points
 /// `CURRENT` at it.
 fn write_snapshot(

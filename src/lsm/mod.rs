@@ -50,6 +50,7 @@
 //! [`compaction`] (flushes and compactions), [`db`] (the engine: write and read paths), [`open`] (creation
 //! and recovery), [`options`].
 
+pub mod backup;
 pub mod compaction;
 pub mod db;
 pub mod edit;

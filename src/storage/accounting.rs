@@ -40,6 +40,8 @@ pub enum ReadPurpose {
     Recovery,
     /// `verify()`.
     Verify,
+    /// Copying files for `Engine::backup`.
+    Backup,
 }
 
 impl WritePurpose {
@@ -59,12 +61,13 @@ impl WritePurpose {
 }
 
 impl ReadPurpose {
-    const ALL: [ReadPurpose; 5] = [
+    const ALL: [ReadPurpose; 6] = [
         ReadPurpose::Get,
         ReadPurpose::Scan,
         ReadPurpose::Compaction,
         ReadPurpose::Recovery,
         ReadPurpose::Verify,
+        ReadPurpose::Backup,
     ];
 
     fn index(self) -> usize {
@@ -143,12 +146,14 @@ pub struct ReadBytes {
     pub recovery: u64,
     /// `verify()`.
     pub verify: u64,
+    /// Copies made by `Engine::backup`.
+    pub backup: u64,
 }
 
 impl ReadBytes {
     /// The sum over every purpose.
     pub fn total(&self) -> u64 {
-        self.get + self.scan + self.compaction + self.recovery + self.verify
+        self.get + self.scan + self.compaction + self.recovery + self.verify + self.backup
     }
 }
 
@@ -223,6 +228,7 @@ impl IoCounters {
                 compaction: r(ReadPurpose::Compaction),
                 recovery: r(ReadPurpose::Recovery),
                 verify: r(ReadPurpose::Verify),
+                backup: r(ReadPurpose::Backup),
             },
             fsyncs: self.fsyncs.load(Ordering::Relaxed),
             dir_syncs: self.dir_syncs.load(Ordering::Relaxed),
@@ -249,7 +255,8 @@ mod tests {
             assert_eq!(s.written.get(*p), (i as u64 + 1) * 10);
         }
         assert_eq!(s.written.total(), 280);
-        assert_eq!(s.read.total(), 15);
+        assert_eq!(s.read.total(), 18);
+        assert_eq!(s.read.backup, 3);
         assert_eq!(s.fsyncs, 1);
         assert_eq!(s.dir_syncs, 0);
     }

@@ -64,6 +64,23 @@ pub trait Backend: Send + Sync + fmt::Debug {
             format!("this backend has no shared lock (for {name:?})"),
         ))
     }
+    /// Where file `name` is in the operating system's filesystem, for [`Backend::hard_link`]; `None`
+    /// (the default) if the backend's files are not OS files.
+    fn os_path(&self, _name: &str) -> Option<std::path::PathBuf> {
+        None
+    }
+    /// Creates `name` as a hard link to the OS file `from` (no data copied; not durable until
+    /// `sync_dir`). The default is `Unsupported`; the OS backend fails as `link(2)` does (`EXDEV` across
+    /// filesystems, `EPERM` where links are not allowed).
+    fn hard_link(&self, from: &std::path::Path, name: &str) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "this backend has no hard links (for {name:?} from {})",
+                from.display()
+            ),
+        ))
+    }
     /// How error messages name file `name` (the OS backend: its full path).
     fn display_path(&self, name: &str) -> String {
         name.to_string()
@@ -431,6 +448,48 @@ impl Storage {
         self.sync_dir()
     }
 
+    /// Puts the first `len` bytes of this directory's file `name` into `target` under the same name, which
+    /// must not exist there: as a hard link when `link` is set, the whole file is wanted (`len` is its
+    /// length) and both backends allow it, else as a copy, fsync'd. The name is durable only after the
+    /// target's `sync_dir`. Returns `true` if linked. Bytes read count as [`ReadPurpose::Backup`], bytes
+    /// written as `purpose` (in the target's counters).
+    ///
+    /// A link shares the inode: only link files that are never written again (LSM tables). A link that
+    /// fails for any reason (`EXDEV`, `EPERM`, a filesystem without links) falls back to the copy.
+    ///
+    /// # Errors
+    /// `Io` (`AlreadyExists` if `target` has `name`); `Corruption` if the file is shorter than `len`.
+    pub(crate) fn copy_file_to(
+        &self,
+        name: &str,
+        len: u64,
+        target: &Storage,
+        link: bool,
+        purpose: WritePurpose,
+    ) -> Result<bool> {
+        target.check_mutable(&format!("creating {name}"))?;
+        let source = self.open_required(name, false)?;
+        if link
+            && source.len()? == len
+            && let Some(from) = self.backend.os_path(name)
+            && target.backend.hard_link(&from, name).is_ok()
+        {
+            return Ok(true);
+        }
+        let out = target.create_new(name)?;
+        let mut buf = vec![0u8; COPY_CHUNK.min(len) as usize];
+        let mut at = 0;
+        while at < len {
+            let n = COPY_CHUNK.min(len - at) as usize;
+            let chunk = buf.get_mut(..n).unwrap_or_default();
+            source.read_exact_at(at, chunk, ReadPurpose::Backup)?;
+            out.append(chunk, purpose)?;
+            at += n as u64;
+        }
+        out.sync_data()?;
+        Ok(false)
+    }
+
     /// Reads all of `name`, refusing files larger than `limit` bytes (so a damaged file cannot force an
     /// unbounded allocation).
     ///
@@ -452,6 +511,9 @@ impl Storage {
         Ok(buf)
     }
 }
+
+/// The read and write size of [`Storage::copy_file_to`].
+const COPY_CHUNK: u64 = 1 << 20;
 
 /// An open file of a [`Storage`], counting its bytes.
 #[derive(Clone, Debug)]

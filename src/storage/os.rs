@@ -108,6 +108,14 @@ impl Backend for OsBackend {
         fs::File::open(&self.dir)?.sync_all()
     }
 
+    fn os_path(&self, name: &str) -> Option<PathBuf> {
+        self.path(name).ok()
+    }
+
+    fn hard_link(&self, from: &Path, name: &str) -> io::Result<()> {
+        fs::hard_link(from, self.path(name)?)
+    }
+
     fn display_path(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
     }

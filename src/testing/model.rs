@@ -156,6 +156,36 @@ impl ModelEngine {
         })
     }
 
+    /// [`Engine::backup`] into any storage, which must hold no file: a deep copy of the state at the
+    /// current sequence, written as a new model database would be (one segment holding the whole state,
+    /// `WAL_FIRST`, `IDENTITY` last).
+    ///
+    /// # Errors
+    /// As [`Engine::backup`].
+    pub fn backup_with(&self, target: Storage) -> Result<crate::BackupInfo> {
+        self.check_open()?;
+        let target = crate::backup::Target::new(target)?;
+        let (map, next_seq) = {
+            let seq = self.writer.lock();
+            (self.current(), *seq)
+        };
+        let mut snapshot = WriteBatch::new();
+        for (k, v) in map.iter() {
+            snapshot.put(k, v);
+        }
+        let storage = target.storage();
+        let wal = WalWriter::create(storage, 1, wal::writer::Link::default())?;
+        wal.append(&snapshot.encode(next_seq), Durability::Sync)?;
+        drop(wal);
+        storage.write_file_atomic(WAL_FIRST, b"1\n", WritePurpose::Wal)?;
+        let identity = identity::Identity {
+            kind: EngineKind::Model,
+            format_version: MODEL_FORMAT_VERSION,
+            page_size: 0,
+        };
+        target.finish(&identity, next_seq - 1)
+    }
+
     fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
@@ -268,6 +298,11 @@ impl Engine for ModelEngine {
             entries: map.len() as u64,
             bytes: 0,
         })
+    }
+
+    fn backup(&self, dir: &Path) -> Result<crate::BackupInfo> {
+        self.check_open()?;
+        self.backup_with(crate::backup::target_storage(dir)?)
     }
 
     fn stats(&self) -> Stats {

@@ -94,6 +94,8 @@ struct State {
     file: File,
     kind: LogKind,
     segment: u64,
+    /// The current segment's LINK (WAL only).
+    link: Link,
     /// Offset within the current 32 KiB block where the next fragment starts.
     block_offset: usize,
     /// Encoded records not yet handed to the OS.
@@ -236,6 +238,7 @@ impl WalWriter {
                 file,
                 kind,
                 segment,
+                link,
                 block_offset: appended as usize,
                 buf: Vec::new(),
                 appended,
@@ -410,6 +413,10 @@ impl WalWriter {
             Ok((file, link_len)) => {
                 st.file = file;
                 st.segment = next;
+                st.link = Link {
+                    prev: sealed,
+                    prev_len: len,
+                };
                 st.block_offset = link_len;
                 st.appended = link_len as u64;
                 st.synced = LogPosition {
@@ -429,6 +436,12 @@ impl WalWriter {
     /// The segment records are appended to now.
     pub fn segment(&self) -> u64 {
         self.state.lock().segment
+    }
+
+    /// The LINK the current segment starts with: what a copy of the log that ends with the current
+    /// segment's predecessor needs to start a successor the chain accepts (`Engine::backup`).
+    pub fn link(&self) -> Link {
+        self.state.lock().link
     }
 
     /// The position just past the last appended record (buffered records included).
