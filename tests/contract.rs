@@ -788,6 +788,7 @@ pub fn range_deletes_at_every_snapshot(open: Factory) {
     assert_eq!(collect(db.range(..).unwrap().rev()), vec![]);
     db.verify().unwrap();
     db.close().unwrap();
+}
 
 /// A backup holds the state at its sequence, opens on its own (its own `LOCK`, its own `IDENTITY`),
 /// passes `verify`, and shares nothing with the source afterwards; a non-empty target is refused.
@@ -980,7 +981,8 @@ macro_rules! contract_suite {
             #[test]
             fn range_deletes_at_every_snapshot() {
                 super::range_deletes_at_every_snapshot(OPEN)
-
+            }
+            #[test]
             fn backup_holds_the_state_at_its_sequence() {
                 super::backup_holds_the_state_at_its_sequence(OPEN)
             }
