@@ -163,11 +163,23 @@ impl Connection {
     }
 
     /// Sends `rpc` and waits for its reply, all within `timeout`. Any failure drops the connection, so
-    /// the next call starts on a fresh one (a late reply is never taken for the next request's).
+    /// the next call starts on a fresh one (a late reply is never taken for the next request's). A
+    /// connection kept from an earlier call may have been closed by a peer that restarted since: a
+    /// failure on one is retried once on a fresh connection, so a request can reach the node twice.
     ///
     /// # Errors
     /// Connection, I/O and frame errors; `TimedOut`.
     pub async fn call(&mut self, rpc: &Rpc, timeout: Duration) -> io::Result<Reply> {
+        let reused = self.stream.is_some();
+        match self.call_once(rpc, timeout).await {
+            Err(e) if reused && e.kind() != io::ErrorKind::TimedOut => {
+                self.call_once(rpc, timeout).await
+            }
+            result => result,
+        }
+    }
+
+    async fn call_once(&mut self, rpc: &Rpc, timeout: Duration) -> io::Result<Reply> {
         let result = tokio::time::timeout(timeout, async {
             if self.stream.is_none() {
                 let stream = TcpStream::connect(&self.addr).await?;

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
+use openraft::storage::RaftStateMachine;
+use openraft::{BasicNode, Config, LogId, Raft, SnapshotPolicy};
 use rumdb::Engine;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -42,6 +43,9 @@ pub struct Node {
     pub log_store: LogStore,
     /// The address it listens on.
     pub addr: std::net::SocketAddr,
+    /// The last-applied log id the state machine held when the node started: openraft applies from the
+    /// entry after it, so nothing applied before a restart is applied again.
+    pub resumed_at: Option<LogId<NodeId>>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -54,7 +58,8 @@ impl Node {
         config: NodeConfig,
     ) -> Result<Node, Box<dyn std::error::Error + Send + Sync>> {
         let log_store = LogStore::open(&config.dir.join("log"), config.engine)?;
-        let state_machine = StateMachine::open(&config.dir.join("sm"), config.engine)?;
+        let mut state_machine = StateMachine::open(&config.dir.join("sm"), config.engine)?;
+        let (resumed_at, _) = state_machine.applied_state().await?;
         let raft_config = Config {
             cluster_name: "rumdb-raft-kv".into(),
             // Generous for a shared, loaded 2-core machine where an fsync can take tens of ms.
@@ -82,6 +87,7 @@ impl Node {
             state_machine,
             log_store,
             addr,
+            resumed_at,
             server,
         })
     }

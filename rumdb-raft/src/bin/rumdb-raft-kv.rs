@@ -91,10 +91,12 @@ async fn run(command: &str, args: Args) -> Result<(), String> {
                 engine,
                 snapshot_every: args.number("snapshot-every", 5000)?.max(2),
             };
+            let config_id = config.id;
             let node = Node::start(config).await.map_err(|e| e.to_string())?;
+            let resumed = node.resumed_at.map_or(0, |id| id.index);
+            // One line, which the cluster test reads: nothing else goes to stdout.
             println!(
-                "node {} listening on {}",
-                node.raft.metrics().borrow().id,
+                "node {config_id} listening on {}, resumed at applied index {resumed}",
                 node.addr
             );
             // Runs until killed: every acknowledged write is already durable, so there is nothing to
