@@ -41,7 +41,7 @@ mod types;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use log_store::LogStore;
+pub use log_store::{AppendMode, LogStore};
 pub use state_machine::StateMachine;
 pub use types::{NodeId, Request, Response, TypeConfig};
 

@@ -16,7 +16,7 @@ use rumdb::Engine;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::network::{Network, Reply, Rpc, read_frame, write_frame};
-use crate::{EngineChoice, LogStore, NodeId, Request, StateMachine, TypeConfig};
+use crate::{AppendMode, EngineChoice, LogStore, NodeId, Request, StateMachine, TypeConfig};
 
 /// How to start a node.
 #[derive(Clone, Debug)]
@@ -31,6 +31,8 @@ pub struct NodeConfig {
     pub engine: EngineChoice,
     /// Build a snapshot (and purge the log before it) every this many applied entries.
     pub snapshot_every: u64,
+    /// How the log makes an append durable.
+    pub append_mode: AppendMode,
 }
 
 /// A running node.
@@ -57,7 +59,8 @@ impl Node {
     pub async fn start(
         config: NodeConfig,
     ) -> Result<Node, Box<dyn std::error::Error + Send + Sync>> {
-        let log_store = LogStore::open(&config.dir.join("log"), config.engine)?;
+        let log_store =
+            LogStore::open_with(&config.dir.join("log"), config.engine, config.append_mode)?;
         let mut state_machine = StateMachine::open(&config.dir.join("sm"), config.engine)?;
         let (resumed_at, _) = state_machine.applied_state().await?;
         let raft_config = Config {

@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use rumdb_raft::EngineChoice;
 use rumdb_raft::client::Client;
 use rumdb_raft::node::{Node, NodeConfig};
+use rumdb_raft::{AppendMode, EngineChoice};
 
 const USAGE: &str = "usage:
   rumdb-raft-kv serve --id N --addr HOST:PORT --dir DIR [--engine lsm|btree] [--snapshot-every N]
@@ -90,6 +90,7 @@ async fn run(command: &str, args: Args) -> Result<(), String> {
                 dir: PathBuf::from(args.required("dir")?),
                 engine,
                 snapshot_every: args.number("snapshot-every", 5000)?.max(2),
+                append_mode: AppendMode::default(),
             };
             let config_id = config.id;
             let node = Node::start(config).await.map_err(|e| e.to_string())?;
