@@ -311,6 +311,13 @@ async fn run(root: &Path, keys: usize) {
         );
         outcome.read_checks += 1;
     }
+    let victim_metrics = client.metrics(victim).await.expect("metrics of the restarted node");
+    eprintln!(
+        "restarted node after the load: applied {:?}, last snapshot {:?}, purged {:?}",
+        victim_metrics.last_applied.map(|l| l.index),
+        victim_metrics.snapshot.map(|l| l.index),
+        victim_metrics.purged.map(|l| l.index)
+    );
     eprintln!(
         "cluster: {} keys acknowledged ({} writes failed), node {} killed after {at_kill} acks, \
          restarted (answering) in {restart_time:?}, resumed at applied index {resumed_at} (now {:?}), load {load_time:?}, {} linearizable reads checked",
