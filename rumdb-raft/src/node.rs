@@ -95,25 +95,53 @@ impl Node {
         })
     }
 
-    /// Stops serving and shuts Raft down (the stores close when the last handle drops).
+    /// Stops serving, shuts Raft down and waits (up to 10 s) until both stores are closed, so the
+    /// directory can be opened again as soon as this returns.
     ///
     /// # Errors
-    /// openraft's shutdown error, as text.
+    /// openraft's shutdown error, or a store some task still holds after 10 s, as text.
     pub async fn shutdown(self) -> Result<(), String> {
-        self.server.abort();
-        self.raft.shutdown().await.map_err(|e| e.to_string())
+        let Node {
+            raft,
+            state_machine,
+            log_store,
+            server,
+            ..
+        } = self;
+        server.abort();
+        let _ = server.await;
+        raft.shutdown().await.map_err(|e| e.to_string())?;
+        let engines = [
+            Arc::downgrade(log_store.engine()),
+            Arc::downgrade(state_machine.engine()),
+        ];
+        drop((raft, state_machine, log_store));
+        // openraft's state-machine worker ends on its own task after the core stops.
+        let start = std::time::Instant::now();
+        while engines.iter().any(|e| e.strong_count() > 0) {
+            if start.elapsed() > Duration::from_secs(10) {
+                return Err("a store is still open 10 s after the shutdown".into());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
     }
 }
 
 /// Accepts connections until the task is aborted.
+/// The connections' tasks live in a `JoinSet`, so aborting this task aborts them (and drops the store
+/// handles they hold).
 async fn serve(listener: TcpListener, raft: Raft<TypeConfig>, sm: StateMachine) {
+    let mut connections = tokio::task::JoinSet::new();
     loop {
+        // Reap finished connections so the set does not grow without bound.
+        while connections.try_join_next().is_some() {}
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(stream, raft.clone(), sm.clone()));
+        connections.spawn(connection(stream, raft.clone(), sm.clone()));
     }
 }
 

@@ -185,9 +185,9 @@ async fn run(root: &Path, keys: usize) {
     }
     let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
     let mut client = Client::new(addrs.clone());
-    for i in 0..3 {
+    for addr in &addrs {
         wait_for("a node to answer", Duration::from_secs(20), || {
-            let mut c = Client::new([addrs[i].clone()]);
+            let mut c = Client::new([addr.clone()]);
             async move { c.metrics(0).await.ok() }
         })
         .await;
@@ -266,12 +266,12 @@ async fn run(root: &Path, keys: usize) {
         .await
         .expect("leader metrics")
         .last_applied;
-    for i in 0..3 {
+    for addr in &addrs {
         wait_for(
             "every node to apply what the leader applied",
             Duration::from_secs(60),
             || {
-                let mut c = Client::new([addrs[i].clone()]);
+                let mut c = Client::new([addr.clone()]);
                 async move {
                     c.metrics(0)
                         .await
@@ -311,7 +311,10 @@ async fn run(root: &Path, keys: usize) {
         );
         outcome.read_checks += 1;
     }
-    let victim_metrics = client.metrics(victim).await.expect("metrics of the restarted node");
+    let victim_metrics = client
+        .metrics(victim)
+        .await
+        .expect("metrics of the restarted node");
     eprintln!(
         "restarted node after the load: applied {:?}, last snapshot {:?}, purged {:?}",
         victim_metrics.last_applied.map(|l| l.index),

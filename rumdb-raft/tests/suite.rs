@@ -1,6 +1,9 @@
 //! openraft's own storage conformance suite (`openraft::testing::Suite`, openraft 0.9.25) against the
 //! log store and state machine on each rumdb engine, plus restart checks the suite does not make.
 
+// openraft fixes the error type the suite returns.
+#![allow(clippy::result_large_err)]
+
 use openraft::storage::{RaftLogReader, RaftLogStorage, RaftStateMachine};
 use openraft::testing::{StoreBuilder, Suite, log_id};
 use openraft::{Entry, EntryPayload, RaftSnapshotBuilder, StorageError};
