@@ -95,11 +95,12 @@ impl Node {
         })
     }
 
-    /// Stops serving, shuts Raft down and waits (up to 10 s) until both stores are closed, so the
-    /// directory can be opened again as soon as this returns.
+    /// Stops serving, shuts Raft down, waits (up to 10 s) until no task holds a store any more and
+    /// closes both engines, so the directory can be opened again as soon as this returns.
     ///
     /// # Errors
-    /// openraft's shutdown error, or a store some task still holds after 10 s, as text.
+    /// openraft's shutdown error, a store some task still holds after 10 s, or an engine's close error,
+    /// as text.
     pub async fn shutdown(self) -> Result<(), String> {
         let Node {
             raft,
@@ -112,17 +113,22 @@ impl Node {
         let _ = server.await;
         raft.shutdown().await.map_err(|e| e.to_string())?;
         let engines = [
-            Arc::downgrade(log_store.engine()),
-            Arc::downgrade(state_machine.engine()),
+            Arc::clone(log_store.engine()),
+            Arc::clone(state_machine.engine()),
         ];
         drop((raft, state_machine, log_store));
-        // openraft's state-machine worker ends on its own task after the core stops.
+        // openraft's state-machine worker (and a snapshot build) end on their own tasks after the core
+        // stops. Waiting for the count to reach zero would not do: the last drop closes the engine on
+        // whichever thread drops it, after the count is already zero, so it is closed here instead.
         let start = std::time::Instant::now();
-        while engines.iter().any(|e| e.strong_count() > 0) {
+        while engines.iter().any(|e| Arc::strong_count(e) > 1) {
             if start.elapsed() > Duration::from_secs(10) {
-                return Err("a store is still open 10 s after the shutdown".into());
+                return Err("a store is still in use 10 s after the shutdown".into());
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for engine in engines {
+            engine.close().map_err(|e| e.to_string())?;
         }
         Ok(())
     }

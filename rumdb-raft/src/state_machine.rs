@@ -236,21 +236,21 @@ impl StateMachine {
         batch.delete(INSTALLING);
         self.write(&batch, Durability::Sync)
     }
-}
 
-impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
-    async fn build_snapshot(&mut self) -> SResult<Snapshot<TypeConfig>> {
-        let view = self.db.snapshot().map_err(read_err)?;
-        let last_log_id: Option<LogId<NodeId>> = match view.get(APPLIED).map_err(read_err)? {
-            Some(b) => serde_json::from_slice(&b).map_err(read_err)?,
+    fn scan_view(&self) -> rumdb::Result<(Meta, snapshot::Writer)> {
+        let decode =
+            |e: serde_json::Error| rumdb::Error::Io(io::Error::new(io::ErrorKind::InvalidData, e));
+        let view = self.db.snapshot()?;
+        let last_log_id: Option<LogId<NodeId>> = match view.get(APPLIED)? {
+            Some(b) => serde_json::from_slice(&b).map_err(decode)?,
             None => None,
         };
-        let last_membership: Membership = match view.get(MEMBERSHIP).map_err(read_err)? {
-            Some(b) => serde_json::from_slice(&b).map_err(read_err)?,
+        let last_membership: Membership = match view.get(MEMBERSHIP)? {
+            Some(b) => serde_json::from_slice(&b).map_err(decode)?,
             None => Membership::default(),
         };
         // Everything the view holds becomes durable before openraft can purge the log below it.
-        self.db.sync().map_err(write_err)?;
+        self.db.sync()?;
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -265,10 +265,27 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             snapshot_id,
         };
         let mut writer = snapshot::Writer::new(&meta);
-        for item in view.prefix(DATA_PREFIX).map_err(read_err)? {
-            let (key, value) = item.map_err(read_err)?;
+        for item in view.prefix(DATA_PREFIX)? {
+            let (key, value) = item?;
             writer.record(key.get(DATA_PREFIX.len()..).unwrap_or_default(), &value);
         }
+        Ok((meta, writer))
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    /// Scans a consistent view of the state machine. A B-tree view whose scan outlives the prior
+    /// values the engine keeps for it ([`rumdb::Error::SnapshotTooOld`], under heavy writes) is taken
+    /// again, a few times, rather than failing the build (openraft stops a node on a storage error).
+    async fn build_snapshot(&mut self) -> SResult<Snapshot<TypeConfig>> {
+        let mut attempts = 0;
+        let (meta, writer) = loop {
+            attempts += 1;
+            match self.scan_view() {
+                Err(rumdb::Error::SnapshotTooOld) if attempts < 5 => continue,
+                result => break result.map_err(read_err)?,
+            }
+        };
         let bytes = writer.finish();
         self.save_snapshot(&meta, &bytes, true)?;
         Ok(Snapshot {
