@@ -306,7 +306,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((applied, membership))
     }
 
-    /// One batch per call (split only past [`BATCH_BYTES`]), each carrying the last-applied id and any
+    /// One batch per call (split only past 8 MiB), each carrying the last-applied id and any
     /// membership change of the entries it holds.
     async fn apply<I>(&mut self, entries: I) -> SResult<Vec<Response>>
     where

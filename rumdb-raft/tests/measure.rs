@@ -162,6 +162,18 @@ async fn restart_time_with_100k_applied_entries() {
             .await
             .expect("re-applied");
         let ready = restart.elapsed();
+        let (log, sm) = (
+            node.log_store.engine().stats(),
+            node.state_machine.engine().stats(),
+        );
+        eprintln!(
+            "{engine:?}: recovery replayed {} WAL records of the log and {} of the state machine, read \
+             {} + {} bytes",
+            log.recovery.records_replayed,
+            sm.recovery.records_replayed,
+            log.io.read.recovery,
+            sm.io.read.recovery,
+        );
         eprintln!(
             "{engine:?}: filled {applied} entries in {fill:.2?}; restart: stores open and Raft started in \
              {open:.2?}, applied {} (resumed at {:?}) and serving in {ready:.2?}",
