@@ -199,12 +199,14 @@ impl LogStore {
         self.db.write(&batch, WriteOptions::new(durability))
     }
 
-    /// Deletes the entries from index `start` up to `end` (exclusive; `None`: to the end of the log), the first chunk in `first` (which may carry other
-    /// writes, such as the purge marker), the rest in batches of [`DELETE_CHUNK`]: ascending, so a cut
-    /// purge leaves a suffix of the log, or descending, so a cut truncation leaves a prefix.
+    /// Deletes the entries from index `start` up to `end` (exclusive; `None`: to the end of the log):
+    /// the first chunk in `first` (which may carry other writes, such as the purge marker), the rest in
+    /// batches of [`DELETE_CHUNK`]; ascending, so a cut purge leaves a suffix of the log, or descending,
+    /// so a cut truncation leaves a prefix.
     ///
-    /// This is the one place a range delete would go: with `WriteBatch::delete_range` it becomes a
-    /// single `first.delete_range(lower, upper)` and one write.
+    /// RANGE DELETE: this is the one place a range delete goes. With `WriteBatch::delete_range` the body
+    /// becomes `first.delete_range(lower, upper)` and one write of `first` (no scan, no chunks, and a
+    /// purge or truncation then applies atomically).
     fn delete_entries(
         &self,
         mut first: WriteBatch,
