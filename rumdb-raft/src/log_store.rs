@@ -29,9 +29,6 @@ const VOTE: &[u8] = b"m:vote";
 const COMMITTED: &[u8] = b"m:committed";
 const PURGED: &[u8] = b"m:purged";
 
-/// Deletes per batch when purging or truncating: bounds a batch's size however far the log is cut.
-const DELETE_CHUNK: usize = 4096;
-
 fn entry_key(index: u64) -> [u8; 9] {
     let mut key = [ENTRY_PREFIX; 9];
     if let Some(tail) = key.get_mut(1..) {
@@ -166,14 +163,7 @@ impl LogStore {
             AppendMode::GroupSync => Some(Arc::new(Flusher::spawn(db.clone()).map_err(write_err)?)),
             AppendMode::InlineSync => None,
         };
-        let store = LogStore { db, flusher };
-        // A purge writes its marker with its first chunk of deletes; entries at or below the marker
-        // that a crash left behind are deleted here, so no read ever sees a hole below the log's start.
-        if let Some(purged) = store.read_json::<LogId<NodeId>>(PURGED)? {
-            let end = purged.index.checked_add(1);
-            store.delete_entries(WriteBatch::new(), 0, end, false, Durability::Flush)?;
-        }
-        Ok(store)
+        Ok(LogStore { db, flusher })
     }
 
     /// The engine under the log (for statistics).
@@ -200,20 +190,14 @@ impl LogStore {
         self.db.write(&batch, WriteOptions::new(durability))
     }
 
-    /// Deletes the entries from index `start` up to `end` (exclusive; `None`: to the end of the log):
-    /// the first chunk in `first` (which may carry other writes, such as the purge marker), the rest in
-    /// batches of [`DELETE_CHUNK`]; ascending, so a cut purge leaves a suffix of the log, or descending,
-    /// so a cut truncation leaves a prefix.
-    ///
-    /// RANGE DELETE: this is the one place a range delete goes. With `WriteBatch::delete_range` the body
-    /// becomes `first.delete_range(lower, upper)` and one write of `first` (no scan, no chunks, and a
-    /// purge or truncation then applies atomically).
+    /// Deletes the entries from index `start` up to `end` (exclusive; `None`: to the end of the log) with
+    /// one range delete, in the same batch as `first` (which may carry other writes, such as the purge
+    /// marker): a purge or truncation is atomic, and costs one write however many entries it removes.
     fn delete_entries(
         &self,
         mut first: WriteBatch,
         start: u64,
         end: Option<u64>,
-        descending: bool,
         durability: Durability,
     ) -> SResult<()> {
         let lower = entry_key(start);
@@ -221,34 +205,10 @@ impl LogStore {
             Some(end) => entry_key(end).to_vec(),
             None => vec![ENTRY_PREFIX + 1],
         };
-        let keys = self
-            .db
-            .scan(Bound::Included(&lower[..]), Bound::Excluded(&upper[..]))
-            .map_err(read_err)?
-            .keys();
-        let mut keys: Vec<_> = keys.collect::<Result<_, _>>().map_err(read_err)?;
-        if descending {
-            keys.reverse();
-        }
-        let mut chunks = keys.chunks(DELETE_CHUNK);
-        for key in chunks.next().unwrap_or_default() {
-            first.delete(key);
-        }
-        if !first.is_empty() {
-            self.db
-                .write(&first, WriteOptions::new(durability))
-                .map_err(write_err)?;
-        }
-        for chunk in chunks {
-            let mut batch = WriteBatch::new();
-            for key in chunk {
-                batch.delete(key);
-            }
-            self.db
-                .write(&batch, WriteOptions::new(durability))
-                .map_err(write_err)?;
-        }
-        Ok(())
+        first.delete_range(lower, upper);
+        self.db
+            .write(&first, WriteOptions::new(durability))
+            .map_err(write_err)
     }
 
     fn last_entry_id(&self) -> SResult<Option<LogId<NodeId>>> {
@@ -395,24 +355,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     // Written with `Sync`: the entries a truncation removes were never committed, but a follower must
     // not see them come back after a crash once it has told the leader they are gone.
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> SResult<()> {
-        self.delete_entries(
-            WriteBatch::new(),
-            log_id.index,
-            None,
-            true,
-            Durability::Sync,
-        )
+        self.delete_entries(WriteBatch::new(), log_id.index, None, Durability::Sync)
     }
 
-    // The marker goes in the first batch and the deletes run upward: the engine keeps a prefix of the
-    // batch history after a crash, so the state is either the old marker with every entry, or the new
-    // marker with a suffix of the purged entries (finished at open). `Flush` suffices for the same
-    // reason: a lost purge only brings back entries that are still valid.
+    // The marker and the range delete go in one batch: after a crash the state is either the old marker
+    // with every entry or the new marker without the purged ones. `Flush` suffices: a lost purge only
+    // brings back entries that are still valid.
     async fn purge(&mut self, log_id: LogId<NodeId>) -> SResult<()> {
         let mut first = WriteBatch::new();
         first.put(PURGED, serde_json::to_vec(&log_id).map_err(write_err)?);
         let end = log_id.index.checked_add(1);
-        self.delete_entries(first, 0, end, false, Durability::Flush)
+        self.delete_entries(first, 0, end, Durability::Flush)
     }
 }
 
