@@ -255,8 +255,14 @@ impl Shared {
     /// The checkpoint worker's step: writes the frozen checkpoint handed over, or, when only the interval
     /// has passed (no writer came by to freeze), freezes one itself.
     pub(super) fn background_checkpoint(&self) -> Result<()> {
-        if self.job.lock().is_none() && !self.in_flight.load(Ordering::Acquire) {
-            let _w = self.core.writer.lock();
+        // `try_lock`, never `lock`: a caller holding the writer mutex may be waiting for this thread to
+        // write a job a writer froze meanwhile (`checkpoint_now` → `finish_in_flight`), so blocking here
+        // would deadlock. A busy mutex means a writer, which starts a due checkpoint itself after its
+        // batch; this thread looks again at its next round.
+        if self.job.lock().is_none()
+            && !self.in_flight.load(Ordering::Acquire)
+            && let Some(_w) = self.core.writer.try_lock()
+        {
             // A writer may have started one meanwhile (then it is the job below).
             if !self.in_flight.load(Ordering::Acquire)
                 && self.core.check_writable().is_ok()
